@@ -1,0 +1,2 @@
+//! Workspace member holding only examples; see its `examples/` folder.
+#![forbid(unsafe_code)]

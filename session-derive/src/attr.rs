@@ -1,0 +1,129 @@
+//! Reading `#[session(...)]` attributes.
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+use syn::{Attribute, Ident, LitStr, Path, Token};
+
+use crate::errors::Errors;
+
+/// Attributes on the struct.
+#[derive(Default)]
+pub(crate) struct ContainerAttrs {
+    /// `crate = "path"`: where `typed_session` is, for users who re-export it.
+    pub(crate) krate: Option<Path>,
+    /// `handle = "Name"`: the generated accessor type's name.
+    pub(crate) handle: Option<Ident>,
+}
+
+/// Attributes on a field.
+#[derive(Default)]
+pub(crate) struct FieldAttrs {
+    /// `memory_only`: never persisted.
+    pub(crate) memory_only: Option<Span>,
+    /// `default = "path"`: a function giving the initial value.
+    pub(crate) default: Option<Path>,
+    /// `rename = "key"`: the stored key.
+    pub(crate) rename: Option<LitStr>,
+}
+
+const CONTAINER_KEYS: &str = "`crate = \"path\"` or `handle = \"Name\"`";
+const FIELD_KEYS: &str = "`memory_only`, `default = \"path\"` or `rename = \"key\"`";
+
+pub(crate) fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAttrs {
+    let mut out = ContainerAttrs::default();
+    for_each_session_meta(attrs, errors, |meta| {
+        if meta.path.is_ident("crate") {
+            let path = string_value(&meta)?.parse::<Path>()?;
+            set_once(&meta, &mut out.krate, path)
+        } else if meta.path.is_ident("handle") {
+            let ident = string_value(&meta)?.parse::<Ident>()?;
+            set_once(&meta, &mut out.handle, ident)
+        } else {
+            Err(unknown(&meta, "on a struct", CONTAINER_KEYS))
+        }
+    });
+    out
+}
+
+pub(crate) fn field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
+    let mut out = FieldAttrs::default();
+    for_each_session_meta(attrs, errors, |meta| {
+        if meta.path.is_ident("memory_only") {
+            flag(&meta)?;
+            set_once(
+                &meta,
+                &mut out.memory_only,
+                meta.path.require_ident()?.span(),
+            )
+        } else if meta.path.is_ident("default") {
+            let path = string_value(&meta)?.parse::<Path>()?;
+            set_once(&meta, &mut out.default, path)
+        } else if meta.path.is_ident("rename") {
+            let key = string_value(&meta)?;
+            if key.value().is_empty() {
+                return Err(syn::Error::new(
+                    key.span(),
+                    "the stored key cannot be empty",
+                ));
+            }
+            set_once(&meta, &mut out.rename, key)
+        } else {
+            Err(unknown(&meta, "on a field", FIELD_KEYS))
+        }
+    });
+    out
+}
+
+/// Runs `parse` on every item of every `#[session(...)]`, recording errors and carrying on
+/// with the next attribute.
+fn for_each_session_meta(
+    attrs: &[Attribute],
+    errors: &mut Errors,
+    mut parse: impl FnMut(ParseNestedMeta<'_>) -> syn::Result<()>,
+) {
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident("session")) {
+        if let Err(error) = attr.parse_nested_meta(&mut parse) {
+            errors.push(error);
+        }
+    }
+}
+
+fn string_value(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
+    let name = meta.path.require_ident()?;
+    if !meta.input.peek(Token![=]) {
+        return Err(meta.error(format!("expected `{name} = \"...\"`")));
+    }
+    meta.value()?.parse::<LitStr>().map_err(|error| {
+        syn::Error::new(
+            error.span(),
+            format!("expected a string literal: `{name} = \"...\"`"),
+        )
+    })
+}
+
+fn flag(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.is_empty() || meta.input.peek(Token![,]) {
+        Ok(())
+    } else {
+        let name = meta.path.require_ident()?;
+        Err(meta.error(format!(
+            "`{name}` takes no value: write `#[session({name})]`"
+        )))
+    }
+}
+
+fn set_once<V>(meta: &ParseNestedMeta<'_>, slot: &mut Option<V>, value: V) -> syn::Result<()> {
+    if slot.is_some() {
+        let name = meta.path.require_ident()?;
+        return Err(meta.error(format!("duplicate `{name}` attribute")));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn unknown(meta: &ParseNestedMeta<'_>, place: &str, expected: &str) -> syn::Error {
+    let name = quote::ToTokens::to_token_stream(&meta.path).to_string();
+    meta.error(format!(
+        "unknown session attribute `{name}` {place}; expected {expected}"
+    ))
+}

@@ -1,0 +1,136 @@
+//! Every misuse of the derive, as a spanned error, all reported together.
+
+use std::collections::HashMap;
+
+use syn::GenericParam;
+use syn::ext::IdentExt;
+
+use crate::ast::Input;
+use crate::errors::Errors;
+
+/// A dirty bit per field in one `u64`.
+const MAX_FIELDS: usize = 64;
+
+/// Methods that a field accessor of the same name would be shadowed by: `TypedSession`'s own
+/// (present and planned), the whole-struct accessors, and prelude trait methods that method
+/// resolution finds on `TypedSession` before dereferencing to the accessors.
+const RESERVED: &[(&str, &str)] = &[
+    ("id", "the session id"),
+    ("is_new", "whether the session is new"),
+    ("expires_at", "the session's expiry"),
+    ("destroy", "ending the session"),
+    ("renew", "renewing the session id"),
+    ("set_store", "the storage consent flag"),
+    ("set_long_term", "the \"remember me\" lifetime"),
+    ("read", "the whole-struct read"),
+    ("update", "the whole-struct update"),
+    ("clone", "`Clone::clone`"),
+    ("clone_from", "`Clone::clone_from`"),
+    ("clone_into", "`ToOwned::clone_into`"),
+    ("to_owned", "`ToOwned::to_owned`"),
+    ("into", "`Into::into`"),
+    ("try_into", "`TryInto::try_into`"),
+    ("deref", "`Deref::deref`"),
+    ("fmt", "`Debug::fmt`"),
+];
+
+pub(crate) fn check(input: &Input<'_>) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    check_generics(input, &mut errors);
+    check_field_count(input, &mut errors);
+    check_attribute_combinations(input, &mut errors);
+    check_accessor_names(input, &mut errors);
+    check_stored_keys(input, &mut errors);
+    errors.finish()
+}
+
+fn check_generics(input: &Input<'_>, errors: &mut Errors) {
+    for param in &input.generics.params {
+        let what = match param {
+            GenericParam::Lifetime(_) => {
+                "a session outlives every request, so it cannot borrow: use owned types such as `String`"
+            }
+            GenericParam::Type(_) | GenericParam::Const(_) => {
+                "generic session structs are not supported: declare a concrete struct per data type"
+            }
+        };
+        errors.spanned(param, what);
+    }
+    if let Some(where_clause) = &input.generics.where_clause {
+        errors.spanned(
+            where_clause,
+            "a session struct takes no where clause: it cannot be generic",
+        );
+    }
+}
+
+fn check_field_count(input: &Input<'_>, errors: &mut Errors) {
+    if let Some(field) = input.fields.get(MAX_FIELDS) {
+        errors.spanned(
+            field.ident,
+            format!(
+                "a SessionData struct has at most {MAX_FIELDS} fields (one dirty bit each); group related fields into a struct-typed field"
+            ),
+        );
+    }
+}
+
+fn check_attribute_combinations(input: &Input<'_>, errors: &mut Errors) {
+    for field in &input.fields {
+        if let (Some(_), Some(rename)) = (field.attrs.memory_only, &field.attrs.rename) {
+            errors.spanned(
+                rename,
+                "`rename` has no effect on a `memory_only` field, which is never stored: remove one of them",
+            );
+        }
+    }
+}
+
+fn check_accessor_names(input: &Input<'_>, errors: &mut Errors) {
+    let mut owners: HashMap<String, &syn::Ident> = HashMap::new();
+    for field in &input.fields {
+        let field_name = field.ident.unraw();
+        for name in field.accessors().names() {
+            let text = name.unraw().to_string();
+            if let Some((_, what)) = RESERVED.iter().find(|(reserved, _)| *reserved == text) {
+                errors.spanned(
+                    field.ident,
+                    format!(
+                        "field `{field_name}` would generate the accessor `{text}()`, which would be shadowed by {what} on `TypedSession`; \
+                         rename the field and keep its stored key with `#[session(rename = \"{field_name}\")]`"
+                    ),
+                );
+            } else if let Some(owner) = owners.get(&text) {
+                errors.spanned(
+                    field.ident,
+                    format!(
+                        "field `{field_name}` would generate the accessor `{text}()`, which field `{}` generates too; rename one of the fields",
+                        owner.unraw()
+                    ),
+                );
+            } else {
+                owners.insert(text, field.ident);
+            }
+        }
+    }
+}
+
+fn check_stored_keys(input: &Input<'_>, errors: &mut Errors) {
+    let mut owners: HashMap<String, &syn::Ident> = HashMap::new();
+    for field in input.fields.iter().filter(|field| field.is_persisted()) {
+        let key = field.stored_key();
+        if let Some(owner) = owners.get(&key) {
+            let message = format!(
+                "field `{}` is stored under the key \"{key}\", like field `{}`: give one of them another `#[session(rename = \"...\")]`",
+                field.ident.unraw(),
+                owner.unraw()
+            );
+            match &field.attrs.rename {
+                Some(rename) => errors.spanned(rename, message),
+                None => errors.spanned(field.ident, message),
+            }
+        } else {
+            owners.insert(key, field.ident);
+        }
+    }
+}

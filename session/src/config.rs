@@ -1,0 +1,269 @@
+//! Run-time configuration of a [`SessionStore`](crate::SessionStore).
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// The `SameSite` attribute of the session cookie.
+///
+/// `Lax` (the default) sends the cookie on top-level navigations from other sites but not on
+/// their sub-requests or POSTs, which stops most CSRF while keeping links into your site logged in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SameSite {
+    /// Sent only on requests that start on this site.
+    Strict,
+    /// Also sent on top-level navigations from other sites (the default).
+    #[default]
+    Lax,
+    /// Sent on every request, cross-site included; browsers require `Secure` with it.
+    None,
+}
+
+/// How sessions behave: cookie attributes and lifetimes.
+///
+/// Build it with the `with_*` methods from [`SessionConfig::default()`]; every setting has a
+/// documented default. Mistakes (an empty cookie name, `SameSite::None` without `Secure`, a zero
+/// timeout, …) are reported by [`SessionStoreBuilder::build`](crate::SessionStoreBuilder::build).
+///
+/// | setting | default |
+/// |---|---|
+/// | [`with_cookie_name`](Self::with_cookie_name) | the data type's name in snake_case (`Visit` → `visit`), so each `SessionLayer<T>` has its own cookie |
+/// | [`with_cookie_path`](Self::with_cookie_path) | `/` |
+/// | [`with_cookie_domain`](Self::with_cookie_domain) | none: host-only cookie |
+/// | [`with_secure`](Self::with_secure) | `true`: the cookie travels over HTTPS only |
+/// | [`with_http_only`](Self::with_http_only) | `true`: invisible to JavaScript |
+/// | [`with_same_site`](Self::with_same_site) | [`SameSite::Lax`] |
+/// | [`with_idle_timeout`](Self::with_idle_timeout) | 24 hours without a request ends the session |
+/// | [`with_absolute_timeout`](Self::with_absolute_timeout) | 7 days after creation the session ends, however active |
+/// | [`with_purge_interval`](Self::with_purge_interval) | every 60 seconds expired sessions are evicted from memory |
+///
+/// ```
+/// use std::time::Duration;
+/// use typed_session::{SameSite, SessionConfig};
+///
+/// let config = SessionConfig::default()
+///     .with_cookie_name("sid")
+///     .with_same_site(SameSite::Strict)
+///     .with_idle_timeout(Duration::from_secs(30 * 60))
+///     .with_absolute_timeout(Duration::from_secs(12 * 60 * 60));
+/// assert_eq!(config.idle_timeout(), Duration::from_secs(1800));
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub(crate) cookie_name: Option<Cow<'static, str>>,
+    pub(crate) cookie_path: Cow<'static, str>,
+    pub(crate) cookie_domain: Option<Cow<'static, str>>,
+    pub(crate) secure: bool,
+    pub(crate) http_only: bool,
+    pub(crate) same_site: SameSite,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) absolute_timeout: Duration,
+    pub(crate) purge_interval: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            cookie_name: None,
+            cookie_path: Cow::Borrowed("/"),
+            cookie_domain: None,
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+            idle_timeout: Duration::from_secs(24 * 60 * 60),
+            absolute_timeout: Duration::from_secs(7 * 24 * 60 * 60),
+            purge_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+impl SessionConfig {
+    /// Sets the cookie name. Two layers on one router need two names; the default (the data
+    /// type's snake_case name) already gives them that.
+    #[must_use]
+    pub fn with_cookie_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.cookie_name = Some(name.into());
+        self
+    }
+
+    /// Sets the cookie `Path`; it must start with `/`.
+    #[must_use]
+    pub fn with_cookie_path(mut self, path: impl Into<Cow<'static, str>>) -> Self {
+        self.cookie_path = path.into();
+        self
+    }
+
+    /// Sets the cookie `Domain`, which also sends the cookie to that domain's subdomains.
+    #[must_use]
+    pub fn with_cookie_domain(mut self, domain: impl Into<Cow<'static, str>>) -> Self {
+        self.cookie_domain = Some(domain.into());
+        self
+    }
+
+    /// Sets `Secure`. Turn it off only for plain-HTTP development.
+    #[must_use]
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// Sets `HttpOnly`.
+    #[must_use]
+    pub fn with_http_only(mut self, http_only: bool) -> Self {
+        self.http_only = http_only;
+        self
+    }
+
+    /// Sets `SameSite`.
+    #[must_use]
+    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// Sets how long a session may go without a request before it ends.
+    #[must_use]
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets how long after its creation a session ends, however active it is.
+    #[must_use]
+    pub fn with_absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.absolute_timeout = timeout;
+        self
+    }
+
+    /// Sets how often the store's purge task evicts expired sessions. Expired sessions are
+    /// never served in between; purging only frees their memory.
+    #[must_use]
+    pub fn with_purge_interval(mut self, interval: Duration) -> Self {
+        self.purge_interval = interval;
+        self
+    }
+
+    /// The cookie name, if one was set (otherwise the store derives it from the data type).
+    #[must_use]
+    pub fn cookie_name(&self) -> Option<&str> {
+        self.cookie_name.as_deref()
+    }
+
+    /// The idle timeout.
+    #[must_use]
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// The absolute timeout.
+    #[must_use]
+    pub fn absolute_timeout(&self) -> Duration {
+        self.absolute_timeout
+    }
+
+    /// Checks the settings that a browser or this crate would otherwise trip on later.
+    pub(crate) fn validate(&self, cookie_name: &str) -> Result<(), ConfigError> {
+        if cookie_name.is_empty() || !cookie_name.bytes().all(is_cookie_name_byte) {
+            return Err(ConfigError::CookieName(cookie_name.to_owned()));
+        }
+        if !self.cookie_path.starts_with('/')
+            || self
+                .cookie_path
+                .bytes()
+                .any(|b| b == b';' || b.is_ascii_control())
+        {
+            return Err(ConfigError::CookiePath(self.cookie_path.to_string()));
+        }
+        if let Some(domain) = &self.cookie_domain {
+            let valid = !domain.is_empty()
+                && domain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !valid {
+                return Err(ConfigError::CookieDomain(domain.to_string()));
+            }
+        }
+        if self.same_site == SameSite::None && !self.secure {
+            return Err(ConfigError::SameSiteNoneWithoutSecure);
+        }
+        if cookie_name.starts_with("__Host-")
+            && (!self.secure || self.cookie_domain.is_some() || self.cookie_path != "/")
+        {
+            return Err(ConfigError::HostPrefix);
+        }
+        if cookie_name.starts_with("__Secure-") && !self.secure {
+            return Err(ConfigError::SecurePrefix);
+        }
+        for (setting, value) in [
+            ("idle timeout", self.idle_timeout),
+            ("absolute timeout", self.absolute_timeout),
+            ("purge interval", self.purge_interval),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::ZeroDuration(setting));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// RFC 6265 `token` characters: visible ASCII except separators.
+fn is_cookie_name_byte(b: u8) -> bool {
+    b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(config: &SessionConfig) -> Result<(), ConfigError> {
+        config.validate(config.cookie_name().unwrap_or("visit"))
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(check(&SessionConfig::default()).is_ok());
+    }
+
+    #[test]
+    fn rejects_each_mistake() {
+        let base = SessionConfig::default;
+        assert!(matches!(
+            check(&base().with_cookie_name("a b")),
+            Err(ConfigError::CookieName(_))
+        ));
+        assert!(matches!(
+            check(&base().with_cookie_name("")),
+            Err(ConfigError::CookieName(_))
+        ));
+        assert!(matches!(
+            check(&base().with_cookie_path("app")),
+            Err(ConfigError::CookiePath(_))
+        ));
+        assert!(matches!(
+            check(&base().with_cookie_domain("a;b")),
+            Err(ConfigError::CookieDomain(_))
+        ));
+        assert!(matches!(
+            check(&base().with_same_site(SameSite::None).with_secure(false)),
+            Err(ConfigError::SameSiteNoneWithoutSecure)
+        ));
+        assert!(matches!(
+            check(
+                &base()
+                    .with_cookie_name("__Host-sid")
+                    .with_cookie_path("/app")
+            ),
+            Err(ConfigError::HostPrefix)
+        ));
+        assert!(matches!(
+            check(&base().with_cookie_name("__Secure-sid").with_secure(false)),
+            Err(ConfigError::SecurePrefix)
+        ));
+        assert!(matches!(
+            check(&base().with_idle_timeout(Duration::ZERO)),
+            Err(ConfigError::ZeroDuration("idle timeout"))
+        ));
+    }
+}

@@ -1,0 +1,39 @@
+//! Errors of building a store.
+
+/// A configuration mistake, reported by
+/// [`SessionStoreBuilder::build`](crate::SessionStoreBuilder::build) with what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The cookie name is empty or holds characters a cookie name cannot.
+    #[error(
+        "invalid cookie name {0:?}: use letters, digits and `-_.!#$%&'*+^`|~` only (SessionConfig::with_cookie_name)"
+    )]
+    CookieName(String),
+    /// The cookie path does not start with `/` or holds `;` or control characters.
+    #[error(
+        "invalid cookie path {0:?}: it must start with `/` and hold no `;` (SessionConfig::with_cookie_path)"
+    )]
+    CookiePath(String),
+    /// The cookie domain is not a plain host name.
+    #[error(
+        "invalid cookie domain {0:?}: give a host name such as `example.com` (SessionConfig::with_cookie_domain)"
+    )]
+    CookieDomain(String),
+    /// `SameSite=None` without `Secure`, which browsers reject.
+    #[error(
+        "SameSite::None requires Secure: browsers drop such cookies; call .with_secure(true) or choose SameSite::Lax"
+    )]
+    SameSiteNoneWithoutSecure,
+    /// A `__Host-` cookie name with settings the prefix forbids.
+    #[error(
+        "a `__Host-` cookie must be Secure, have path `/` and no domain: adjust the config or drop the prefix"
+    )]
+    HostPrefix,
+    /// A `__Secure-` cookie name without `Secure`.
+    #[error("a `__Secure-` cookie must be Secure: call .with_secure(true) or drop the prefix")]
+    SecurePrefix,
+    /// A timeout or interval of zero.
+    #[error("the {0} must be longer than zero")]
+    ZeroDuration(&'static str),
+}

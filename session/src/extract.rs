@@ -1,0 +1,164 @@
+//! `TypedSession<T>`, the extractor handlers take.
+
+use std::fmt;
+use std::ops::Deref;
+use std::time::SystemTime;
+
+use axum_core::extract::FromRequestParts;
+use axum_core::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+
+use crate::data::{SessionData, SessionHandle};
+use crate::id::SessionId;
+use crate::session::RawSession;
+
+/// The session of the current request, typed by its data `T`.
+///
+/// It dereferences to the accessor type that `#[derive(SessionData)]` generates, so the field
+/// accessors are called on it directly; the session-level operations are its own methods.
+/// Extracting it needs a [`SessionLayer<T>`](crate::SessionLayer) around the route; without one
+/// the request is answered `500` with a [`MissingSessionLayer`] message naming the type.
+///
+/// Clones (and repeated extractions in one request) share one session.
+///
+/// ```
+/// use typed_session::{SessionData, TypedSession};
+///
+/// #[derive(SessionData)]
+/// struct Visit {
+///     count: u64,
+///     user: Option<String>,
+/// }
+///
+/// async fn handler(session: TypedSession<Visit>) -> String {
+///     let count = session.update_count(|count| {
+///         *count += 1;
+///         *count
+///     });
+///     format!("visit {count} by {:?}", session.user())
+/// }
+///
+/// async fn logout(session: TypedSession<Visit>) {
+///     session.destroy();
+/// }
+/// ```
+pub struct TypedSession<T: SessionData> {
+    handle: T::Handle,
+}
+
+impl<T: SessionData> TypedSession<T> {
+    fn raw(&self) -> &RawSession<T> {
+        self.handle.raw()
+    }
+
+    /// The session id. For a new session it is the id the session gets if this request writes
+    /// to it; after [`renew`](Self::renew) it is still the old id until the response is sent.
+    #[must_use]
+    pub fn id(&self) -> SessionId {
+        self.raw().id()
+    }
+
+    /// Whether the session did not exist before this request. A new session is stored (and
+    /// its cookie set) only if the request writes to it.
+    #[must_use]
+    pub fn is_new(&self) -> bool {
+        self.raw().is_new()
+    }
+
+    /// When the session ends if no further request comes: the earlier of the idle and the
+    /// absolute timeout.
+    #[must_use]
+    pub fn expires_at(&self) -> SystemTime {
+        self.raw().expires_at()
+    }
+
+    /// Ends the session when the response is sent: its data is removed and the client's cookie
+    /// is deleted. Writes made in the same request are discarded; later requests with the old
+    /// cookie get a new, empty session.
+    pub fn destroy(&self) {
+        self.raw().destroy();
+    }
+
+    /// Gives the session a new id when the response is sent, keeping its data; the old id stops
+    /// working. Call it when privileges change (log-in), so an id planted before cannot follow.
+    pub fn renew(&self) {
+        self.raw().renew();
+    }
+}
+
+impl<T: SessionData> Deref for TypedSession<T> {
+    type Target = T::Handle;
+
+    fn deref(&self) -> &T::Handle {
+        &self.handle
+    }
+}
+
+impl<T: SessionData> Clone for TypedSession<T> {
+    fn clone(&self) -> Self {
+        Self {
+            handle: self.handle.clone(),
+        }
+    }
+}
+
+impl<T: SessionData> fmt::Debug for TypedSession<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TypedSession")
+            .field("data", &std::any::type_name::<T>())
+            .field("id", &self.id())
+            .field("is_new", &self.is_new())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: SessionData, S: Send + Sync> FromRequestParts<S> for TypedSession<T> {
+    type Rejection = MissingSessionLayer;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<RawSession<T>>() {
+            Some(raw) => Ok(Self {
+                handle: T::Handle::from_raw(raw.clone()),
+            }),
+            None => Err(MissingSessionLayer {
+                data: std::any::type_name::<T>(),
+            }),
+        }
+    }
+}
+
+/// The rejection of [`TypedSession<T>`] when no `SessionLayer<T>` wraps the route: a server
+/// misconfiguration, answered `500 Internal Server Error` and logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingSessionLayer {
+    data: &'static str,
+}
+
+impl MissingSessionLayer {
+    /// The full name of the session data type whose layer is missing.
+    #[must_use]
+    pub fn data_type(&self) -> &'static str {
+        self.data
+    }
+}
+
+impl fmt::Display for MissingSessionLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "no SessionLayer<{0}> handles this route: add `.layer(SessionLayer::new(store))` with a \
+             SessionStore<{0}> to the router (a `route_layer` covers only the routes added before it)",
+            self.data
+        )
+    }
+}
+
+impl std::error::Error for MissingSessionLayer {}
+
+impl IntoResponse for MissingSessionLayer {
+    fn into_response(self) -> Response {
+        tracing::error!("typed-session: {self}");
+        (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
+    }
+}

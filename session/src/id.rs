@@ -1,0 +1,114 @@
+//! Session identifiers.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A session identifier: 128 bits, 122 of them from a CSPRNG (a UUID v4).
+///
+/// Its text form is exactly 32 lowercase hexadecimal digits. Parsing accepts only that canonical
+/// form, so one session has one spelling (which matters once ids are signed).
+///
+/// `Debug` shows only a prefix, because a full id is a bearer credential and `Debug` output
+/// tends to end up in logs; use `Display` when you really mean to print the whole id.
+///
+/// ```
+/// use typed_session::SessionId;
+///
+/// let id = SessionId::generate();
+/// let text = id.to_string();
+/// assert_eq!(text.len(), 32);
+/// assert_eq!(text.parse::<SessionId>().unwrap(), id);
+/// assert!("not-a-session-id".parse::<SessionId>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(u128);
+
+impl SessionId {
+    /// Text length of an id.
+    pub const TEXT_LEN: usize = 32;
+
+    /// A fresh random id (UUID v4 from a thread-local CSPRNG seeded by the OS).
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().as_u128())
+    }
+
+    /// Parses the canonical text form; `None` for anything else.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        // `from_str_radix` alone would also accept a leading `+` and uppercase digits.
+        if bytes.len() != Self::TEXT_LEN
+            || !bytes
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        {
+            return None;
+        }
+        u128::from_str_radix(text, 16).ok().map(Self)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({:08x}…)", self.0 >> 96)
+    }
+}
+
+/// The error of parsing a [`SessionId`] from text that is not 32 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a session id is exactly 32 lowercase hexadecimal digits")]
+pub struct ParseSessionIdError;
+
+impl FromStr for SessionId {
+    type Err = ParseSessionIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s).ok_or(ParseSessionIdError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_is_canonical() {
+        let id = SessionId::generate();
+        let text = id.to_string();
+        assert_eq!(text.len(), SessionId::TEXT_LEN);
+        assert_eq!(SessionId::parse(&text), Some(id));
+        assert_eq!(SessionId::parse(&text.to_uppercase()), None);
+    }
+
+    #[test]
+    fn rejects_non_canonical_input() {
+        for bad in [
+            "",
+            "0",
+            "+0000000000000000000000000000000",
+            "-0000000000000000000000000000000",
+            "0000000000000000000000000000000g",
+            "00000000-0000-0000-0000-00000000",
+            "000000000000000000000000000000000",
+            "ééééééééééééééé0",
+        ] {
+            assert_eq!(SessionId::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ids_differ_and_debug_hides_them() {
+        let a = SessionId::generate();
+        let b = SessionId::generate();
+        assert_ne!(a, b);
+        let debug = format!("{a:?}");
+        assert!(!debug.contains(&a.to_string()), "{debug}");
+    }
+}

@@ -1,0 +1,67 @@
+//! Typed sessions for axum: a session is your struct.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use typed_session::{SessionConfig, SessionData, SessionLayer, SessionStore, TypedSession};
+//!
+//! #[derive(SessionData)]
+//! struct Visit {
+//!     count: u64,
+//!     #[session(memory_only)]
+//!     csrf: Option<String>,
+//! }
+//!
+//! async fn greet(session: TypedSession<Visit>) -> String {
+//!     // Atomic read-modify-write: parallel requests of one session never lose an increment.
+//!     session.update_count(|count| { *count += 1; *count }).to_string()
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), typed_session::BuildError> {
+//! let store = SessionStore::<Visit>::builder()
+//!     .config(SessionConfig::default().with_secure(false))
+//!     .build()
+//!     .await?;
+//! let app: Router = Router::new().route("/", get(greet)).layer(SessionLayer::new(store));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! See the README for the attribute table, the configuration defaults and the design.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+mod clock;
+mod config;
+mod data;
+mod error;
+mod extract;
+mod id;
+mod layer;
+mod session;
+mod store;
+mod transport;
+
+pub use config::{SameSite, SessionConfig};
+pub use data::SessionData;
+pub use error::ConfigError;
+pub use extract::{MissingSessionLayer, TypedSession};
+pub use id::{ParseSessionIdError, SessionId};
+pub use layer::{ResponseFuture, SessionLayer, SessionService};
+pub use store::{BuildError, SessionStore, SessionStoreBuilder};
+
+/// `#[derive(SessionData)]`: see the crate README for every attribute.
+#[cfg(feature = "derive")]
+pub use typed_session_derive::SessionData;
+
+/// Items the derive's generated code refers to. Not public API: they may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::data::SessionHandle;
+    pub use crate::session::RawSession;
+}
+
+/// The README's Rust blocks, compiled and run as doc tests so the quickstart cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

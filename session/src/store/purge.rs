@@ -1,0 +1,28 @@
+//! The purge task: evicts expired sessions on an interval, for as long as its store lives.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use tokio::time::{MissedTickBehavior, interval};
+
+use crate::clock::now_millis;
+use crate::store::StoreInner;
+
+/// Runs until the store is gone. It holds only a `Weak`, so it never keeps the store alive;
+/// the store also aborts it on drop, so it does not even wait for its next tick.
+pub(crate) async fn purge_loop<T: Send + Sync + 'static>(
+    store: Weak<StoreInner<T>>,
+    every: Duration,
+) {
+    let mut ticks = interval(every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is immediate; nothing can have expired yet
+    loop {
+        ticks.tick().await;
+        let Some(store) = store.upgrade() else { return };
+        let evicted = store.purge(now_millis());
+        if evicted > 0 {
+            tracing::debug!(evicted, "typed-session: purged expired sessions");
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The session cookie: reading the id from `Cookie`, writing `Set-Cookie`.
+
+use cookie::Cookie;
+use http::header::{COOKIE, SET_COOKIE};
+use http::{HeaderMap, HeaderValue};
+
+use crate::config::{SameSite, SessionConfig};
+use crate::id::SessionId;
+
+/// The cookie of one store, its attributes fixed at build time.
+pub(crate) struct CookieTransport {
+    name: Box<str>,
+    attributes: Cookie<'static>,
+    /// Prebuilt, since it never changes: same name, path, domain and flags as the cookie it
+    /// removes (browsers only replace a cookie whose name, path and domain match).
+    removal: HeaderValue,
+}
+
+impl CookieTransport {
+    pub(crate) fn new(name: &str, config: &SessionConfig) -> Self {
+        let mut attributes = Cookie::build((name.to_owned(), String::new()))
+            .path(config.cookie_path.to_string())
+            .secure(config.secure)
+            .http_only(config.http_only)
+            .same_site(match config.same_site {
+                SameSite::Strict => cookie::SameSite::Strict,
+                SameSite::Lax => cookie::SameSite::Lax,
+                SameSite::None => cookie::SameSite::None,
+            })
+            .build();
+        if let Some(domain) = &config.cookie_domain {
+            attributes.set_domain(domain.to_string());
+        }
+        let mut removal = attributes.clone();
+        removal.make_removal();
+        Self {
+            name: name.into(),
+            removal: header_value(&removal),
+            attributes,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Every value sent under this store's cookie name, in order. More than one is possible
+    /// (a parent domain's cookie of the same name, or a shadowing path), so callers take the
+    /// first that names a live session rather than trusting the first one sent.
+    pub(crate) fn values<'h>(&'h self, headers: &'h HeaderMap) -> impl Iterator<Item = &'h str> {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|header| header.to_str().ok())
+            .flat_map(Cookie::split_parse)
+            .filter_map(Result::ok)
+            .filter(|cookie| cookie.name() == &*self.name)
+            .filter_map(|cookie| cookie.value_raw())
+    }
+
+    /// Adds the `Set-Cookie` that hands `id` to the client.
+    pub(crate) fn set(&self, headers: &mut HeaderMap, id: SessionId) {
+        let mut cookie = self.attributes.clone();
+        cookie.set_value(id.to_string());
+        headers.append(SET_COOKIE, header_value(&cookie));
+    }
+
+    /// Adds the `Set-Cookie` that deletes the client's cookie.
+    pub(crate) fn remove(&self, headers: &mut HeaderMap) {
+        headers.append(SET_COOKIE, self.removal.clone());
+    }
+}
+
+fn header_value(cookie: &Cookie<'_>) -> HeaderValue {
+    // The name, path and domain were validated at build time and the value is hex, so the
+    // rendered cookie is always a valid header value.
+    HeaderValue::try_from(cookie.to_string()).expect("validated cookie renders a valid header")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transport() -> CookieTransport {
+        CookieTransport::new(
+            "visit",
+            &SessionConfig::default().with_cookie_domain("example.com"),
+        )
+    }
+
+    #[test]
+    fn reads_every_value_of_its_own_name_only() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("a=1; visit=x; visitor=y"));
+        headers.append(COOKIE, HeaderValue::from_static("visit=z;;garbage; ="));
+        let transport = transport();
+        let values: Vec<_> = transport.values(&headers).collect();
+        assert_eq!(values, ["x", "z"]);
+    }
+
+    #[test]
+    fn ignores_non_utf8_headers() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_bytes(b"visit=\xff").unwrap());
+        assert_eq!(transport().values(&headers).count(), 0);
+    }
+
+    #[test]
+    fn removal_matches_the_cookie_it_removes() {
+        let transport = transport();
+        let mut headers = HeaderMap::new();
+        let id = SessionId::generate();
+        transport.set(&mut headers, id);
+        transport.remove(&mut headers);
+        let set: Vec<_> = headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert!(set[0].starts_with(&format!("visit={id}")), "{}", set[0]);
+        for attribute in [
+            "Path=/",
+            "Domain=example.com",
+            "Secure",
+            "HttpOnly",
+            "SameSite=Lax",
+        ] {
+            assert!(set[0].contains(attribute), "{attribute} in {}", set[0]);
+            assert!(set[1].contains(attribute), "{attribute} in {}", set[1]);
+        }
+        assert!(set[1].starts_with("visit=;"), "{}", set[1]);
+        assert!(set[1].contains("Max-Age=0"), "{}", set[1]);
+    }
+}

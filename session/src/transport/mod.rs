@@ -1,0 +1,3 @@
+//! How a session id travels between client and server.
+
+pub(crate) mod cookie;

@@ -1,0 +1,2 @@
+//! Workspace member holding only tests; see its `tests/` folder.
+#![forbid(unsafe_code)]
