@@ -24,7 +24,8 @@ pub(crate) struct Field<'a> {
 }
 
 impl<'a> Input<'a> {
-    pub(crate) fn from_syn(input: &'a DeriveInput) -> syn::Result<Self> {
+    /// Fails only on a shape that has no fields to work with; attribute errors go to `errors`.
+    pub(crate) fn from_syn(input: &'a DeriveInput, errors: &mut Errors) -> syn::Result<Self> {
         const SUPPORTED: &str =
             "SessionData supports structs with named fields, such as `struct Visit { count: u64 }`";
         let named = match &input.data {
@@ -58,8 +59,7 @@ impl<'a> Input<'a> {
                 ));
             }
         };
-        let mut errors = Errors::default();
-        let attrs = attr::container(&input.attrs, &mut errors);
+        let attrs = attr::container(&input.attrs, errors);
         let fields = named
             .named
             .iter()
@@ -67,11 +67,10 @@ impl<'a> Input<'a> {
                 // Named fields always have an ident.
                 ident: field.ident.as_ref().unwrap_or(&input.ident),
                 ty: &field.ty,
-                attrs: attr::field(&field.attrs, &mut errors),
+                attrs: attr::field(&field.attrs, errors),
                 is_option: is_option(&field.ty),
             })
             .collect();
-        errors.finish()?;
         Ok(Self {
             ident: &input.ident,
             vis: &input.vis,

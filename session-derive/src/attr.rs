@@ -33,10 +33,13 @@ pub(crate) fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAt
     let mut out = ContainerAttrs::default();
     for_each_session_meta(attrs, errors, |meta| {
         if meta.path.is_ident("crate") {
-            let path = string_value(&meta)?.parse::<Path>()?;
+            let path = parse_string(
+                &meta,
+                "the path of the re-exported crate, such as `crate = \"my_framework::sessions\"`",
+            )?;
             set_once(&meta, &mut out.krate, path)
         } else if meta.path.is_ident("handle") {
-            let ident = string_value(&meta)?.parse::<Ident>()?;
+            let ident = parse_string(&meta, "a type name, such as `handle = \"VisitAccessors\"`")?;
             set_once(&meta, &mut out.handle, ident)
         } else {
             Err(unknown(&meta, "on a struct", CONTAINER_KEYS))
@@ -56,7 +59,10 @@ pub(crate) fn field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
                 meta.path.require_ident()?.span(),
             )
         } else if meta.path.is_ident("default") {
-            let path = string_value(&meta)?.parse::<Path>()?;
+            let path = parse_string(
+                &meta,
+                "the path of a function returning the field's type, such as `default = \"default_theme\"`",
+            )?;
             set_once(&meta, &mut out.default, path)
         } else if meta.path.is_ident("rename") {
             let key = string_value(&meta)?;
@@ -99,6 +105,17 @@ fn string_value(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
             format!("expected a string literal: `{name} = \"...\"`"),
         )
     })
+}
+
+/// A string value parsed as `V`, with `expected` as the message when it does not parse.
+fn parse_string<V: syn::parse::Parse>(
+    meta: &ParseNestedMeta<'_>,
+    expected: &str,
+) -> syn::Result<V> {
+    let literal = string_value(meta)?;
+    literal
+        .parse::<V>()
+        .map_err(|_| syn::Error::new(literal.span(), format!("expected {expected}")))
 }
 
 fn flag(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {

@@ -131,6 +131,8 @@ fn field_accessors(field: &Field<'_>, index: usize, vis: &syn::Visibility) -> To
         "Changes `{shown}` in place and returns what `update` returns, atomically with respect \
          to other requests of this session."
     );
+    // Spanned at the type, so a missing `Clone` points at the field rather than the derive.
+    let clone = quote_spanned!(ty.span()=> ::core::clone::Clone::clone(&data.#ident));
     let take = names.take.as_ref().map(|take| {
         let take_doc = format!(
             "Takes `{shown}` out, leaving `None`; a session is written only if there was something to take."
@@ -148,7 +150,7 @@ fn field_accessors(field: &Field<'_>, index: usize, vis: &syn::Visibility) -> To
         #[must_use]
         #[inline]
         #vis fn #get(&self) -> #ty {
-            self.raw.read(|data| ::core::clone::Clone::clone(&data.#ident))
+            self.raw.read(|data| #clone)
         }
 
         #[doc = #set_doc]

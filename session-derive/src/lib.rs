@@ -20,11 +20,16 @@ use syn::{DeriveInput, parse_macro_input};
 #[proc_macro_derive(SessionData, attributes(session))]
 pub fn derive_session_data(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    ast::Input::from_syn(&input)
-        .and_then(|input| {
-            valid::check(&input)?;
-            Ok(expand::expand(&input))
-        })
+    derive(&input)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
+}
+
+fn derive(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
+    let mut errors = errors::Errors::default();
+    // Attribute errors and validation errors are collected together: one build shows them all.
+    let input = ast::Input::from_syn(input, &mut errors)?;
+    valid::check(&input, &mut errors);
+    errors.finish()?;
+    Ok(expand::expand(&input))
 }

@@ -34,14 +34,12 @@ const RESERVED: &[(&str, &str)] = &[
     ("fmt", "`Debug::fmt`"),
 ];
 
-pub(crate) fn check(input: &Input<'_>) -> syn::Result<()> {
-    let mut errors = Errors::default();
-    check_generics(input, &mut errors);
-    check_field_count(input, &mut errors);
-    check_attribute_combinations(input, &mut errors);
-    check_accessor_names(input, &mut errors);
-    check_stored_keys(input, &mut errors);
-    errors.finish()
+pub(crate) fn check(input: &Input<'_>, errors: &mut Errors) {
+    check_generics(input, errors);
+    check_field_count(input, errors);
+    check_attribute_combinations(input, errors);
+    check_accessor_names(input, errors);
+    check_stored_keys(input, errors);
 }
 
 fn check_generics(input: &Input<'_>, errors: &mut Errors) {

@@ -7,7 +7,7 @@ pub(crate) fn now_millis() -> u64 {
     // A clock before 1970 is a broken host; treating it as the epoch keeps expiry monotone.
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| saturating_millis(elapsed))
+        .map_or(0, saturating_millis)
 }
 
 /// A duration in whole milliseconds, saturating instead of overflowing.

@@ -168,10 +168,10 @@ impl<T: SessionData> StoreInner<T> {
                     .insert_new(session.id, Arc::clone(&session.entry));
                 self.cookie.set(headers, id);
             }
-        } else if session.renew_requested() {
-            if let Some(id) = self.memory.renew(session.id, &session.entry) {
-                self.cookie.set(headers, id);
-            }
+        } else if session.renew_requested()
+            && let Some(id) = self.memory.renew(session.id, &session.entry)
+        {
+            self.cookie.set(headers, id);
         }
     }
 }

@@ -62,7 +62,6 @@ impl<T> Drop for StoreInner<T> {
 
 impl<T: SessionData> SessionStore<T> {
     /// Starts configuring a store.
-    #[must_use]
     pub fn builder() -> SessionStoreBuilder<T> {
         SessionStoreBuilder::new()
     }

@@ -1,0 +1,85 @@
+//! The README's main example, run as its own process and driven over real HTTP on loopback,
+//! the way `curl -c jar -b jar` would.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// Kills the example when the test ends, pass or fail.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `cargo test` builds the examples next to the test binaries: `target/<profile>/examples/`.
+fn example_binary(name: &str) -> PathBuf {
+    let test_binary = std::env::current_exe().unwrap();
+    let profile_dir = test_binary.parent().unwrap().parent().unwrap();
+    let binary = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(binary.exists(), "{} not built", binary.display());
+    binary
+}
+
+/// One HTTP/1.1 request; returns the body and the `Set-Cookie` pair, if any.
+fn request(addr: &str, method: &str, cookie: Option<&str>) -> (String, Option<String>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let cookie_line = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
+    write!(
+        stream,
+        "{method} / HTTP/1.1\r\nHost: {addr}\r\n{cookie_line}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let set_cookie = head
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: "))
+        .map(|line| line.split(';').next().unwrap().to_owned());
+    (body.trim().to_owned(), set_cookie)
+}
+
+#[test]
+fn counter_listens_on_addr_and_counts_per_visitor() {
+    let mut child = Command::new(example_binary("counter"))
+        .env("ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _running = Running(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    assert!(!addr.ends_with(":0"), "the actual port is printed: {addr}");
+
+    let (body, cookie) = request(&addr, "GET", None);
+    assert_eq!(body, "1");
+    let cookie = cookie.expect("the first visit sets the cookie");
+    assert_eq!(request(&addr, "GET", Some(&cookie)).0, "2");
+    assert_eq!(request(&addr, "GET", Some(&cookie)).0, "3");
+    assert_eq!(request(&addr, "GET", None).0, "1", "another visitor");
+
+    let (body, removal) = request(&addr, "DELETE", Some(&cookie));
+    assert_eq!(body, "forgotten");
+    assert_eq!(removal.as_deref(), Some("visit="));
+    assert_eq!(
+        request(&addr, "GET", Some(&cookie)).0,
+        "1",
+        "the old cookie is dead"
+    );
+}

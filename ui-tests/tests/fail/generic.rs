@@ -1,0 +1,8 @@
+use typed_session::SessionData;
+
+#[derive(SessionData)]
+struct Visit<T> {
+    value: T,
+}
+
+fn main() {}
