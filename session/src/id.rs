@@ -33,6 +33,12 @@ impl SessionId {
         Self(uuid::Uuid::new_v4().as_u128())
     }
 
+    /// The id's 16 bytes, big-endian.
+    #[must_use]
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_be_bytes()
+    }
+
     /// Parses the canonical text form; `None` for anything else.
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {

@@ -1,0 +1,189 @@
+//! Where sessions persist: the [`SessionBackend`] trait and the built-in backends.
+//!
+//! The store keeps live sessions in memory and uses a backend as the durable copy: it loads a
+//! session on a memory miss, saves it (compare-and-set on its version) when a request changed
+//! it, extends its expiry at most once per touch interval, and deletes it on destroy, renewal
+//! and purge. A backend sees opaque [`Record`]s under hashed [`StorageKey`]s; it never sees a
+//! session id or a typed value.
+
+mod error;
+mod key;
+mod null;
+
+pub use error::BackendError;
+pub use key::StorageKey;
+pub use null::NullBackend;
+
+use std::future::Future;
+
+/// One stored session as a backend sees it.
+///
+/// `data` is the store's encoding of the session (a JSON document); backends store it verbatim.
+/// `version` increases by one with every save and makes saves compare-and-set. `expires_at` is
+/// the instant (unix milliseconds) the session ends: a backend must never return a record at or
+/// past it, and may delete it any time after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The encoded session.
+    pub data: String,
+    /// The version of this record; the first save of a session writes version 1.
+    pub version: u64,
+    /// When the session ends, in unix milliseconds.
+    pub expires_at: u64,
+}
+
+/// What a compare-and-set [`SessionBackend::save`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// The record was written.
+    Saved,
+    /// Nothing was written: the stored version is not the expected one (or a record exists
+    /// where none was expected). The store reloads, merges and retries.
+    Conflict,
+}
+
+/// A place to persist sessions: implement it to store sessions anywhere.
+///
+/// Every method receives the current time (`now`, unix milliseconds) from the store, so all
+/// expiry decisions use one clock per request. Methods are `async` and must be cancel-safe in
+/// the usual sense (dropping a future leaves the store consistent: a save either happened or
+/// did not).
+///
+/// The contract, checked for every built-in backend by one conformance suite (run it on yours
+/// with the `conformance` cargo feature: `typed_session::backend::conformance::check`):
+///
+/// - `load` returns the record saved last under the key, unless it expired (`expires_at <= now`).
+/// - `save` with `expected_version: None` creates the record only if no live record has that key;
+///   with `Some(v)` it replaces the record only if the live record's version is `v`. Otherwise it
+///   writes nothing and answers [`SaveOutcome::Conflict`].
+/// - `touch` moves a live record's expiry to `expires_at` without rewriting its data and returns
+///   its version; `None` if there is no live record.
+/// - `delete_expired` removes records with `expires_at <= now` (a backend whose server expires keys
+///   by itself may answer `0`); `count` and `list_keys` see only live records; `delete_all`
+///   removes every record of this backend, and nothing else.
+///
+/// # Example: a backend over a `Mutex<HashMap>`
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use typed_session::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
+///
+/// #[derive(Default)]
+/// struct MapBackend(Mutex<HashMap<StorageKey, Record>>);
+///
+/// impl MapBackend {
+///     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<StorageKey, Record>> {
+///         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+///     }
+/// }
+///
+/// impl SessionBackend for MapBackend {
+///     async fn create_schema(&self) -> Result<(), BackendError> {
+///         Ok(())
+///     }
+///
+///     async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
+///         Ok(self.map().get(key).filter(|r| r.expires_at > now).cloned())
+///     }
+///
+///     async fn save(
+///         &self,
+///         key: &StorageKey,
+///         record: &Record,
+///         expected_version: Option<u64>,
+///         now: u64,
+///     ) -> Result<SaveOutcome, BackendError> {
+///         let mut map = self.map();
+///         let live = map.get(key).filter(|r| r.expires_at > now).map(|r| r.version);
+///         if live != expected_version {
+///             return Ok(SaveOutcome::Conflict);
+///         }
+///         map.insert(key.clone(), record.clone());
+///         Ok(SaveOutcome::Saved)
+///     }
+///
+///     async fn touch(&self, key: &StorageKey, expires_at: u64, now: u64) -> Result<Option<u64>, BackendError> {
+///         let mut map = self.map();
+///         let live = map.get_mut(key).filter(|r| r.expires_at > now);
+///         Ok(live.map(|r| {
+///             r.expires_at = expires_at;
+///             r.version
+///         }))
+///     }
+///
+///     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
+///         self.map().remove(key);
+///         Ok(())
+///     }
+///
+///     async fn delete_expired(&self, now: u64) -> Result<u64, BackendError> {
+///         let mut map = self.map();
+///         let before = map.len();
+///         map.retain(|_, r| r.expires_at > now);
+///         Ok((before - map.len()) as u64)
+///     }
+///
+///     async fn count(&self, now: u64) -> Result<u64, BackendError> {
+///         Ok(self.map().values().filter(|r| r.expires_at > now).count() as u64)
+///     }
+///
+///     async fn delete_all(&self) -> Result<(), BackendError> {
+///         self.map().clear();
+///         Ok(())
+///     }
+///
+///     async fn list_keys(&self, now: u64) -> Result<Vec<StorageKey>, BackendError> {
+///         Ok(self.map().iter().filter(|(_, r)| r.expires_at > now).map(|(k, _)| k.clone()).collect())
+///     }
+/// }
+/// ```
+pub trait SessionBackend: Send + Sync + 'static {
+    /// Creates the table, index or whatever the backend needs; idempotent. Run by
+    /// [`SessionStoreBuilder::build`](crate::SessionStoreBuilder::build).
+    fn create_schema(&self) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// The live record under `key`, if any.
+    fn load(
+        &self,
+        key: &StorageKey,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<Record>, BackendError>> + Send;
+
+    /// Writes `record` if the live record's version is `expected_version` (`None`: no live
+    /// record).
+    fn save(
+        &self,
+        key: &StorageKey,
+        record: &Record,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> impl Future<Output = Result<SaveOutcome, BackendError>> + Send;
+
+    /// Moves a live record's expiry to `expires_at`, leaving its data and version alone; returns
+    /// its version, or `None` if there is no live record under `key`.
+    fn touch(
+        &self,
+        key: &StorageKey,
+        expires_at: u64,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<u64>, BackendError>> + Send;
+
+    /// Removes the record under `key`, if any.
+    fn delete(&self, key: &StorageKey) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Removes every expired record; returns how many.
+    fn delete_expired(&self, now: u64) -> impl Future<Output = Result<u64, BackendError>> + Send;
+
+    /// How many live records there are.
+    fn count(&self, now: u64) -> impl Future<Output = Result<u64, BackendError>> + Send;
+
+    /// Removes every record of this backend (its table, its key prefix), and nothing else.
+    fn delete_all(&self) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// The keys of all live records.
+    fn list_keys(
+        &self,
+        now: u64,
+    ) -> impl Future<Output = Result<Vec<StorageKey>, BackendError>> + Send;
+}
