@@ -24,10 +24,13 @@ pub(crate) struct FieldAttrs {
     pub(crate) default: Option<Path>,
     /// `rename = "key"`: the stored key.
     pub(crate) rename: Option<LitStr>,
+    /// `alias = "old"`, repeatable: older stored keys still read.
+    pub(crate) aliases: Vec<LitStr>,
 }
 
 const CONTAINER_KEYS: &str = "`crate = \"path\"` or `handle = \"Name\"`";
-const FIELD_KEYS: &str = "`memory_only`, `default = \"path\"` or `rename = \"key\"`";
+const FIELD_KEYS: &str =
+    "`memory_only`, `default = \"path\"`, `rename = \"key\"` or `alias = \"old_key\"`";
 
 pub(crate) fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAttrs {
     let mut out = ContainerAttrs::default();
@@ -73,6 +76,13 @@ pub(crate) fn field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
                 ));
             }
             set_once(&meta, &mut out.rename, key)
+        } else if meta.path.is_ident("alias") {
+            let key = string_value(&meta)?;
+            if key.value().is_empty() {
+                return Err(syn::Error::new(key.span(), "an alias cannot be empty"));
+            }
+            out.aliases.push(key);
+            Ok(())
         } else {
             Err(unknown(&meta, "on a field", FIELD_KEYS))
         }

@@ -75,11 +75,19 @@ fn check_field_count(input: &Input<'_>, errors: &mut Errors) {
 
 fn check_attribute_combinations(input: &Input<'_>, errors: &mut Errors) {
     for field in &input.fields {
-        if let (Some(_), Some(rename)) = (field.attrs.memory_only, &field.attrs.rename) {
-            errors.spanned(
-                rename,
-                "`rename` has no effect on a `memory_only` field, which is never stored: remove one of them",
-            );
+        if field.attrs.memory_only.is_some() {
+            if let Some(rename) = &field.attrs.rename {
+                errors.spanned(
+                    rename,
+                    "`rename` has no effect on a `memory_only` field, which is never stored: remove one of them",
+                );
+            }
+            for alias in &field.attrs.aliases {
+                errors.spanned(
+                    alias,
+                    "`alias` has no effect on a `memory_only` field, which is never stored: remove it",
+                );
+            }
         }
     }
 }
@@ -113,13 +121,14 @@ fn check_accessor_names(input: &Input<'_>, errors: &mut Errors) {
     }
 }
 
+/// Every stored key and alias reads one field only.
 fn check_stored_keys(input: &Input<'_>, errors: &mut Errors) {
     let mut owners: HashMap<String, &syn::Ident> = HashMap::new();
     for field in input.fields.iter().filter(|field| field.is_persisted()) {
         let key = field.stored_key();
         if let Some(owner) = owners.get(&key) {
             let message = format!(
-                "field `{}` is stored under the key \"{key}\", like field `{}`: give one of them another `#[session(rename = \"...\")]`",
+                "field `{}` is stored under the key \"{key}\", which field `{}` already reads: give one of them another `#[session(rename = \"...\")]`",
                 field.ident.unraw(),
                 owner.unraw()
             );
@@ -129,6 +138,25 @@ fn check_stored_keys(input: &Input<'_>, errors: &mut Errors) {
             }
         } else {
             owners.insert(key, field.ident);
+        }
+        for alias in &field.attrs.aliases {
+            let name = alias.value();
+            match owners.get(&name) {
+                Some(owner) if *owner == field.ident => errors.spanned(
+                    alias,
+                    format!("the alias \"{name}\" repeats a key field `{}` already reads: remove it", owner.unraw()),
+                ),
+                Some(owner) => errors.spanned(
+                    alias,
+                    format!(
+                        "the alias \"{name}\" is a key that field `{}` reads: a stored key can belong to one field only",
+                        owner.unraw()
+                    ),
+                ),
+                None => {
+                    owners.insert(name, field.ident);
+                }
+            }
         }
     }
 }

@@ -36,7 +36,10 @@ pub enum SameSite {
 /// | [`with_same_site`](Self::with_same_site) | [`SameSite::Lax`] |
 /// | [`with_idle_timeout`](Self::with_idle_timeout) | 24 hours without a request ends the session |
 /// | [`with_absolute_timeout`](Self::with_absolute_timeout) | 7 days after creation the session ends, however active |
-/// | [`with_purge_interval`](Self::with_purge_interval) | every 60 seconds expired sessions are evicted from memory |
+/// | [`with_long_term_timeout`](Self::with_long_term_timeout) | 30 days after its last request a "remember me" session ends |
+/// | [`with_purge_interval`](Self::with_purge_interval) | every 60 seconds expired sessions are purged from memory and backend |
+/// | [`with_memory_ttl`](Self::with_memory_ttl) | 10 minutes unused and a session leaves the memory cache (with a backend) |
+/// | [`with_touch_interval`](Self::with_touch_interval) | at most every 60 seconds an unchanged session's backend expiry is extended |
 ///
 /// ```
 /// use std::time::Duration;
@@ -60,6 +63,9 @@ pub struct SessionConfig {
     pub(crate) idle_timeout: Duration,
     pub(crate) absolute_timeout: Duration,
     pub(crate) purge_interval: Duration,
+    pub(crate) long_term_timeout: Duration,
+    pub(crate) memory_ttl: Duration,
+    pub(crate) touch_interval: Duration,
 }
 
 impl Default for SessionConfig {
@@ -74,6 +80,9 @@ impl Default for SessionConfig {
             idle_timeout: Duration::from_secs(24 * 60 * 60),
             absolute_timeout: Duration::from_secs(7 * 24 * 60 * 60),
             purge_interval: Duration::from_secs(60),
+            long_term_timeout: Duration::from_secs(30 * 24 * 60 * 60),
+            memory_ttl: Duration::from_secs(10 * 60),
+            touch_interval: Duration::from_secs(60),
         }
     }
 }
@@ -144,6 +153,34 @@ impl SessionConfig {
         self
     }
 
+    /// Sets how long after its last request a "remember me" session
+    /// ([`TypedSession::set_long_term`](crate::TypedSession::set_long_term)) ends. Such a session
+    /// has no absolute timeout, and its cookie carries a matching `Max-Age`.
+    #[must_use]
+    pub fn with_long_term_timeout(mut self, timeout: Duration) -> Self {
+        self.long_term_timeout = timeout;
+        self
+    }
+
+    /// Sets how long a session may go unused before it leaves the memory cache of a store with
+    /// a backend (its next request loads it again). Without a backend memory is the only copy,
+    /// so only the session timeouts apply.
+    #[must_use]
+    pub fn with_memory_ttl(mut self, ttl: Duration) -> Self {
+        self.memory_ttl = ttl;
+        self
+    }
+
+    /// Sets how often, at most, a request that changed nothing extends the session's expiry in
+    /// the backend. The same round trip confirms the session still exists there, so this is
+    /// also how soon a server notices a session destroyed or changed by another server. Must be
+    /// shorter than the idle and long-term timeouts.
+    #[must_use]
+    pub fn with_touch_interval(mut self, interval: Duration) -> Self {
+        self.touch_interval = interval;
+        self
+    }
+
     /// The cookie name, if one was set (otherwise the store derives it from the data type).
     #[must_use]
     pub fn cookie_name(&self) -> Option<&str> {
@@ -163,7 +200,12 @@ impl SessionConfig {
     }
 
     /// Checks the settings that a browser or this crate would otherwise trip on later.
-    pub(crate) fn validate(&self, cookie_name: &str) -> Result<(), ConfigError> {
+    /// `with_backend`: the touch interval only matters when there is a backend to touch.
+    pub(crate) fn validate(
+        &self,
+        cookie_name: &str,
+        with_backend: bool,
+    ) -> Result<(), ConfigError> {
         if cookie_name.is_empty() || !cookie_name.bytes().all(is_cookie_name_byte) {
             return Err(ConfigError::CookieName(cookie_name.to_owned()));
         }
@@ -198,11 +240,17 @@ impl SessionConfig {
         for (setting, value) in [
             ("idle timeout", self.idle_timeout),
             ("absolute timeout", self.absolute_timeout),
+            ("long-term timeout", self.long_term_timeout),
             ("purge interval", self.purge_interval),
+            ("memory ttl", self.memory_ttl),
+            ("touch interval", self.touch_interval),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::ZeroDuration(setting));
             }
+        }
+        if with_backend && self.touch_interval >= self.idle_timeout.min(self.long_term_timeout) {
+            return Err(ConfigError::TouchInterval);
         }
         Ok(())
     }
@@ -218,7 +266,7 @@ mod tests {
     use super::*;
 
     fn check(config: &SessionConfig) -> Result<(), ConfigError> {
-        config.validate(config.cookie_name().unwrap_or("visit"))
+        config.validate(config.cookie_name().unwrap_or("visit"), true)
     }
 
     #[test]
@@ -264,6 +312,10 @@ mod tests {
         assert!(matches!(
             check(&base().with_idle_timeout(Duration::ZERO)),
             Err(ConfigError::ZeroDuration("idle timeout"))
+        ));
+        assert!(matches!(
+            check(&base().with_idle_timeout(Duration::from_secs(30))),
+            Err(ConfigError::TouchInterval)
         ));
     }
 }

@@ -1,5 +1,6 @@
 //! The traits that `#[derive(SessionData)]` implements.
 
+use crate::record::{DecodeError, EncodeError, FieldReader, FieldWriter};
 use crate::session::RawSession;
 
 /// A struct whose values are sessions. Implement it with `#[derive(SessionData)]`.
@@ -27,9 +28,27 @@ pub trait SessionData: Sized + Send + Sync + 'static {
     /// The snake_case name of the type; the default cookie name.
     const NAME: &'static str;
 
+    /// One bit per persisted field (by declaration order); `memory_only` fields have none.
+    #[doc(hidden)]
+    const PERSISTED: u64;
+
     /// The value of a new session: each field's `#[session(default = "…")]` function, or its
     /// `Default`.
     fn initial() -> Self;
+
+    /// Writes every persisted field.
+    #[doc(hidden)]
+    fn encode(&self, fields: &mut FieldWriter) -> Result<(), EncodeError>;
+
+    /// Reads a value back: persisted fields from `fields` (or their default when absent),
+    /// `memory_only` fields from their default.
+    #[doc(hidden)]
+    fn decode(fields: &FieldReader) -> Result<Self, DecodeError>;
+
+    /// Takes the value of every persisted field outside `keep` from `stored`: how a value that
+    /// lost a compare-and-set race absorbs the winner's writes while keeping its own.
+    #[doc(hidden)]
+    fn merge_stored(&mut self, stored: Self, keep: u64);
 }
 
 /// Glue between the generated handle type and the runtime. Not part of the public API.

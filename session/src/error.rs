@@ -33,6 +33,11 @@ pub enum ConfigError {
     /// A `__Secure-` cookie name without `Secure`.
     #[error("a `__Secure-` cookie must be Secure: call .with_secure(true) or drop the prefix")]
     SecurePrefix,
+    /// A touch interval not shorter than the timeouts it extends.
+    #[error(
+        "the touch interval must be shorter than the idle and long-term timeouts, or sessions would expire between touches: lower it with .with_touch_interval"
+    )]
+    TouchInterval,
     /// A timeout or interval of zero.
     #[error("the {0} must be longer than zero")]
     ZeroDuration(&'static str),

@@ -73,6 +73,21 @@ impl<T: SessionData> TypedSession<T> {
         self.raw().expires_at()
     }
 
+    /// Whether this is a "remember me" session (see [`set_long_term`](Self::set_long_term)).
+    #[must_use]
+    pub fn is_long_term(&self) -> bool {
+        self.raw().is_long_term()
+    }
+
+    /// Makes this a "remember me" session, or an ordinary one again. A long-term session ends
+    /// [`long_term_timeout`](crate::SessionConfig::with_long_term_timeout) after its last request
+    /// (no absolute timeout), and its cookie gets a matching `Max-Age`, so it survives a browser
+    /// restart. An ordinary session has a browser-session cookie and the idle and absolute
+    /// timeouts. Typically set at log-in, together with [`renew`](Self::renew).
+    pub fn set_long_term(&self, long_term: bool) {
+        self.raw().set_long_term(long_term);
+    }
+
     /// Ends the session when the response is sent: its data is removed and the client's cookie
     /// is deleted. Writes made in the same request are discarded; later requests with the old
     /// cookie get a new, empty session.

@@ -6,15 +6,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderMap, Request, Response};
+use axum_core::BoxError;
+use axum_core::body::Body;
+use bytes::Bytes;
+use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::clock::now_millis;
 use crate::data::SessionData;
-use crate::id::SessionId;
-use crate::session::{RawSession, RequestSession};
-use crate::store::{SessionStore, StoreInner};
+use crate::session::RawSession;
+use crate::store::{SessionStore, StoreError};
 
 /// Adds sessions of type `T` to the routes it wraps, for [`TypedSession<T>`](crate::TypedSession)
 /// to extract.
@@ -104,74 +105,52 @@ impl<S: fmt::Debug, T: SessionData> fmt::Debug for SessionService<S, T> {
 }
 
 /// The response future of [`SessionService`].
-pub type ResponseFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send + 'static>>;
+pub type ResponseFuture<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>;
 
 impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S, T>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
     T: SessionData,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<Self::Response, Self::Error>;
+    type Future = ResponseFuture<Self::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // The service that was polled ready is the one to call; a clone takes its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         let store = Arc::clone(&self.store.inner);
-        let session = Arc::new(store.open(request.headers()));
-        request
-            .extensions_mut()
-            .insert(RawSession(Arc::clone(&session)));
-        let response = self.inner.call(request);
         Box::pin(async move {
-            let mut response = response.await?;
-            store.close(&session, response.headers_mut());
-            Ok(response)
+            let session = match store.open(request.headers()).await {
+                Ok(session) => Arc::new(session),
+                Err(error) => return Ok(error_response(&error)),
+            };
+            request
+                .extensions_mut()
+                .insert(RawSession(Arc::clone(&session)));
+            let mut response = inner.call(request).await?;
+            match store.close(&session, response.headers_mut()).await {
+                Ok(()) => Ok(response.map(Body::new)),
+                Err(error) => Ok(error_response(&error)),
+            }
         })
     }
 }
 
-impl<T: SessionData> StoreInner<T> {
-    /// The session named by the request's cookie if it is live, else a new one.
-    ///
-    /// Only an id this store issued and still holds is adopted; anything else (malformed,
-    /// expired, destroyed, invented by the client) gets a fresh id, which stops session fixation
-    /// through a chosen id.
-    fn open(&self, headers: &HeaderMap) -> RequestSession<T> {
-        let now = now_millis();
-        let live = self.cookie.values(headers).find_map(|value| {
-            let id = SessionId::parse(value)?;
-            Some((id, self.memory.get_live(id, self.lifetimes, now)?))
-        });
-        match live {
-            Some((id, entry)) => RequestSession::existing(id, entry, self.lifetimes),
-            None => RequestSession::fresh(T::initial(), now, self.lifetimes),
-        }
-    }
-
-    /// Applies what the request did: destroy, renew, or the first write of a new session.
-    /// Writes to an existing session already happened on the shared live value.
-    fn close(&self, session: &RequestSession<T>, headers: &mut HeaderMap) {
-        if session.destroy_requested() {
-            if !session.is_new {
-                self.memory.remove(session.id, &session.entry);
-                self.cookie.remove(headers);
-            }
-        } else if session.is_new {
-            if session.dirty() != 0 {
-                let id = self
-                    .memory
-                    .insert_new(session.id, Arc::clone(&session.entry));
-                self.cookie.set(headers, id);
-            }
-        } else if session.renew_requested()
-            && let Some(id) = self.memory.renew(session.id, &session.entry)
-        {
-            self.cookie.set(headers, id);
-        }
-    }
+/// The answer when the store fails: logged in full, answered briefly. It never falls back to
+/// an empty session, which could later overwrite the real one.
+fn error_response(error: &StoreError) -> Response<Body> {
+    tracing::error!(%error, "typed-session: session store failed");
+    let mut response = Response::new(Body::from(error.public_message()));
+    *response.status_mut() = error.status();
+    response
 }

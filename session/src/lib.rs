@@ -39,6 +39,7 @@ mod error;
 mod extract;
 mod id;
 mod layer;
+mod record;
 mod session;
 mod store;
 mod transport;
@@ -59,7 +60,9 @@ pub use typed_session_derive::SessionData;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::data::SessionHandle;
+    pub use crate::record::{DecodeError, EncodeError, FieldReader, FieldWriter};
     pub use crate::session::RawSession;
+    pub use serde;
 }
 
 /// The README's Rust blocks, compiled and run as doc tests so the quickstart cannot rot.

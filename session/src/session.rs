@@ -7,13 +7,15 @@ use std::time::SystemTime;
 use crate::clock::to_system_time;
 use crate::id::SessionId;
 use crate::store::Lifetimes;
-use crate::store::memory::Entry;
+use crate::store::memory::{Entry, Slot};
 
 const DESTROY: u8 = 1;
 const RENEW: u8 = 2;
+const LONG_TERM_CHANGED: u8 = 4;
 
 /// The session of one request, shared by the layer and every extractor of that request.
 pub(crate) struct RequestSession<T> {
+    /// The id the request arrived with (or, for a new session, the id it will get).
     pub(crate) id: SessionId,
     pub(crate) entry: Arc<Entry<T>>,
     /// Not yet in the store: created only if this request writes to it.
@@ -21,6 +23,9 @@ pub(crate) struct RequestSession<T> {
     lifetimes: Lifetimes,
     /// One bit per field (by declaration order) that this request wrote.
     dirty: AtomicU64,
+    /// The entry's write counter after this request's last write: a save that carried that
+    /// many writes carried this request's.
+    last_write: AtomicU64,
     actions: AtomicU8,
 }
 
@@ -30,8 +35,8 @@ impl<T> RequestSession<T> {
     }
 
     pub(crate) fn fresh(value: T, now: u64, lifetimes: Lifetimes) -> Self {
-        let entry = Arc::new(Entry::new(value, now));
-        Self::new(SessionId::generate(), entry, true, lifetimes)
+        let id = SessionId::generate();
+        Self::new(id, Arc::new(Entry::new(value, id, now)), true, lifetimes)
     }
 
     fn new(id: SessionId, entry: Arc<Entry<T>>, is_new: bool, lifetimes: Lifetimes) -> Self {
@@ -41,6 +46,7 @@ impl<T> RequestSession<T> {
             is_new,
             lifetimes,
             dirty: AtomicU64::new(0),
+            last_write: AtomicU64::new(0),
             actions: AtomicU8::new(0),
         }
     }
@@ -49,12 +55,39 @@ impl<T> RequestSession<T> {
         self.dirty.load(Ordering::Acquire)
     }
 
+    pub(crate) fn last_write(&self) -> u64 {
+        self.last_write.load(Ordering::Acquire)
+    }
+
+    fn has(&self, action: u8) -> bool {
+        self.actions.load(Ordering::Acquire) & action != 0
+    }
+
     pub(crate) fn destroy_requested(&self) -> bool {
-        self.actions.load(Ordering::Acquire) & DESTROY != 0
+        self.has(DESTROY)
     }
 
     pub(crate) fn renew_requested(&self) -> bool {
-        self.actions.load(Ordering::Acquire) & RENEW != 0
+        self.has(RENEW)
+    }
+
+    pub(crate) fn long_term_changed(&self) -> bool {
+        self.has(LONG_TERM_CHANGED)
+    }
+
+    /// Runs `change` on the slot under its lock, then records the write for this request and
+    /// for the entry: `fields` dirty here, unsaved there.
+    fn write<R>(&self, fields: u64, change: impl FnOnce(&mut Slot<T>) -> (bool, R)) -> R {
+        let mut slot = self.entry.lock();
+        let (changed, result) = change(&mut slot);
+        if changed {
+            slot.unsaved |= fields;
+            slot.writes += 1;
+            self.last_write.fetch_max(slot.writes, Ordering::AcqRel);
+            drop(slot);
+            self.dirty.fetch_or(fields, Ordering::AcqRel);
+        }
+        result
     }
 }
 
@@ -72,35 +105,28 @@ impl<T> Clone for RawSession<T> {
 impl<T> RawSession<T> {
     /// Runs `read` on the value under its lock; marks nothing.
     pub fn read<R>(&self, read: impl FnOnce(&T) -> R) -> R {
-        read(&self.0.entry.lock())
+        read(&self.0.entry.lock().value)
     }
 
     /// Runs `write` on the value under its lock and marks field number `field` dirty.
     pub fn write<R>(&self, field: u32, write: impl FnOnce(&mut T) -> R) -> R {
-        let result = write(&mut self.0.entry.lock());
-        self.mark(1 << field);
-        result
+        self.0
+            .write(1 << field, |slot| (true, write(&mut slot.value)))
     }
 
     /// Runs `write` on the value under its lock and marks every field dirty.
     pub fn write_all<R>(&self, write: impl FnOnce(&mut T) -> R) -> R {
-        let result = write(&mut self.0.entry.lock());
-        self.mark(u64::MAX);
-        result
+        self.0
+            .write(u64::MAX, |slot| (true, write(&mut slot.value)))
     }
 
     /// Runs `take` under the lock; marks field number `field` dirty only if it took something,
     /// so taking from an empty field neither writes nor creates a session.
     pub fn take<U>(&self, field: u32, take: impl FnOnce(&mut T) -> Option<U>) -> Option<U> {
-        let taken = take(&mut self.0.entry.lock());
-        if taken.is_some() {
-            self.mark(1 << field);
-        }
-        taken
-    }
-
-    fn mark(&self, fields: u64) {
-        self.0.dirty.fetch_or(fields, Ordering::AcqRel);
+        self.0.write(1 << field, |slot| {
+            let taken = take(&mut slot.value);
+            (taken.is_some(), taken)
+        })
     }
 
     pub(crate) fn id(&self) -> SessionId {
@@ -113,6 +139,22 @@ impl<T> RawSession<T> {
 
     pub(crate) fn expires_at(&self) -> SystemTime {
         to_system_time(self.0.entry.expires_at(self.0.lifetimes))
+    }
+
+    pub(crate) fn is_long_term(&self) -> bool {
+        self.0.entry.is_long_term()
+    }
+
+    pub(crate) fn set_long_term(&self, long_term: bool) {
+        let entry = &self.0.entry;
+        // Under the value lock, so a save's snapshot sees the flag and the write counter agree.
+        let changed = self.0.write(0, |_| {
+            let changed = entry.long_term.swap(long_term, Ordering::AcqRel) != long_term;
+            (changed, changed)
+        });
+        if changed {
+            self.0.actions.fetch_or(LONG_TERM_CHANGED, Ordering::AcqRel);
+        }
     }
 
     pub(crate) fn destroy(&self) {

@@ -3,9 +3,11 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use crate::backend::{BackendError, SessionBackend};
 use crate::config::SessionConfig;
 use crate::data::SessionData;
 use crate::error::ConfigError;
+use crate::store::erased::DynBackend;
 use crate::store::memory::MemoryStore;
 use crate::store::purge::purge_loop;
 use crate::store::{Lifetimes, SessionStore, StoreInner};
@@ -13,10 +15,19 @@ use crate::transport::cookie::CookieTransport;
 
 /// Configures and builds a [`SessionStore`]; from [`SessionStore::builder`].
 #[must_use = "a builder does nothing until `.build().await`"]
-#[derive(Debug)]
 pub struct SessionStoreBuilder<T> {
     config: SessionConfig,
+    backend: Option<Box<dyn DynBackend>>,
     data: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for SessionStoreBuilder<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStoreBuilder")
+            .field("config", &self.config)
+            .field("persistent", &self.backend.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why [`SessionStoreBuilder::build`] failed.
@@ -26,6 +37,9 @@ pub enum BuildError {
     /// A setting in [`SessionConfig`] is invalid.
     #[error("invalid session configuration: {0}")]
     Config(#[from] ConfigError),
+    /// The backend could not create its schema (table, index): unreachable, or no permission.
+    #[error("the session backend is not ready: {0}")]
+    Backend(#[from] BackendError),
     /// `build` ran outside a Tokio runtime, which the purge task needs.
     #[error(
         "SessionStore::build must run inside a Tokio runtime (its purge task is a Tokio task); call it from your async main"
@@ -37,8 +51,17 @@ impl<T: SessionData> SessionStoreBuilder<T> {
     pub(crate) fn new() -> Self {
         Self {
             config: SessionConfig::default(),
+            backend: None,
             data: PhantomData,
         }
+    }
+
+    /// Persists sessions in `backend`, with memory as a cache in front of it (default: memory
+    /// only, [`NullBackend`](crate::backend::NullBackend)).
+    pub fn backend(mut self, backend: impl SessionBackend) -> Self {
+        let backend: Box<dyn DynBackend> = Box::new(backend);
+        self.backend = Some(backend);
+        self
     }
 
     /// Replaces the configuration (default: [`SessionConfig::default()`]).
@@ -47,22 +70,30 @@ impl<T: SessionData> SessionStoreBuilder<T> {
         self
     }
 
-    /// Validates the configuration, starts the purge task and returns the store.
+    /// Validates the configuration, creates the backend's schema, starts the purge task and
+    /// returns the store.
     ///
     /// # Errors
     ///
-    /// [`BuildError::Config`] names the setting to change; [`BuildError::NoRuntime`] when called
-    /// outside Tokio.
+    /// [`BuildError::Config`] names the setting to change; [`BuildError::Backend`] when the
+    /// schema cannot be created; [`BuildError::NoRuntime`] when called outside Tokio.
     pub async fn build(self) -> Result<SessionStore<T>, BuildError> {
         let config = self.config;
         let cookie_name = config.cookie_name.as_deref().unwrap_or(T::NAME);
-        config.validate(cookie_name)?;
+        config.validate(cookie_name, self.backend.is_some())?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        if let Some(backend) = &self.backend {
+            backend.create_schema().await?;
+        }
+        let backend = self.backend;
         let cookie = CookieTransport::new(cookie_name, &config);
         let lifetimes = Lifetimes::from_config(&config);
         let purge_interval = config.purge_interval;
+        let touch_interval = crate::clock::saturating_millis(config.touch_interval);
         let inner = Arc::new_cyclic(|weak| StoreInner {
             memory: MemoryStore::new(),
+            backend,
+            touch_interval,
             lifetimes,
             cookie,
             config,

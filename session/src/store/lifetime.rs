@@ -3,12 +3,13 @@
 use crate::clock::saturating_millis;
 use crate::config::SessionConfig;
 
-/// The idle and absolute timeouts in milliseconds, copied out of the config so the hot path
-/// reads two integers instead of converting `Duration`s.
+/// The timeouts in milliseconds, copied out of the config so the hot path reads integers
+/// instead of converting `Duration`s.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Lifetimes {
     idle: u64,
     absolute: u64,
+    long_term: u64,
 }
 
 impl Lifetimes {
@@ -16,19 +17,26 @@ impl Lifetimes {
         Self {
             idle: saturating_millis(config.idle_timeout),
             absolute: saturating_millis(config.absolute_timeout),
+            long_term: saturating_millis(config.long_term_timeout),
         }
     }
 
-    /// The instant a session created at `created_at` and last used at `last_access` ends.
-    pub(crate) fn expires_at(self, created_at: u64, last_access: u64) -> u64 {
-        last_access
-            .saturating_add(self.idle)
-            .min(created_at.saturating_add(self.absolute))
+    /// The instant a session created at `created_at` and last used at `last_access` ends: a
+    /// "remember me" session `long_term` after its last use; any other at the earlier of its
+    /// idle and absolute timeouts.
+    pub(crate) fn expires_at(self, created_at: u64, last_access: u64, long_term: bool) -> u64 {
+        if long_term {
+            last_access.saturating_add(self.long_term)
+        } else {
+            last_access
+                .saturating_add(self.idle)
+                .min(created_at.saturating_add(self.absolute))
+        }
     }
 
-    /// Whether that session has ended at `now`.
-    pub(crate) fn is_expired(self, created_at: u64, last_access: u64, now: u64) -> bool {
-        now >= self.expires_at(created_at, last_access)
+    /// How long a session's expiry extends past each use.
+    pub(crate) fn sliding(self, long_term: bool) -> u64 {
+        if long_term { self.long_term } else { self.idle }
     }
 }
 
@@ -38,16 +46,16 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn idle_and_absolute_both_bound_the_session() {
+    fn idle_and_absolute_both_bound_a_session_and_long_term_slides() {
         let lifetimes = Lifetimes::from_config(
             &SessionConfig::default()
                 .with_idle_timeout(Duration::from_millis(10))
-                .with_absolute_timeout(Duration::from_millis(100)),
+                .with_absolute_timeout(Duration::from_millis(100))
+                .with_long_term_timeout(Duration::from_millis(1000)),
         );
-        assert!(!lifetimes.is_expired(0, 0, 9));
-        assert!(lifetimes.is_expired(0, 0, 10));
-        assert!(!lifetimes.is_expired(0, 95, 99));
-        assert!(lifetimes.is_expired(0, 95, 100));
-        assert_eq!(lifetimes.expires_at(u64::MAX, u64::MAX), u64::MAX);
+        assert_eq!(lifetimes.expires_at(0, 0, false), 10);
+        assert_eq!(lifetimes.expires_at(0, 95, false), 100);
+        assert_eq!(lifetimes.expires_at(0, 95, true), 1095);
+        assert_eq!(lifetimes.expires_at(u64::MAX, u64::MAX, false), u64::MAX);
     }
 }

@@ -1,6 +1,6 @@
-//! The in-process session map: live typed values, no serialisation.
+//! The in-process session map: live typed values, no serialisation on a hit.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use dashmap::DashMap;
@@ -9,39 +9,95 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use crate::id::SessionId;
 use crate::store::lifetime::Lifetimes;
 
-/// One live session: its value and its timestamps (unix milliseconds).
+/// One live session: its value under a lock, and its timestamps (unix milliseconds).
 pub(crate) struct Entry<T> {
-    value: Mutex<T>,
-    created_at: u64,
+    slot: Mutex<Slot<T>>,
+    pub(crate) created_at: u64,
+    /// The last request of this session on this server.
     last_access: AtomicU64,
+    /// The last time the backend confirmed the session and extended its expiry.
+    pub(crate) synced_at: AtomicU64,
+    pub(crate) long_term: AtomicBool,
+    /// One save at a time per session on this server: parallel requests queue here and most
+    /// find their writes already carried by the save before them.
+    pub(crate) save_lock: tokio::sync::Mutex<()>,
+}
+
+/// What the lock of an [`Entry`] guards: the value and the bookkeeping that must change with it.
+pub(crate) struct Slot<T> {
+    pub(crate) value: T,
+    /// The session's current id; renewal changes it, and saves always use it.
+    pub(crate) id: SessionId,
+    /// The backend version this value is based on; 0 before the first save.
+    pub(crate) version: u64,
+    /// Fields written on this server since the last save: kept over the stored values when a
+    /// save loses a compare-and-set race.
+    pub(crate) unsaved: u64,
+    /// Writes so far (a counter), and how many of them the last successful save carried.
+    pub(crate) writes: u64,
+    pub(crate) saved_writes: u64,
+    /// Destroyed here or found gone from the backend: never saved again.
+    pub(crate) ended: bool,
 }
 
 impl<T> Entry<T> {
-    pub(crate) fn new(value: T, now: u64) -> Self {
+    pub(crate) fn new(value: T, id: SessionId, now: u64) -> Self {
+        Self::with_meta(value, id, now, false, 0, now)
+    }
+
+    /// An entry for a value read from the backend.
+    pub(crate) fn with_meta(
+        value: T,
+        id: SessionId,
+        created_at: u64,
+        long_term: bool,
+        version: u64,
+        now: u64,
+    ) -> Self {
         Self {
-            value: Mutex::new(value),
-            created_at: now,
+            slot: Mutex::new(Slot {
+                value,
+                id,
+                version,
+                unsaved: 0,
+                writes: 0,
+                saved_writes: 0,
+                ended: false,
+            }),
+            created_at,
             last_access: AtomicU64::new(now),
+            synced_at: AtomicU64::new(now),
+            long_term: AtomicBool::new(long_term),
+            save_lock: tokio::sync::Mutex::new(()),
         }
     }
 
     /// Locks the value. A panic in another request's accessor closure poisons the mutex; the
     /// value is still the one that closure left, and refusing every later request of the
     /// session would turn one bug into a lost session.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-        self.value.lock().unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Slot<T>> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn is_long_term(&self) -> bool {
+        self.long_term.load(Ordering::Acquire)
     }
 
     pub(crate) fn expires_at(&self, lifetimes: Lifetimes) -> u64 {
-        lifetimes.expires_at(self.created_at, self.last_access.load(Ordering::Relaxed))
+        lifetimes.expires_at(
+            self.created_at,
+            self.last_access.load(Ordering::Relaxed),
+            self.is_long_term(),
+        )
     }
 
     fn is_expired(&self, lifetimes: Lifetimes, now: u64) -> bool {
-        lifetimes.is_expired(
-            self.created_at,
-            self.last_access.load(Ordering::Relaxed),
-            now,
-        )
+        now >= self.expires_at(lifetimes)
+    }
+
+    /// Marks the session over: saves of parallel requests stop.
+    pub(crate) fn end(&self) {
+        self.lock().ended = true;
     }
 }
 
@@ -76,16 +132,23 @@ impl<T> MemoryStore<T> {
 
     /// Stores a new session under `id`, or under a fresh id if `id` is taken (a 2^-122 event,
     /// but an existing session is never overwritten). Returns the id used.
-    pub(crate) fn insert_new(&self, mut id: SessionId, entry: Arc<Entry<T>>) -> SessionId {
+    pub(crate) fn insert_new(&self, mut id: SessionId, entry: &Arc<Entry<T>>) -> SessionId {
         loop {
             match self.sessions.entry(id) {
                 MapEntry::Vacant(slot) => {
-                    slot.insert(entry);
+                    slot.insert(Arc::clone(entry));
+                    entry.lock().id = id;
                     return id;
                 }
                 MapEntry::Occupied(_) => id = SessionId::generate(),
             }
         }
+    }
+
+    /// Caches a session loaded from the backend, unless a parallel request cached it first, in
+    /// which case that entry wins (one live value per session per server).
+    pub(crate) fn insert_loaded(&self, id: SessionId, entry: Arc<Entry<T>>) -> Arc<Entry<T>> {
+        Arc::clone(self.sessions.entry(id).or_insert(entry).value())
     }
 
     /// Moves the session `entry` from `old` to a fresh id. `None` when it is no longer under
@@ -95,7 +158,7 @@ impl<T> MemoryStore<T> {
         let (_, moved) = self
             .sessions
             .remove_if(&old, |_, current| Arc::ptr_eq(current, entry))?;
-        Some(self.insert_new(SessionId::generate(), moved))
+        Some(self.insert_new(SessionId::generate(), &moved))
     }
 
     /// Removes `id` if it still holds `entry`.
@@ -104,11 +167,16 @@ impl<T> MemoryStore<T> {
             .remove_if(&id, |_, current| Arc::ptr_eq(current, entry));
     }
 
-    /// Evicts every expired session; returns how many.
-    pub(crate) fn purge(&self, lifetimes: Lifetimes, now: u64) -> usize {
+    /// Evicts every expired session, and with `idle_limit` every session unused for that long
+    /// (a cache eviction: the backend still has it). Returns how many were evicted.
+    pub(crate) fn purge(&self, lifetimes: Lifetimes, now: u64, idle_limit: Option<u64>) -> usize {
         let before = self.sessions.len();
-        self.sessions
-            .retain(|_, entry| !entry.is_expired(lifetimes, now));
+        self.sessions.retain(|_, entry| {
+            let idle_too_long = idle_limit.is_some_and(|limit| {
+                now.saturating_sub(entry.last_access.load(Ordering::Relaxed)) >= limit
+            });
+            !entry.is_expired(lifetimes, now) && !idle_too_long
+        });
         before.saturating_sub(self.sessions.len())
     }
 
@@ -131,35 +199,61 @@ mod tests {
         )
     }
 
+    fn entry(value: u32, now: u64) -> Arc<Entry<u32>> {
+        Arc::new(Entry::new(value, SessionId::generate(), now))
+    }
+
     #[test]
     fn expired_entries_are_never_served_and_get_purged() {
         let store = MemoryStore::new();
-        let a = store.insert_new(SessionId::generate(), Arc::new(Entry::new(1, 0)));
-        let b = store.insert_new(SessionId::generate(), Arc::new(Entry::new(2, 0)));
+        let a = store.insert_new(SessionId::generate(), &entry(1, 0));
+        let b = store.insert_new(SessionId::generate(), &entry(2, 0));
         assert!(store.get_live(a, lifetimes(), 5).is_some());
         assert!(store.get_live(b, lifetimes(), 10).is_none(), "idle");
         assert_eq!(store.len(), 1, "an expired lookup removes the entry");
-        assert_eq!(store.purge(lifetimes(), 14), 0);
-        assert_eq!(store.purge(lifetimes(), 15), 1);
+        assert_eq!(store.purge(lifetimes(), 14, None), 0);
+        assert_eq!(store.purge(lifetimes(), 15, None), 1);
         assert_eq!(store.len(), 0);
+    }
+
+    #[test]
+    fn purge_with_an_idle_limit_evicts_quiet_entries() {
+        let store = MemoryStore::new();
+        store.insert_new(SessionId::generate(), &entry(1, 0));
+        assert_eq!(store.purge(lifetimes(), 4, Some(5)), 0);
+        assert_eq!(store.purge(lifetimes(), 5, Some(5)), 1);
     }
 
     #[test]
     fn renew_moves_once_and_never_revives() {
         let store = MemoryStore::new();
-        let entry = Arc::new(Entry::new(7, 0));
-        let old = store.insert_new(SessionId::generate(), Arc::clone(&entry));
-        let new = store.renew(old, &entry).expect("moved");
+        let live = entry(7, 0);
+        let old = store.insert_new(SessionId::generate(), &live);
+        let new = store.renew(old, &live).expect("moved");
         assert_ne!(old, new);
+        assert_eq!(live.lock().id, new, "the entry knows its new id");
         assert!(store.get_live(old, lifetimes(), 1).is_none());
         assert_eq!(
-            *store.get_live(new, lifetimes(), 1).expect("live").lock(),
+            store
+                .get_live(new, lifetimes(), 1)
+                .expect("live")
+                .lock()
+                .value,
             7
         );
         assert!(
-            store.renew(old, &entry).is_none(),
+            store.renew(old, &live).is_none(),
             "a second renew of the old id"
         );
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn the_first_cached_load_wins() {
+        let store = MemoryStore::new();
+        let id = SessionId::generate();
+        let first = store.insert_loaded(id, entry(1, 0));
+        let second = store.insert_loaded(id, entry(2, 0));
+        assert!(Arc::ptr_eq(&first, &second));
     }
 }

@@ -1,11 +1,16 @@
 //! The session store: configuration, the memory map and the purge task.
 
 mod builder;
+mod close;
+mod erased;
+mod error;
 mod lifetime;
 pub(crate) mod memory;
+mod open;
 mod purge;
 
 pub use builder::{BuildError, SessionStoreBuilder};
+pub(crate) use error::StoreError;
 pub(crate) use lifetime::Lifetimes;
 
 use std::fmt;
@@ -15,6 +20,7 @@ use crate::clock::now_millis;
 use crate::config::SessionConfig;
 use crate::data::SessionData;
 use crate::transport::cookie::CookieTransport;
+use erased::DynBackend;
 use memory::MemoryStore;
 
 /// Holds the sessions of one data type `T`, and how they are configured.
@@ -48,8 +54,11 @@ pub struct SessionStore<T: SessionData> {
 
 pub(crate) struct StoreInner<T> {
     pub(crate) memory: MemoryStore<T>,
+    /// `None` for memory-only stores, which then skip every backend step (and all encoding).
+    pub(crate) backend: Option<Box<dyn DynBackend>>,
     pub(crate) config: SessionConfig,
     pub(crate) lifetimes: Lifetimes,
+    pub(crate) touch_interval: u64,
     pub(crate) cookie: CookieTransport,
     purge_task: tokio::task::AbortHandle,
 }
@@ -78,22 +87,42 @@ impl<T: SessionData> SessionStore<T> {
         self.inner.cookie.name()
     }
 
-    /// How many sessions are held in memory, expired ones not yet purged included.
+    /// Whether the store has a persistent backend (not only memory).
+    #[must_use]
+    pub fn is_persistent(&self) -> bool {
+        self.inner.backend.is_some()
+    }
+
+    /// How many sessions are held in memory, expired ones not yet purged included. With a
+    /// backend this is the cache, not the number of stored sessions.
     #[must_use]
     pub fn count(&self) -> usize {
         self.inner.memory.len()
     }
 
-    /// Evicts every expired session now, instead of waiting for the purge task; returns how
-    /// many were evicted.
-    pub fn purge_expired(&self) -> usize {
-        self.inner.purge(now_millis())
+    /// Purges now instead of waiting for the purge task: evicts expired sessions (and, with a
+    /// backend, sessions idle past the memory TTL) from memory and deletes expired records from
+    /// the backend. Returns how many records the backend deleted.
+    ///
+    /// # Errors
+    ///
+    /// When the backend fails; memory is purged regardless.
+    pub async fn purge_expired(&self) -> Result<u64, crate::backend::BackendError> {
+        self.inner.purge(now_millis()).await
     }
 }
 
 impl<T> StoreInner<T> {
-    pub(crate) fn purge(&self, now: u64) -> usize {
-        self.memory.purge(self.lifetimes, now)
+    pub(crate) async fn purge(&self, now: u64) -> Result<u64, crate::backend::BackendError> {
+        let memory_ttl = self
+            .backend
+            .is_some()
+            .then(|| crate::clock::saturating_millis(self.config.memory_ttl));
+        self.memory.purge(self.lifetimes, now, memory_ttl);
+        match &self.backend {
+            Some(backend) => backend.delete_expired(now).await,
+            None => Ok(0),
+        }
     }
 }
 

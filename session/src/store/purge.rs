@@ -20,9 +20,11 @@ pub(crate) async fn purge_loop<T: Send + Sync + 'static>(
     loop {
         ticks.tick().await;
         let Some(store) = store.upgrade() else { return };
-        let evicted = store.purge(now_millis());
-        if evicted > 0 {
-            tracing::debug!(evicted, "typed-session: purged expired sessions");
+        // A failing backend is logged and tried again next tick: the task never dies of it.
+        match store.purge(now_millis()).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::debug!(deleted, "typed-session: purged expired sessions"),
+            Err(error) => tracing::warn!(%error, "typed-session: purging expired sessions failed"),
         }
     }
 }

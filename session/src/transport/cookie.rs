@@ -1,5 +1,7 @@
 //! The session cookie: reading the id from `Cookie`, writing `Set-Cookie`.
 
+use std::time::Duration;
+
 use cookie::Cookie;
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
@@ -58,10 +60,15 @@ impl CookieTransport {
             .filter_map(|cookie| cookie.value_raw())
     }
 
-    /// Adds the `Set-Cookie` that hands `id` to the client.
-    pub(crate) fn set(&self, headers: &mut HeaderMap, id: SessionId) {
+    /// Adds the `Set-Cookie` that hands `id` to the client: a browser-session cookie, or with
+    /// `max_age` a persistent one.
+    pub(crate) fn set(&self, headers: &mut HeaderMap, id: SessionId, max_age: Option<Duration>) {
         let mut cookie = self.attributes.clone();
         cookie.set_value(id.to_string());
+        if let Some(max_age) = max_age {
+            let seconds = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+            cookie.set_max_age(cookie::time::Duration::seconds(seconds));
+        }
         headers.append(SET_COOKIE, header_value(&cookie));
     }
 
@@ -110,7 +117,7 @@ mod tests {
         let transport = transport();
         let mut headers = HeaderMap::new();
         let id = SessionId::generate();
-        transport.set(&mut headers, id);
+        transport.set(&mut headers, id, None);
         transport.remove(&mut headers);
         let set: Vec<_> = headers
             .get_all(SET_COOKIE)

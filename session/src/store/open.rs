@@ -1,0 +1,183 @@
+//! Before the handler: find the request's session in memory or the backend.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use http::HeaderMap;
+
+use crate::backend::StorageKey;
+use crate::clock::now_millis;
+use crate::data::SessionData;
+use crate::id::SessionId;
+use crate::record;
+use crate::session::RequestSession;
+use crate::store::StoreInner;
+use crate::store::erased::DynBackend;
+use crate::store::error::StoreError;
+use crate::store::memory::Entry;
+
+/// How many cookie values of our name are tried. More than one defends against a planted
+/// cookie shadowing the real one; a bound keeps a header stuffed with ids from costing a
+/// backend round trip each.
+const MAX_CANDIDATES: usize = 4;
+
+impl<T: SessionData> StoreInner<T> {
+    /// The session named by the request's cookie if it is live, else a new one.
+    ///
+    /// Only an id this store issued and still holds is adopted; anything else (malformed,
+    /// expired, destroyed, invented by the client) gets a fresh id, which stops session fixation
+    /// through a chosen id.
+    pub(crate) async fn open(&self, headers: &HeaderMap) -> Result<RequestSession<T>, StoreError> {
+        let now = now_millis();
+        let candidates = self
+            .cookie
+            .values(headers)
+            .filter_map(SessionId::parse)
+            .take(MAX_CANDIDATES);
+        for id in candidates {
+            if let Some(entry) = self.find(id, now).await? {
+                return Ok(RequestSession::existing(id, entry, self.lifetimes));
+            }
+        }
+        Ok(RequestSession::fresh(T::initial(), now, self.lifetimes))
+    }
+
+    async fn find(&self, id: SessionId, now: u64) -> Result<Option<Arc<Entry<T>>>, StoreError> {
+        let cached = self.memory.get_live(id, self.lifetimes, now);
+        let Some(backend) = self.backend.as_deref() else {
+            return Ok(cached);
+        };
+        let entry = match cached {
+            Some(entry) => entry,
+            None => match self.load(backend, id, now).await? {
+                Some(entry) => entry,
+                None => return Ok(None),
+            },
+        };
+        if self.touch_due(&entry, now) && !self.touch(backend, id, &entry, now).await? {
+            return Ok(None);
+        }
+        Ok(Some(entry))
+    }
+
+    /// Whether the backend's copy should be confirmed and its expiry extended now.
+    pub(crate) fn touch_due(&self, entry: &Entry<T>, now: u64) -> bool {
+        now.saturating_sub(entry.synced_at.load(Ordering::Acquire)) >= self.touch_interval
+    }
+
+    /// Extends the backend expiry and confirms the session still exists there; reloads it if
+    /// another server saved a newer version. `false` when it is gone (destroyed or expired
+    /// elsewhere): the cached entry is dropped.
+    async fn touch(
+        &self,
+        backend: &dyn DynBackend,
+        id: SessionId,
+        entry: &Arc<Entry<T>>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let key = StorageKey::for_id(id);
+        let expires_at = self
+            .lifetimes
+            .expires_at(entry.created_at, now, entry.is_long_term());
+        let Some(stored_version) = backend.touch(&key, expires_at, now).await? else {
+            if entry.lock().version == 0 {
+                // Never saved (only memory_only fields written): memory is its only copy.
+                entry.synced_at.store(now, Ordering::Release);
+                return Ok(true);
+            }
+            entry.end();
+            self.memory.remove(id, entry);
+            return Ok(false);
+        };
+        entry.synced_at.store(now, Ordering::Release);
+        if stored_version != entry.lock().version {
+            self.refresh(backend, &key, entry, now).await?;
+        }
+        Ok(true)
+    }
+
+    /// Reads the backend's newer copy into the cached entry, keeping this server's unsaved
+    /// writes.
+    pub(crate) async fn refresh(
+        &self,
+        backend: &dyn DynBackend,
+        key: &StorageKey,
+        entry: &Entry<T>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let Some(record) = backend.load(key, now).await? else {
+            return Ok(false);
+        };
+        let decoded = decode::<T>(&record.data);
+        let mut slot = entry.lock();
+        match decoded {
+            Ok((_, stored)) => {
+                let keep = slot.unsaved;
+                slot.value.merge_stored(stored, keep);
+            }
+            // This server's value replaces the unreadable one on the next save.
+            Err(error) => tracing::warn!(
+                %error,
+                data = std::any::type_name::<T>(),
+                "typed-session: a stored session cannot be decoded; it will be overwritten"
+            ),
+        }
+        slot.version = record.version;
+        Ok(true)
+    }
+
+    /// Loads a session missing from memory and caches it.
+    async fn load(
+        &self,
+        backend: &dyn DynBackend,
+        id: SessionId,
+        now: u64,
+    ) -> Result<Option<Arc<Entry<T>>>, StoreError> {
+        let key = StorageKey::for_id(id);
+        let Some(record) = backend.load(&key, now).await? else {
+            return Ok(None);
+        };
+        let (meta, value) = match decode::<T>(&record.data) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                // The visitor gets a fresh session under a new id; the unreadable record goes,
+                // so it does not fail again on every request.
+                tracing::warn!(
+                    %error,
+                    data = std::any::type_name::<T>(),
+                    "typed-session: a stored session cannot be decoded; starting a fresh one"
+                );
+                backend.delete(&key).await?;
+                return Ok(None);
+            }
+        };
+        let expires_at = self
+            .lifetimes
+            .expires_at(meta.created_at, now, meta.long_term);
+        if expires_at <= now {
+            // Expired under this store's timeouts (which may be shorter than the writer's).
+            return Ok(None);
+        }
+        // When the record's expiry was last extended, as far as it tells: a record near its end
+        // gets its touch on this very request.
+        let synced_at = record
+            .expires_at
+            .saturating_sub(self.lifetimes.sliding(meta.long_term));
+        let entry = Entry::with_meta(
+            value,
+            id,
+            meta.created_at,
+            meta.long_term,
+            record.version,
+            now,
+        );
+        entry.synced_at.store(synced_at, Ordering::Release);
+        Ok(Some(self.memory.insert_loaded(id, Arc::new(entry))))
+    }
+}
+
+/// Decodes a stored record into its metadata and value.
+fn decode<T: SessionData>(data: &str) -> Result<(record::Meta, T), record::DecodeError> {
+    let (meta, fields) = record::decode(data)?;
+    Ok((meta, T::decode(&fields)?))
+}
