@@ -1,6 +1,6 @@
 //! A tiny browser for driving a `Router` in-process: it keeps the cookies that responses set
 //! and sends them back, as a real client would.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::collections::BTreeMap;
 
@@ -49,6 +49,14 @@ impl Browser {
         Self {
             app: app.clone(),
             jar: BTreeMap::new(),
+        }
+    }
+
+    /// The same client (a copy of its cookies) talking to another server.
+    pub fn on(&self, app: &Router) -> Self {
+        Self {
+            app: app.clone(),
+            jar: self.jar.clone(),
         }
     }
 

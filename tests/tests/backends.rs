@@ -1,0 +1,120 @@
+//! Every persistent backend through the end-to-end suite (`e2e/`): the user-written one here,
+//! and the built-in ones against the local servers.
+
+mod common;
+mod e2e;
+
+/// A backend a user might write: a shared in-process map. Its own module in a real app; here
+/// it proves the store works with any `SessionBackend`.
+#[allow(unreachable_pub)]
+mod user_backend {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+    use typed_session::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
+
+    #[derive(Clone, Default)]
+    pub struct SharedMap(Arc<Mutex<HashMap<StorageKey, Record>>>);
+
+    impl SharedMap {
+        fn map(&self) -> MutexGuard<'_, HashMap<StorageKey, Record>> {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    impl SessionBackend for SharedMap {
+        async fn create_schema(&self) -> Result<(), BackendError> {
+            Ok(())
+        }
+
+        async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
+            Ok(self.map().get(key).filter(|r| r.expires_at > now).cloned())
+        }
+
+        async fn save(
+            &self,
+            key: &StorageKey,
+            record: &Record,
+            expected_version: Option<u64>,
+            now: u64,
+        ) -> Result<SaveOutcome, BackendError> {
+            let mut map = self.map();
+            let live = map
+                .get(key)
+                .filter(|r| r.expires_at > now)
+                .map(|r| r.version);
+            if live != expected_version {
+                return Ok(SaveOutcome::Conflict);
+            }
+            map.insert(key.clone(), record.clone());
+            Ok(SaveOutcome::Saved)
+        }
+
+        async fn touch(
+            &self,
+            key: &StorageKey,
+            expires_at: u64,
+            now: u64,
+        ) -> Result<Option<u64>, BackendError> {
+            let mut map = self.map();
+            Ok(map.get_mut(key).filter(|r| r.expires_at > now).map(|r| {
+                r.expires_at = expires_at;
+                r.version
+            }))
+        }
+
+        async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
+            self.map().remove(key);
+            Ok(())
+        }
+
+        async fn delete_expired(&self, now: u64) -> Result<u64, BackendError> {
+            let mut map = self.map();
+            let before = map.len();
+            map.retain(|_, r| r.expires_at > now);
+            Ok((before - map.len()) as u64)
+        }
+
+        async fn count(&self, now: u64) -> Result<u64, BackendError> {
+            Ok(self.map().values().filter(|r| r.expires_at > now).count() as u64)
+        }
+
+        async fn delete_all(&self) -> Result<(), BackendError> {
+            self.map().clear();
+            Ok(())
+        }
+
+        async fn list_keys(&self, now: u64) -> Result<Vec<StorageKey>, BackendError> {
+            Ok(self
+                .map()
+                .iter()
+                .filter(|(_, r)| r.expires_at > now)
+                .map(|(k, _)| k.clone())
+                .collect())
+        }
+    }
+
+    impl crate::e2e::Fixture for SharedMap {
+        type Backend = SharedMap;
+
+        async fn backend(&self) -> SharedMap {
+            self.clone()
+        }
+
+        async fn dump(&self) -> String {
+            format!(
+                "{:?}",
+                self.map()
+                    .iter()
+                    .map(|(k, r)| (k.as_str().to_owned(), r.clone()))
+                    .collect::<Vec<_>>()
+            )
+        }
+    }
+
+    impl crate::e2e::Cleanup for SharedMap {
+        async fn cleanup(self) {}
+    }
+
+    crate::e2e_suite!(async || Some(SharedMap::default()));
+}

@@ -1,0 +1,605 @@
+//! The end-to-end suite every persistent backend passes: a real `Router`, real cookies, stores
+//! that restart, two stores on one database, a backend that fails. Written once; each backend
+//! module instantiates it with `e2e_suite!` and a [`Fixture`].
+#![allow(dead_code, unreachable_pub)]
+
+pub mod wrapper;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Query;
+use axum::routing::get;
+use typed_session::backend::{SessionBackend, StorageKey};
+use typed_session::{
+    SessionConfig, SessionData, SessionId, SessionLayer, SessionStore, TypedSession,
+};
+
+use crate::common::{Browser, StatusCode, get_with_cookie};
+use wrapper::Instrumented;
+
+/// One backend under test: fresh, isolated storage (its own table or key prefix).
+pub trait Fixture: Send + Sync + 'static {
+    type Backend: SessionBackend;
+    /// A new handle on this fixture's storage: each call is another "server".
+    fn backend(&self) -> impl Future<Output = Self::Backend> + Send;
+    /// Everything this fixture stores, as text (keys and values), to check what is at rest.
+    fn dump(&self) -> impl Future<Output = String> + Send;
+}
+
+#[derive(SessionData)]
+pub struct Visit {
+    count: u64,
+    note: Option<String>,
+    #[session(memory_only)]
+    scratch: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Text {
+    text: String,
+}
+
+async fn increment(session: TypedSession<Visit>) -> String {
+    session
+        .update_count(|count| {
+            *count += 1;
+            *count
+        })
+        .to_string()
+}
+
+async fn peek(session: TypedSession<Visit>) -> String {
+    format!(
+        "{} {:?} {:?} long_term={}",
+        session.count(),
+        session.note(),
+        session.scratch(),
+        session.is_long_term()
+    )
+}
+
+async fn set_note(session: TypedSession<Visit>, Query(text): Query<Text>) {
+    session.set_note(Some(text.text));
+}
+
+async fn set_scratch(session: TypedSession<Visit>, Query(text): Query<Text>) {
+    session.set_scratch(Some(text.text));
+}
+
+async fn renew(session: TypedSession<Visit>) {
+    session.renew();
+}
+
+async fn destroy(session: TypedSession<Visit>) {
+    session.destroy();
+}
+
+async fn remember(session: TypedSession<Visit>) {
+    session.set_long_term(true);
+}
+
+pub fn config() -> SessionConfig {
+    SessionConfig::default().with_secure(false)
+}
+
+pub async fn store<B: SessionBackend>(backend: B, config: SessionConfig) -> SessionStore<Visit> {
+    SessionStore::<Visit>::builder()
+        .backend(backend)
+        .config(config)
+        .build()
+        .await
+        .unwrap()
+}
+
+pub fn app(store: &SessionStore<Visit>) -> Router {
+    Router::new()
+        .route("/", get(increment))
+        .route("/peek", get(peek))
+        .route("/note", get(set_note))
+        .route("/scratch", get(set_scratch))
+        .route("/renew", get(renew))
+        .route("/destroy", get(destroy))
+        .route("/remember", get(remember))
+        .layer(SessionLayer::new(store.clone()))
+}
+
+async fn server<F: Fixture>(fixture: &F) -> Router {
+    app(&store(fixture.backend().await, config()).await)
+}
+
+fn cookie_of(browser: &Browser) -> String {
+    format!("visit={}", browser.jar["visit"])
+}
+
+fn id_of(browser: &Browser) -> SessionId {
+    browser.jar["visit"].parse().unwrap()
+}
+
+pub async fn counter_survives_a_store_restart<F: Fixture>(fixture: &F) {
+    let mut browser = Browser::new(&server(fixture).await);
+    for expected in 1..=3 {
+        assert_eq!(browser.get("/").await.body, expected.to_string());
+    }
+    let mut restarted = browser.on(&server(fixture).await);
+    assert_eq!(
+        restarted.get("/").await.body,
+        "4",
+        "the count survived the restart"
+    );
+    assert!(restarted.get("/").await.set_cookies.is_empty());
+}
+
+pub async fn cached_requests_make_no_backend_round_trips<F: Fixture>(fixture: &F) {
+    let backend = Instrumented::new(fixture.backend().await);
+    let calls = backend.calls();
+    let app = app(&store(backend, config()).await);
+    let mut browser = Browser::new(&app);
+    browser.get("/").await;
+    let after_create = calls.get();
+    assert_eq!(after_create, 1, "creating a session is one save");
+    for _ in 0..20 {
+        browser.get("/peek").await;
+    }
+    assert_eq!(calls.get(), after_create, "cached reads touch no backend");
+    for _ in 0..5 {
+        browser.get("/").await;
+    }
+    assert_eq!(
+        calls.get(),
+        after_create + 5,
+        "each changing request is exactly one save"
+    );
+    let fresh_read = Browser::new(&app).get("/peek").await;
+    assert!(fresh_read.set_cookies.is_empty());
+    assert_eq!(
+        calls.get(),
+        after_create + 5,
+        "a new visitor's read costs nothing"
+    );
+}
+
+pub async fn memory_only_fields_stay_in_memory<F: Fixture>(fixture: &F) {
+    let mut browser = Browser::new(&server(fixture).await);
+    browser.get("/scratch?text=ephemeral-secret").await;
+    browser.get("/note?text=durable-note").await;
+    assert_eq!(
+        browser.get("/peek").await.body,
+        "0 Some(\"durable-note\") Some(\"ephemeral-secret\") long_term=false"
+    );
+    let dump = fixture.dump().await;
+    assert!(dump.contains("durable-note"), "{dump}");
+    assert!(
+        !dump.contains("ephemeral-secret"),
+        "a memory_only value reached the backend: {dump}"
+    );
+    let mut restarted = browser.on(&server(fixture).await);
+    assert_eq!(
+        restarted.get("/peek").await.body,
+        "0 Some(\"durable-note\") None long_term=false"
+    );
+}
+
+pub async fn ids_are_hashed_at_rest<F: Fixture>(fixture: &F) {
+    let mut browser = Browser::new(&server(fixture).await);
+    browser.get("/").await;
+    let id = id_of(&browser);
+    let dump = fixture.dump().await;
+    assert!(
+        !dump.contains(&id.to_string()),
+        "a plaintext session id at rest: {dump}"
+    );
+    assert!(
+        dump.contains(StorageKey::for_id(id).as_str()),
+        "the hashed key is there: {dump}"
+    );
+}
+
+pub async fn renewal_moves_the_record_and_kills_the_old_id<F: Fixture>(fixture: &F) {
+    let app = server(fixture).await;
+    let mut browser = Browser::new(&app);
+    browser.get("/").await;
+    browser.get("/").await;
+    let old = cookie_of(&browser);
+    let reply = browser.get("/renew").await;
+    assert!(reply.cookie("visit").is_some(), "renewal sets the new id");
+    assert_ne!(cookie_of(&browser), old);
+    assert_eq!(browser.get("/").await.body, "3", "data kept");
+    let dump = fixture.dump().await;
+    let old_key = StorageKey::for_id(old["visit=".len()..].parse().unwrap());
+    assert!(
+        !dump.contains(old_key.as_str()),
+        "the old record is gone: {dump}"
+    );
+
+    let other_server = server(fixture).await;
+    assert_eq!(
+        get_with_cookie(&other_server, "/", &old).await.body,
+        "1",
+        "old id dead everywhere"
+    );
+    assert_eq!(get_with_cookie(&app, "/", &old).await.body, "1");
+    let mut restarted = browser.on(&other_server);
+    assert_eq!(
+        restarted.get("/").await.body,
+        "4",
+        "the new id works on another server"
+    );
+}
+
+pub async fn destroy_deletes_the_record<F: Fixture>(fixture: &F) {
+    let app = server(fixture).await;
+    let mut browser = Browser::new(&app);
+    browser.get("/").await;
+    let cookie = cookie_of(&browser);
+    let key = StorageKey::for_id(id_of(&browser));
+    browser.get("/destroy").await;
+    assert!(!fixture.dump().await.contains(key.as_str()));
+    assert_eq!(
+        get_with_cookie(&server(fixture).await, "/", &cookie)
+            .await
+            .body,
+        "1"
+    );
+}
+
+pub async fn two_stores_keep_each_others_writes_to_different_fields<F: Fixture>(fixture: &F) {
+    let first = server(fixture).await;
+    let second = server(fixture).await;
+    let mut browser = Browser::new(&first);
+    browser.get("/note?text=start").await;
+    let cookie = cookie_of(&browser);
+    // Both servers have the session cached before the race.
+    get_with_cookie(&second, "/peek", &cookie).await;
+
+    let mut tasks = Vec::new();
+    for round in 0..20 {
+        let (first, second) = (first.clone(), second.clone());
+        let (cookie_a, cookie) = (cookie.clone(), cookie.clone());
+        tasks.push(tokio::spawn(async move {
+            assert_eq!(
+                get_with_cookie(&first, "/", &cookie_a).await.status,
+                StatusCode::OK
+            );
+        }));
+        tasks.push(tokio::spawn(async move {
+            let path = format!("/note?text=note{round}");
+            assert_eq!(
+                get_with_cookie(&second, &path, &cookie).await.status,
+                StatusCode::OK
+            );
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let third = server(fixture).await;
+    let body = get_with_cookie(&third, "/peek", &cookie).await.body;
+    assert!(
+        body.starts_with("20 Some(\"note"),
+        "both servers' writes survive: {body}"
+    );
+}
+
+/// Same field, two servers: last writer wins. Each server counts exactly on its own (its
+/// parallel requests are serialised on the live value), on top of the value it last loaded;
+/// the stored result is the value of the server that saved last. Here both start from 0 and
+/// make 250 increments each, so the stored count is exactly 250.
+pub async fn two_stores_on_one_field_last_writer_wins<F: Fixture>(fixture: &F) {
+    let first = server(fixture).await;
+    let second = server(fixture).await;
+    let mut browser = Browser::new(&first);
+    browser.get("/note?text=start").await;
+    let cookie = cookie_of(&browser);
+    get_with_cookie(&second, "/peek", &cookie).await;
+
+    let mut tasks = Vec::new();
+    for worker in 0..50 {
+        let app = if worker % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let cookie = cookie.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                let reply = get_with_cookie(&app, "/", &cookie).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for app in [&first, &second] {
+        let body = get_with_cookie(app, "/peek", &cookie).await.body;
+        assert!(
+            body.starts_with("250 "),
+            "each server counted its own 250: {body}"
+        );
+    }
+    let third = server(fixture).await;
+    let body = get_with_cookie(&third, "/peek", &cookie).await.body;
+    assert!(
+        body.starts_with("250 "),
+        "the last writer's 250 is stored: {body}"
+    );
+}
+
+#[derive(SessionData)]
+pub struct ProfileV1 {
+    count: u64,
+    name: String,
+    legacy: bool,
+}
+
+fn unnamed() -> String {
+    "unnamed".to_owned()
+}
+
+fn seven() -> u32 {
+    7
+}
+
+/// Version 2 of the same session: `legacy` removed, `name` renamed with an alias, `added` new.
+#[derive(SessionData)]
+pub struct ProfileV2 {
+    count: u64,
+    #[session(alias = "name", default = "unnamed")]
+    full_name: String,
+    #[session(default = "seven")]
+    added: u32,
+}
+
+pub async fn schema_evolution_keeps_stored_sessions_readable<F: Fixture>(fixture: &F) {
+    async fn write_v1(session: TypedSession<ProfileV1>) {
+        session.update(|profile| {
+            profile.count = 5;
+            profile.name = "Ada".to_owned();
+            profile.legacy = true;
+        });
+    }
+    async fn read_v2(session: TypedSession<ProfileV2>) -> String {
+        session.update_count(|count| *count += 1);
+        format!(
+            "{} {} {}",
+            session.count(),
+            session.full_name(),
+            session.added()
+        )
+    }
+    let config = || config().with_cookie_name("profile");
+    let v1 = SessionStore::<ProfileV1>::builder()
+        .backend(fixture.backend().await)
+        .config(config())
+        .build()
+        .await
+        .unwrap();
+    let v1 = Router::new()
+        .route("/", get(write_v1))
+        .layer(SessionLayer::new(v1));
+    let mut browser = Browser::new(&v1);
+    browser.get("/").await;
+
+    let v2 = SessionStore::<ProfileV2>::builder()
+        .backend(fixture.backend().await)
+        .config(config())
+        .build()
+        .await
+        .unwrap();
+    let v2 = Router::new()
+        .route("/", get(read_v2))
+        .layer(SessionLayer::new(v2));
+    let mut browser = browser.on(&v2);
+    assert_eq!(
+        browser.get("/").await.body,
+        "6 Ada 7",
+        "old key read through the alias"
+    );
+    let dump = fixture.dump().await;
+    assert!(
+        dump.contains("full_name"),
+        "saved back under the new key: {dump}"
+    );
+}
+
+pub async fn an_undecodable_record_gives_a_fresh_session<F: Fixture>(fixture: &F) {
+    let app = server(fixture).await;
+    let mut browser = Browser::new(&app);
+    browser.get("/").await;
+    let id = id_of(&browser);
+    let key = StorageKey::for_id(id);
+    let backend = fixture.backend().await;
+    let now = now_millis();
+    let stored = backend.load(&key, now).await.unwrap().unwrap();
+    for garbage in ["not json", "{\"format\":1,\"fields\":{\"count\":\"many\"}}"] {
+        let record = typed_session::backend::Record {
+            data: garbage.to_owned(),
+            version: stored.version + 1,
+            expires_at: stored.expires_at,
+        };
+        // Straight into the backend, behind the store's back, as corruption would.
+        backend.save(&key, &record, None, now).await.ok();
+        backend.delete(&key).await.unwrap();
+        backend.save(&key, &record, None, now).await.unwrap();
+        let reply = browser.on(&server(fixture).await).get("/").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, "1", "a fresh session for {garbage:?}");
+        let new_id = reply.cookie("visit").expect("under a new id");
+        assert_ne!(new_id, id.to_string());
+        assert!(
+            backend.load(&key, now_millis()).await.unwrap().is_none(),
+            "the bad record is gone"
+        );
+    }
+}
+
+pub async fn a_failing_backend_gives_503_and_writes_nothing<F: Fixture>(fixture: &F) {
+    let backend = Instrumented::new(fixture.backend().await);
+    let switch = backend.switch();
+    let app = app(&store(backend, config()).await);
+    let mut browser = Browser::new(&app);
+    browser.get("/").await;
+    browser.get("/").await;
+
+    // A request that must load (another server's cache is cold) while the backend is down.
+    let backend = Instrumented::new(fixture.backend().await);
+    let cold_switch = backend.switch();
+    let cold = app_with(backend).await;
+    cold_switch.set_down(true);
+    let reply = browser.on(&cold).get("/").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.body.contains("unavailable"), "{}", reply.body);
+    assert!(
+        reply.set_cookies.is_empty(),
+        "no new session handed out: {reply:?}"
+    );
+    cold_switch.set_down(false);
+
+    // A save that fails is an error response, not a silent loss.
+    switch.set_down(true);
+    let reply = browser.get("/").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    switch.set_down(false);
+
+    let body = browser.on(&server(fixture).await).get("/peek").await.body;
+    assert!(
+        body.starts_with("2 "),
+        "the stored session is untouched: {body}"
+    );
+}
+
+async fn app_with<B: SessionBackend>(backend: B) -> Router {
+    app(&store(backend, config()).await)
+}
+
+pub async fn long_term_sessions_survive_with_a_max_age<F: Fixture>(fixture: &F) {
+    let app = server(fixture).await;
+    let mut browser = Browser::new(&app);
+    browser.get("/").await;
+    let reply = browser.get("/remember").await;
+    let line = reply.cookie_line("visit").expect("the cookie is re-sent");
+    assert!(line.contains("Max-Age=2592000"), "30 days: {line}");
+    let mut restarted = browser.on(&server(fixture).await);
+    assert_eq!(
+        restarted.get("/peek").await.body,
+        "1 None None long_term=true"
+    );
+}
+
+pub async fn expiry_holds_across_restarts_and_touches_extend_it<F: Fixture>(fixture: &F) {
+    let short = || {
+        config()
+            .with_idle_timeout(Duration::from_millis(1500))
+            .with_touch_interval(Duration::from_millis(300))
+    };
+    let app = app(&store(fixture.backend().await, short()).await);
+    let mut kept_alive = Browser::new(&app);
+    kept_alive.get("/").await;
+    let mut abandoned = Browser::new(&app);
+    abandoned.get("/").await;
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(kept_alive.get("/peek").await.body.starts_with("1 "));
+    }
+    // 2.4 s later: only reads kept one of them alive, through touches of the backend expiry.
+    let restarted = app_with_config(fixture, short()).await;
+    assert_eq!(kept_alive.on(&restarted).get("/").await.body, "2");
+    assert_eq!(abandoned.on(&restarted).get("/").await.body, "1", "expired");
+}
+
+async fn app_with_config<F: Fixture>(fixture: &F, config: SessionConfig) -> Router {
+    app(&store(fixture.backend().await, config).await)
+}
+
+pub async fn purge_deletes_expired_records<F: Fixture>(fixture: &F) {
+    let config = config()
+        .with_idle_timeout(Duration::from_millis(300))
+        .with_touch_interval(Duration::from_millis(100));
+    let store = store(fixture.backend().await, config).await;
+    let app = app(&store);
+    for _ in 0..3 {
+        Browser::new(&app).get("/").await;
+    }
+    assert_eq!(
+        fixture.backend().await.count(now_millis()).await.unwrap(),
+        3
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    store.purge_expired().await.unwrap();
+    assert_eq!(store.count(), 0, "memory purged");
+    let backend = fixture.backend().await;
+    assert_eq!(backend.count(now_millis()).await.unwrap(), 0);
+    assert!(backend.list_keys(now_millis()).await.unwrap().is_empty());
+}
+
+pub async fn another_servers_logout_is_noticed_within_the_touch_interval<F: Fixture>(fixture: &F) {
+    let config = || config().with_touch_interval(Duration::from_millis(200));
+    let first = app_with_config(fixture, config()).await;
+    let second = app_with_config(fixture, config()).await;
+    let mut browser = Browser::new(&first);
+    browser.get("/").await;
+    let cookie = cookie_of(&browser);
+    assert_eq!(
+        get_with_cookie(&second, "/", &cookie).await.body,
+        "2",
+        "cached on both"
+    );
+    get_with_cookie(&second, "/destroy", &cookie).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        get_with_cookie(&first, "/", &cookie).await.body,
+        "1",
+        "the first server noticed"
+    );
+}
+
+pub fn now_millis() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// Instantiates the whole suite for one backend: `e2e_suite!(async || Option<Fixture>)`.
+#[macro_export]
+macro_rules! e2e_suite {
+    ($make:expr) => {
+        $crate::e2e_suite!(@tests $make;
+            counter_survives_a_store_restart,
+            cached_requests_make_no_backend_round_trips,
+            memory_only_fields_stay_in_memory,
+            ids_are_hashed_at_rest,
+            renewal_moves_the_record_and_kills_the_old_id,
+            destroy_deletes_the_record,
+            two_stores_keep_each_others_writes_to_different_fields,
+            two_stores_on_one_field_last_writer_wins,
+            schema_evolution_keeps_stored_sessions_readable,
+            an_undecodable_record_gives_a_fresh_session,
+            a_failing_backend_gives_503_and_writes_nothing,
+            long_term_sessions_survive_with_a_max_age,
+            expiry_holds_across_restarts_and_touches_extend_it,
+            purge_deletes_expired_records,
+            another_servers_logout_is_noticed_within_the_touch_interval,
+        );
+    };
+    (@tests $make:expr; $($name:ident,)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(fixture) = ($make)().await else { return };
+                $crate::e2e::$name(&fixture).await;
+                $crate::e2e::Cleanup::cleanup(fixture).await;
+            }
+        )*
+    };
+}
+
+/// Removes a fixture's storage after a passing test.
+pub trait Cleanup {
+    fn cleanup(self) -> impl Future<Output = ()> + Send;
+}

@@ -1,0 +1,117 @@
+//! A backend wrapper that counts round trips and can be switched "down".
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use typed_session::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
+
+pub struct Instrumented<B> {
+    inner: B,
+    calls: Arc<AtomicUsize>,
+    down: Arc<AtomicBool>,
+}
+
+#[derive(Clone)]
+pub struct Calls(Arc<AtomicUsize>);
+
+impl Calls {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Clone)]
+pub struct Switch(Arc<AtomicBool>);
+
+impl Switch {
+    pub fn set_down(&self, down: bool) {
+        self.0.store(down, Ordering::SeqCst);
+    }
+}
+
+impl<B> Instrumented<B> {
+    pub fn new(inner: B) -> Self {
+        Self {
+            inner,
+            calls: Arc::default(),
+            down: Arc::default(),
+        }
+    }
+
+    pub fn calls(&self) -> Calls {
+        Calls(Arc::clone(&self.calls))
+    }
+
+    pub fn switch(&self) -> Switch {
+        Switch(Arc::clone(&self.down))
+    }
+
+    fn enter(&self) -> Result<(), BackendError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(BackendError::new(
+                "reaching the server",
+                "connection refused (switched down by the test)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<B: SessionBackend> SessionBackend for Instrumented<B> {
+    async fn create_schema(&self) -> Result<(), BackendError> {
+        // Not counted: it runs once, at build time.
+        self.inner.create_schema().await
+    }
+
+    async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
+        self.enter()?;
+        self.inner.load(key, now).await
+    }
+
+    async fn save(
+        &self,
+        key: &StorageKey,
+        record: &Record,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<SaveOutcome, BackendError> {
+        self.enter()?;
+        self.inner.save(key, record, expected_version, now).await
+    }
+
+    async fn touch(
+        &self,
+        key: &StorageKey,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<Option<u64>, BackendError> {
+        self.enter()?;
+        self.inner.touch(key, expires_at, now).await
+    }
+
+    async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
+        self.enter()?;
+        self.inner.delete(key).await
+    }
+
+    async fn delete_expired(&self, now: u64) -> Result<u64, BackendError> {
+        self.enter()?;
+        self.inner.delete_expired(now).await
+    }
+
+    async fn count(&self, now: u64) -> Result<u64, BackendError> {
+        self.enter()?;
+        self.inner.count(now).await
+    }
+
+    async fn delete_all(&self) -> Result<(), BackendError> {
+        self.enter()?;
+        self.inner.delete_all().await
+    }
+
+    async fn list_keys(&self, now: u64) -> Result<Vec<StorageKey>, BackendError> {
+        self.enter()?;
+        self.inner.list_keys(now).await
+    }
+}
