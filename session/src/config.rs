@@ -39,6 +39,7 @@ pub enum SameSite {
 /// | [`with_long_term_timeout`](Self::with_long_term_timeout) | 30 days after its last request a "remember me" session ends |
 /// | [`with_purge_interval`](Self::with_purge_interval) | every 60 seconds expired sessions are purged from memory and backend |
 /// | [`with_memory_ttl`](Self::with_memory_ttl) | 10 minutes unused and a session leaves the memory cache (with a backend) |
+/// | [`with_memory_capacity`](Self::with_memory_capacity) | unbounded: no limit on sessions held in memory |
 /// | [`with_touch_interval`](Self::with_touch_interval) | at most every 60 seconds an unchanged session's backend expiry is extended |
 ///
 /// ```
@@ -66,6 +67,7 @@ pub struct SessionConfig {
     pub(crate) long_term_timeout: Duration,
     pub(crate) memory_ttl: Duration,
     pub(crate) touch_interval: Duration,
+    pub(crate) memory_capacity: Option<usize>,
 }
 
 impl Default for SessionConfig {
@@ -83,6 +85,7 @@ impl Default for SessionConfig {
             long_term_timeout: Duration::from_secs(30 * 24 * 60 * 60),
             memory_ttl: Duration::from_secs(10 * 60),
             touch_interval: Duration::from_secs(60),
+            memory_capacity: None,
         }
     }
 }
@@ -171,6 +174,16 @@ impl SessionConfig {
         self
     }
 
+    /// Bounds how many sessions memory holds; past the bound the least recently used tenth is
+    /// evicted. With a backend that only costs a reload on their next request; without one,
+    /// evicted sessions are gone (their users start over), which is the price of not letting a
+    /// flood of new visitors exhaust memory.
+    #[must_use]
+    pub fn with_memory_capacity(mut self, capacity: Option<usize>) -> Self {
+        self.memory_capacity = capacity;
+        self
+    }
+
     /// Sets how often, at most, a request that changed nothing extends the session's expiry in
     /// the backend. The same round trip confirms the session still exists there, so this is
     /// also how soon a server notices a session destroyed or changed by another server. Must be
@@ -248,6 +261,9 @@ impl SessionConfig {
             if value.is_zero() {
                 return Err(ConfigError::ZeroDuration(setting));
             }
+        }
+        if self.memory_capacity == Some(0) {
+            return Err(ConfigError::ZeroDuration("memory capacity"));
         }
         if with_backend && self.touch_interval >= self.idle_timeout.min(self.long_term_timeout) {
             return Err(ConfigError::TouchInterval);

@@ -38,7 +38,7 @@ pub enum ConfigError {
         "the touch interval must be shorter than the idle and long-term timeouts, or sessions would expire between touches: lower it with .with_touch_interval"
     )]
     TouchInterval,
-    /// A timeout or interval of zero.
-    #[error("the {0} must be longer than zero")]
+    /// A timeout, interval or capacity of zero.
+    #[error("the {0} must be more than zero")]
     ZeroDuration(&'static str),
 }

@@ -560,3 +560,20 @@ async fn build_rejects_a_bad_config_with_a_message_that_says_what_to_change() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_memory_capacity_bounds_the_sessions_held() {
+    let store = store_with(config().with_memory_capacity(Some(10))).await;
+    let app = app(&store);
+    let mut first = Browser::new(&app);
+    first.get("/").await;
+    for _ in 0..30 {
+        Browser::new(&app).get("/").await;
+    }
+    assert!(store.count() <= 10, "{} sessions held", store.count());
+    assert_eq!(
+        first.get("/").await.body,
+        "1",
+        "the least recently used was evicted"
+    );
+}

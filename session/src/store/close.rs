@@ -40,6 +40,7 @@ impl<T: SessionData> StoreInner<T> {
         if session.is_new {
             if changed {
                 let id = self.memory.insert_new(session.id, entry);
+                self.enforce_capacity();
                 if session.dirty() & T::PERSISTED != 0 || session.long_term_changed() {
                     self.save(entry, session.last_write()).await?;
                 }
@@ -66,6 +67,12 @@ impl<T: SessionData> StoreInner<T> {
             self.set_cookie(headers, entry, id);
         }
         Ok(())
+    }
+
+    pub(crate) fn enforce_capacity(&self) {
+        if let Some(capacity) = self.config.memory_capacity {
+            self.memory.enforce_capacity(capacity);
+        }
     }
 
     fn set_cookie(&self, headers: &mut HeaderMap, entry: &Entry<T>, id: SessionId) {

@@ -183,6 +183,34 @@ impl<T> MemoryStore<T> {
     pub(crate) fn len(&self) -> usize {
         self.sessions.len()
     }
+
+    /// Keeps at most `capacity` sessions: past it, evicts the least recently used tenth in one
+    /// sweep, so the O(n) sweep runs once per `capacity / 10` insertions, not on each.
+    pub(crate) fn enforce_capacity(&self, capacity: usize) {
+        let len = self.sessions.len();
+        if len <= capacity {
+            return;
+        }
+        let target = capacity - capacity / 10;
+        let mut ages: Vec<u64> = self
+            .sessions
+            .iter()
+            .map(|entry| entry.last_access.load(Ordering::Relaxed))
+            .collect();
+        let excess = ages.len().saturating_sub(target);
+        if excess == 0 {
+            return;
+        }
+        let (_, threshold, _) = ages.select_nth_unstable(excess - 1);
+        let threshold = *threshold;
+        let mut evicted = 0;
+        self.sessions.retain(|_, entry| {
+            let keep = evicted >= excess || entry.last_access.load(Ordering::Relaxed) > threshold;
+            evicted += usize::from(!keep);
+            keep
+        });
+        tracing::debug!(evicted, capacity, "typed-session: memory capacity reached");
+    }
 }
 
 #[cfg(test)]
@@ -246,6 +274,29 @@ mod tests {
             "a second renew of the old id"
         );
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn capacity_evicts_the_least_recently_used() {
+        let store = MemoryStore::new();
+        let ids: Vec<SessionId> = (0..20)
+            .map(|age| store.insert_new(SessionId::generate(), &entry(age, u64::from(age))))
+            .collect();
+        store.enforce_capacity(20);
+        assert_eq!(store.len(), 20, "at capacity nothing goes");
+        store.insert_new(SessionId::generate(), &entry(99, 100));
+        store.enforce_capacity(20);
+        assert_eq!(store.len(), 18, "down to nine tenths");
+        assert!(
+            store.get_live(ids[0], lifetimes_long(), 100).is_none(),
+            "oldest evicted"
+        );
+        assert!(store.get_live(ids[2], lifetimes_long(), 100).is_none());
+        assert!(store.get_live(ids[3], lifetimes_long(), 100).is_some());
+    }
+
+    fn lifetimes_long() -> Lifetimes {
+        Lifetimes::from_config(&SessionConfig::default())
     }
 
     #[test]

@@ -172,7 +172,9 @@ impl<T: SessionData> StoreInner<T> {
             now,
         );
         entry.synced_at.store(synced_at, Ordering::Release);
-        Ok(Some(self.memory.insert_loaded(id, Arc::new(entry))))
+        let entry = self.memory.insert_loaded(id, Arc::new(entry));
+        self.enforce_capacity();
+        Ok(Some(entry))
     }
 }
 
