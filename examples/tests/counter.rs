@@ -47,16 +47,20 @@ fn request(addr: &str, method: &str, cookie: Option<&str>) -> (String, Option<St
     (body.trim().to_owned(), set_cookie)
 }
 
-#[test]
-fn counter_listens_on_addr_and_counts_per_visitor() {
+/// Starts the example and waits for its `listening on` line; returns it and its address.
+fn start(args: &[&str], envs: &[(&str, &str)]) -> (Running, String) {
     let mut child = Command::new(example_binary("counter"))
+        .args(args)
+        .envs(envs.iter().copied())
         .env("ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let _running = Running(child);
+    let running = Running(child);
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
     let addr = line
@@ -66,20 +70,42 @@ fn counter_listens_on_addr_and_counts_per_visitor() {
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
         .to_owned();
     assert!(!addr.ends_with(":0"), "the actual port is printed: {addr}");
+    (running, addr)
+}
 
+#[test]
+fn counter_counts_per_visitor_and_survives_a_restart_on_sqlite() {
+    let db = std::env::temp_dir().join(format!("typed-session-counter-{}.db", std::process::id()));
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let envs = [("DATABASE_URL", url.as_str())];
+
+    let (running, addr) = start(&[], &envs);
     let (body, cookie) = request(&addr, "GET", None);
     assert_eq!(body, "1");
     let cookie = cookie.expect("the first visit sets the cookie");
     assert_eq!(request(&addr, "GET", Some(&cookie)).0, "2");
-    assert_eq!(request(&addr, "GET", Some(&cookie)).0, "3");
     assert_eq!(request(&addr, "GET", None).0, "1", "another visitor");
+    drop(running);
 
+    let (_running, addr) = start(&[], &envs);
+    assert_eq!(request(&addr, "GET", Some(&cookie)).0, "3", "the count survived the restart");
     let (body, removal) = request(&addr, "DELETE", Some(&cookie));
     assert_eq!(body, "forgotten");
     assert_eq!(removal.as_deref(), Some("visit="));
-    assert_eq!(
-        request(&addr, "GET", Some(&cookie)).0,
-        "1",
-        "the old cookie is dead"
-    );
+    assert_eq!(request(&addr, "GET", Some(&cookie)).0, "1", "the old cookie is dead");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}
+
+#[test]
+fn counter_in_memory_forgets_on_restart() {
+    let (running, addr) = start(&["--memory"], &[]);
+    let (body, cookie) = request(&addr, "GET", None);
+    assert_eq!(body, "1");
+    let cookie = cookie.unwrap();
+    assert_eq!(request(&addr, "GET", Some(&cookie)).0, "2");
+    drop(running);
+    let (_running, addr) = start(&["--memory"], &[]);
+    assert_eq!(request(&addr, "GET", Some(&cookie)).0, "1");
 }

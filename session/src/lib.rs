@@ -66,6 +66,6 @@ pub mod __private {
 }
 
 /// The README's Rust blocks, compiled and run as doc tests so the quickstart cannot rot.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "sqlite"))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
