@@ -1,8 +1,6 @@
 //! What the SQL backends share: the validated table name, identifier quoting, the statements
 //! every dialect spells alike, and the conversions between the trait's `u64` and SQL's `BIGINT`.
 
-use sha2::{Digest, Sha256};
-
 use crate::backend::{BackendError, Record, StorageKey};
 
 /// The table a SQL backend uses unless told otherwise.
@@ -52,8 +50,11 @@ impl TableName {
     /// schema in PostgreSQL and SQLite, so a long table name is cut and disambiguated with a
     /// hash of the whole name rather than left to the server to truncate (two tables sharing a
     /// long prefix would otherwise share one index name, and the second index would silently
-    /// not be created).
+    /// not be created). MySQL scopes index names to their table and needs none of this.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn index_name(&self) -> String {
+        use sha2::{Digest, Sha256};
+
         const SUFFIX: &str = "_expires_at";
         if self.0.len() + SUFFIX.len() <= MAX_IDENTIFIER_LEN {
             return format!("{}{SUFFIX}", self.0);
@@ -236,6 +237,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     fn index_names_fit_and_stay_distinct() {
         assert_eq!(
             TableName::default_table().index_name(),
