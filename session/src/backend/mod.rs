@@ -22,6 +22,8 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(feature = "redis")]
+pub use self::redis::RedisBackend;
 pub use error::BackendError;
 pub use key::StorageKey;
 #[cfg(feature = "mysql")]
@@ -29,8 +31,6 @@ pub use mysql::MySqlBackend;
 pub use null::NullBackend;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresBackend;
-#[cfg(feature = "redis")]
-pub use redis::RedisBackend;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteBackend;
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use sqlx::mysql::MySqlPool;
 
 use crate::backend::sql::{
-    CommonStatements, Dialect, TableName, millis_to_db, record_from_row, stored_count,
-    stored_key, stored_u64, version_to_db,
+    CommonStatements, Dialect, TableName, millis_to_db, record_from_row, stored_count, stored_key,
+    stored_u64, version_to_db,
 };
 use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
 

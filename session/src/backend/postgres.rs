@@ -5,8 +5,8 @@ use std::sync::Arc;
 use sqlx::postgres::PgPool;
 
 use crate::backend::sql::{
-    CommonStatements, Dialect, TableName, millis_to_db, record_from_row, stored_count,
-    stored_key, stored_u64, version_to_db,
+    CommonStatements, Dialect, TableName, millis_to_db, record_from_row, stored_count, stored_key,
+    stored_u64, version_to_db,
 };
 use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
 
@@ -192,9 +192,7 @@ impl SessionBackend for PostgresBackend {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| BackendError::new("touching a session", e))?;
-        version
-            .map(|v| stored_u64(v, "version"))
-            .transpose()
+        version.map(|v| stored_u64(v, "version")).transpose()
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
