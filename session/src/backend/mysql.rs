@@ -17,7 +17,7 @@ use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageK
 ///
 /// ```sql
 /// CREATE TABLE IF NOT EXISTS `typed_sessions` (
-///     id CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+///     id CHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY,
 ///     data MEDIUMTEXT CHARACTER SET utf8mb4 NOT NULL,
 ///     version BIGINT NOT NULL,
 ///     expires_at BIGINT NOT NULL,
@@ -25,7 +25,8 @@ use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageK
 /// ) ENGINE = InnoDB
 /// ```
 ///
-/// `id` is the [`StorageKey`] (a hash of the session id), `data` holds up to 16 MiB,
+/// `id` is the [`StorageKey`] (a hash of the session id; lowercase hex, so the default
+/// case-insensitive collation compares it exactly), `data` holds up to 16 MiB,
 /// `version` is the compare-and-set counter and `expires_at` unix milliseconds. The index is
 /// declared inside `CREATE TABLE` because MySQL, unlike MariaDB, has no
 /// `CREATE INDEX IF NOT EXISTS`.
@@ -71,7 +72,7 @@ impl Statements {
             common: CommonStatements::new(Dialect::MySql, table),
             create_table: format!(
                 "CREATE TABLE IF NOT EXISTS {t} (\
-                 id CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
+                 id CHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY, \
                  data MEDIUMTEXT CHARACTER SET utf8mb4 NOT NULL, \
                  version BIGINT NOT NULL, \
                  expires_at BIGINT NOT NULL, \
