@@ -1,6 +1,6 @@
 //! A tiny browser for driving a `Router` in-process: it keeps the cookies that responses set
 //! and sends them back, as a real client would.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod services;
 
