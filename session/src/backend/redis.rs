@@ -253,15 +253,17 @@ impl SessionBackend for RedisBackend {
 
     async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
         let context = "loading a session";
+        let name = self.key_name(key);
         let mut conn = self.manager.clone();
+        // One transaction, so the fields and the expiry belong to the same write.
         let ((data, version), expiry): ((Option<String>, Option<String>), i64) = redis::pipe()
             .atomic()
             .cmd("HMGET")
-            .arg(self.key_name(key))
+            .arg(&name)
             .arg("d")
             .arg("v")
             .cmd("PEXPIRETIME")
-            .arg(self.key_name(key))
+            .arg(&name)
             .query_async(&mut conn)
             .await
             .map_err(|e| BackendError::new(context, e))?;

@@ -32,6 +32,7 @@ use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageK
 /// ```
 /// use typed_session::backend::{Record, SessionBackend, SqliteBackend, StorageKey};
 /// use typed_session::SessionId;
+/// use std::time::UNIX_EPOCH;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -43,10 +44,11 @@ use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageK
 /// let backend = SqliteBackend::connect(&url).await?.with_table_name("app_sessions")?;
 /// backend.create_schema().await?;
 ///
+/// let now = u64::try_from(UNIX_EPOCH.elapsed()?.as_millis())?;
 /// let key = StorageKey::for_id(SessionId::generate());
-/// let record = Record { data: "{}".into(), version: 1, expires_at: u64::MAX };
-/// backend.save(&key, &record, None, 0).await?;
-/// assert_eq!(backend.load(&key, 0).await?, Some(record.clone()));
+/// let record = Record { data: "{}".into(), version: 1, expires_at: now + 3_600_000 };
+/// backend.save(&key, &record, None, now).await?;
+/// assert_eq!(backend.load(&key, now).await?, Some(record));
 /// # backend.pool().close().await;
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok(())
