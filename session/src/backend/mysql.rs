@@ -29,8 +29,7 @@ use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageK
 /// case-insensitive collation compares it exactly), `data` holds up to 16 MiB (within the
 /// server's `max_allowed_packet`), `version` is the compare-and-set counter and `expires_at`
 /// unix milliseconds. The index is declared inside `CREATE TABLE` because MySQL, unlike
-/// MariaDB, has no
-/// `CREATE INDEX IF NOT EXISTS`.
+/// MariaDB, has no `CREATE INDEX IF NOT EXISTS`.
 ///
 /// ```no_run
 /// use typed_session::backend::{MySqlBackend, SessionBackend};
