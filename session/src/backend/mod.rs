@@ -6,13 +6,33 @@
 //! and purge. A backend sees opaque [`Record`]s under hashed [`StorageKey`]s; it never sees a
 //! session id or a typed value.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod key;
+#[cfg(feature = "mysql")]
+mod mysql;
 mod null;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
+#[cfg(feature = "redis")]
+pub use self::redis::RedisBackend;
 pub use error::BackendError;
 pub use key::StorageKey;
+#[cfg(feature = "mysql")]
+pub use mysql::MySqlBackend;
 pub use null::NullBackend;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresBackend;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteBackend;
 
 use std::future::Future;
 

@@ -2,6 +2,8 @@
 //! and sends them back, as a real client would.
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
+pub mod services;
+
 use std::collections::BTreeMap;
 
 use axum::Router;

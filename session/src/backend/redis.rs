@@ -1,0 +1,437 @@
+//! Sessions as Redis hashes that expire by themselves.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use redis::aio::ConnectionManager;
+use redis::{Client, RedisError, Script};
+
+use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
+
+/// The prefix used unless told otherwise.
+const DEFAULT_PREFIX: &str = "typed_session:";
+
+/// How many keys one `SCAN` step asks for.
+const SCAN_BATCH: usize = 500;
+
+/// Compare-and-set write. `v` is compared as text: both sides are canonical decimals.
+const SAVE_SCRIPT: &str = r"
+-- KEYS[1]: the session key.
+-- ARGV: expected version ('' for none), data, new version, expires_at, now (unix ms).
+local expiry = redis.call('PEXPIRETIME', KEYS[1])
+local current = false
+if expiry == -1 or expiry > tonumber(ARGV[5]) then
+  current = redis.call('HGET', KEYS[1], 'v')
+  if not current then
+    return redis.error_reply('typed-session: stored session has no version field')
+  end
+end
+if ARGV[1] == '' then
+  if current then return 0 end
+elseif current ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+return 1
+";
+
+/// Moves a live session's expiry; answers its version, or nil.
+const TOUCH_SCRIPT: &str = r"
+-- KEYS[1]: the session key. ARGV: expires_at, now (unix ms).
+local expiry = redis.call('PEXPIRETIME', KEYS[1])
+if expiry == -2 or (expiry ~= -1 and expiry <= tonumber(ARGV[2])) then
+  return false
+end
+local version = redis.call('HGET', KEYS[1], 'v')
+if not version then
+  return redis.error_reply('typed-session: stored session has no version field')
+end
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return version
+";
+
+/// Stores sessions in Redis (7.0 or later), one hash per session, so several application
+/// servers can share them.
+///
+/// A session lives under the key `<prefix><storage key>` (prefix `typed_session:` unless
+/// changed with [`with_prefix`](Self::with_prefix)) as a hash with fields `d` (the encoded
+/// session) and `v` (its version), and expires by itself at its `expires_at` through
+/// `PEXPIREAT`, so [`delete_expired`](SessionBackend::delete_expired) has nothing to do.
+/// Saves and touches are Lua scripts, atomic on the server. Counting, listing and
+/// [`delete_all`](SessionBackend::delete_all) walk the prefix with `SCAN`, never `KEYS` or
+/// `FLUSHDB`: every key under the prefix belongs to this backend, and no other key is touched.
+///
+/// ```no_run
+/// use typed_session::backend::{RedisBackend, SessionBackend};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), typed_session::backend::BackendError> {
+/// let backend = RedisBackend::connect("redis://127.0.0.1:6379")
+///     .await?
+///     .with_prefix("app:sessions:")?;
+/// backend.create_schema().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisBackend {
+    manager: ConnectionManager,
+    prefix: Arc<str>,
+    scripts: Arc<Scripts>,
+}
+
+/// The scripts, hashed once; the server compiles each once and runs it by hash afterwards.
+struct Scripts {
+    save: Script,
+    touch: Script,
+    /// `<prefix>*`, for `SCAN MATCH`.
+    scan_pattern: String,
+}
+
+impl Scripts {
+    fn new(prefix: &str) -> Self {
+        Self {
+            save: Script::new(SAVE_SCRIPT),
+            touch: Script::new(TOUCH_SCRIPT),
+            scan_pattern: format!("{prefix}*"),
+        }
+    }
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisBackend {
+    /// Connects to `url` (for example `redis://127.0.0.1:6379`, or `redis://host/2` for
+    /// database 2) and uses the prefix `typed_session:`. The connection reconnects by itself.
+    pub async fn connect(url: &str) -> Result<Self, BackendError> {
+        let context = "connecting to Redis";
+        let client = Client::open(url).map_err(|e| BackendError::new(context, e))?;
+        let manager = ConnectionManager::new(client)
+            .await
+            .map_err(|e| BackendError::new(context, e))?;
+        Ok(Self::from_manager(manager))
+    }
+
+    /// Uses an existing connection manager and the prefix `typed_session:`.
+    #[must_use]
+    pub fn from_manager(manager: ConnectionManager) -> Self {
+        Self {
+            manager,
+            prefix: DEFAULT_PREFIX.into(),
+            scripts: Arc::new(Scripts::new(DEFAULT_PREFIX)),
+        }
+    }
+
+    /// Stores sessions under `prefix` instead: printable ASCII without spaces, and none of the
+    /// `SCAN` pattern characters `* ? [ ] \`, since the prefix is matched with `SCAN MATCH`.
+    pub fn with_prefix(self, prefix: &str) -> Result<Self, BackendError> {
+        let valid = !prefix.is_empty()
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"*?[]\\".contains(&b));
+        if !valid {
+            return Err(BackendError::new(
+                "choosing the Redis key prefix",
+                format!(
+                    "invalid key prefix {prefix:?}: it must be non-empty printable ASCII without \
+                     spaces or any of the characters * ? [ ] \\"
+                ),
+            ));
+        }
+        Ok(Self {
+            manager: self.manager,
+            prefix: prefix.into(),
+            scripts: Arc::new(Scripts::new(prefix)),
+        })
+    }
+
+    /// The connection manager, for your own commands.
+    #[must_use]
+    pub fn manager(&self) -> &ConnectionManager {
+        &self.manager
+    }
+
+    /// The key prefix.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn key_name(&self, key: &StorageKey) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// Every key under the prefix, each once (`SCAN` may repeat a key).
+    async fn scan(&self) -> Result<BTreeSet<Vec<u8>>, RedisError> {
+        let mut conn = self.manager.clone();
+        let mut names = BTreeSet::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&self.scripts.scan_pattern)
+                .arg("COUNT")
+                .arg(SCAN_BATCH)
+                .query_async(&mut conn)
+                .await?;
+            names.extend(batch);
+            if next == 0 {
+                return Ok(names);
+            }
+            cursor = next;
+        }
+    }
+
+    /// The storage keys of every live session, in one pipeline of expiry lookups per batch.
+    async fn live_keys(
+        &self,
+        now: u64,
+        context: &'static str,
+    ) -> Result<Vec<StorageKey>, BackendError> {
+        let names = self
+            .scan()
+            .await
+            .map_err(|e| BackendError::new(context, e))?;
+        let names: Vec<Vec<u8>> = names.into_iter().collect();
+        let mut conn = self.manager.clone();
+        let mut keys = Vec::new();
+        for batch in names.chunks(SCAN_BATCH) {
+            let mut pipe = redis::pipe();
+            for name in batch {
+                pipe.cmd("PEXPIRETIME").arg(name);
+            }
+            let expiries: Vec<i64> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| BackendError::new(context, e))?;
+            for (name, expiry) in batch.iter().zip(expiries) {
+                if stored_expiry(expiry).is_some_and(|at| at > now) {
+                    keys.push(self.storage_key(name, context)?);
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The storage key in a key name found under the prefix.
+    fn storage_key(&self, name: &[u8], context: &'static str) -> Result<StorageKey, BackendError> {
+        std::str::from_utf8(name)
+            .ok()
+            .and_then(|name| name.strip_prefix(&*self.prefix))
+            .and_then(StorageKey::parse)
+            .ok_or_else(|| {
+                BackendError::new(
+                    context,
+                    format!(
+                        "key {:?} under the prefix is not a session key",
+                        String::from_utf8_lossy(name)
+                    ),
+                )
+            })
+    }
+}
+
+impl SessionBackend for RedisBackend {
+    /// Redis needs no schema; this only checks that the server answers.
+    async fn create_schema(&self) -> Result<(), BackendError> {
+        let mut conn = self.manager.clone();
+        redis::cmd("PING")
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| BackendError::new("reaching Redis", e))
+    }
+
+    async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
+        let context = "loading a session";
+        let name = self.key_name(key);
+        let mut conn = self.manager.clone();
+        // One transaction, so the fields and the expiry belong to the same write.
+        let ((data, version), expiry): ((Option<String>, Option<String>), i64) = redis::pipe()
+            .atomic()
+            .cmd("HMGET")
+            .arg(&name)
+            .arg("d")
+            .arg("v")
+            .cmd("PEXPIRETIME")
+            .arg(&name)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| BackendError::new(context, e))?;
+        let Some(expires_at) = stored_expiry(expiry).filter(|&at| at > now) else {
+            return Ok(None);
+        };
+        match (data, version) {
+            (Some(data), Some(version)) => Ok(Some(Record {
+                data,
+                version: parse_version(&version, context)?,
+                expires_at,
+            })),
+            _ => Err(BackendError::new(
+                context,
+                "stored session lacks its d (data) or v (version) field",
+            )),
+        }
+    }
+
+    async fn save(
+        &self,
+        key: &StorageKey,
+        record: &Record,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<SaveOutcome, BackendError> {
+        let mut conn = self.manager.clone();
+        let written: i64 = self
+            .scripts
+            .save
+            .key(self.key_name(key))
+            .arg(expected_version.map_or_else(String::new, |v| v.to_string()))
+            .arg(record.data.as_str())
+            .arg(record.version.to_string())
+            .arg(millis_to_redis(record.expires_at))
+            .arg(millis_to_redis(now))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| BackendError::new("saving a session", e))?;
+        Ok(if written == 1 {
+            SaveOutcome::Saved
+        } else {
+            SaveOutcome::Conflict
+        })
+    }
+
+    async fn touch(
+        &self,
+        key: &StorageKey,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<Option<u64>, BackendError> {
+        let context = "touching a session";
+        let mut conn = self.manager.clone();
+        let version: Option<String> = self
+            .scripts
+            .touch
+            .key(self.key_name(key))
+            .arg(millis_to_redis(expires_at))
+            .arg(millis_to_redis(now))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| BackendError::new(context, e))?;
+        version.map(|v| parse_version(&v, context)).transpose()
+    }
+
+    async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
+        let mut conn = self.manager.clone();
+        redis::cmd("DEL")
+            .arg(self.key_name(key))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| BackendError::new("deleting a session", e))
+    }
+
+    /// Always `0`: Redis removes expired sessions by itself.
+    async fn delete_expired(&self, _now: u64) -> Result<u64, BackendError> {
+        Ok(0)
+    }
+
+    async fn count(&self, now: u64) -> Result<u64, BackendError> {
+        let keys = self.live_keys(now, "counting sessions").await?;
+        Ok(u64::try_from(keys.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn delete_all(&self) -> Result<(), BackendError> {
+        let context = "deleting all sessions";
+        let names = self
+            .scan()
+            .await
+            .map_err(|e| BackendError::new(context, e))?;
+        let names: Vec<Vec<u8>> = names.into_iter().collect();
+        let mut conn = self.manager.clone();
+        for batch in names.chunks(SCAN_BATCH) {
+            redis::cmd("DEL")
+                .arg(batch)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(|e| BackendError::new(context, e))?;
+        }
+        Ok(())
+    }
+
+    async fn list_keys(&self, now: u64) -> Result<Vec<StorageKey>, BackendError> {
+        self.live_keys(now, "listing session keys").await
+    }
+}
+
+/// An instant (unix ms) as Redis takes it: a signed 64-bit number. Past `i64::MAX` it
+/// saturates rather than wraps; a saturated instant still lies after every real `now`.
+fn millis_to_redis(millis: u64) -> i64 {
+    i64::try_from(millis).unwrap_or(i64::MAX)
+}
+
+/// The expiry `PEXPIRETIME` reports: `None` for a missing key (`-2`), `i64::MAX` for a key
+/// without expiry (`-1`, which this backend never sets: treated as never expiring).
+fn stored_expiry(expiry: i64) -> Option<u64> {
+    match expiry {
+        -1 => u64::try_from(i64::MAX).ok(),
+        at => u64::try_from(at).ok(),
+    }
+}
+
+/// A stored version: a canonical decimal (no sign, no leading zero), as this backend writes
+/// it. The save script compares versions as text, so a non-canonical one is malformed too.
+fn parse_version(text: &str, context: &'static str) -> Result<u64, BackendError> {
+    let canonical = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    canonical
+        .then(|| text.parse::<u64>().ok())
+        .flatten()
+        .ok_or_else(|| {
+            BackendError::new(
+                context,
+                format!("stored version {text:?} is not a canonical unsigned 64-bit decimal"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_strictly() {
+        assert_eq!(parse_version("0", "t").unwrap(), 0);
+        assert_eq!(parse_version("42", "t").unwrap(), 42);
+        assert_eq!(parse_version(&u64::MAX.to_string(), "t").unwrap(), u64::MAX);
+        for bad in [
+            "",
+            "+1",
+            "-1",
+            "01",
+            "1.0",
+            " 1",
+            "18446744073709551616",
+            "x",
+        ] {
+            assert!(parse_version(bad, "t").is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn expiries_map_redis_sentinels() {
+        assert_eq!(stored_expiry(-2), None);
+        assert_eq!(stored_expiry(-1), Some(i64::MAX as u64));
+        assert_eq!(stored_expiry(1_000), Some(1_000));
+        assert_eq!(millis_to_redis(u64::MAX), i64::MAX);
+    }
+}

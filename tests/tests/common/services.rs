@@ -1,0 +1,94 @@
+//! The database servers the backend tests use: where they are, whether they are up, and names
+//! that no other test shares.
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use typed_session::SessionId;
+
+/// The PostgreSQL URL to test against, or `None` (after a notice) when the server is down.
+pub fn postgres_url() -> Option<String> {
+    service_url(
+        "PostgreSQL",
+        "TYPED_SESSION_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:5432/test",
+        5432,
+    )
+}
+
+/// The MySQL/MariaDB URL to test against, or `None` (after a notice) when the server is down.
+pub fn mysql_url() -> Option<String> {
+    service_url(
+        "MariaDB",
+        "TYPED_SESSION_MYSQL_URL",
+        "mysql://root@127.0.0.1:3306/test",
+        3306,
+    )
+}
+
+/// The Redis URL to test against, or `None` (after a notice) when the server is down.
+pub fn redis_url() -> Option<String> {
+    service_url(
+        "Redis",
+        "TYPED_SESSION_REDIS_URL",
+        "redis://127.0.0.1:6379",
+        6379,
+    )
+}
+
+/// `prefix` followed by 16 random hex digits: a table name or key prefix of this test's own.
+pub fn unique_name(prefix: &str) -> String {
+    let random = SessionId::generate().to_string();
+    format!("{prefix}{}", &random[..16])
+}
+
+/// The URL from `var` (else `default`) if its server accepts a TCP connection. Otherwise the
+/// test skips, or fails when `TYPED_SESSION_REQUIRE_SERVICES=1` (as in CI), where a skipped
+/// backend test would hide a broken backend.
+fn service_url(name: &str, var: &str, default: &str, default_port: u16) -> Option<String> {
+    let url = std::env::var(var)
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| default.to_owned());
+    if accepts_connections(&url, default_port) {
+        return Some(url);
+    }
+    let problem = format!(
+        "{name} is not accepting connections at {url} (set {var} to use another server); \
+         start the local servers with .ci/services"
+    );
+    if std::env::var("TYPED_SESSION_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        panic!("{problem}");
+    }
+    eprintln!("skipping this test: {problem}");
+    None
+}
+
+/// Whether the host and port of `url` accept a TCP connection within a short timeout.
+fn accepts_connections(url: &str, default_port: u16) -> bool {
+    server_addresses(url, default_port)
+        .iter()
+        .any(|address| TcpStream::connect_timeout(address, Duration::from_millis(500)).is_ok())
+}
+
+/// The socket addresses of the `[user@]host[:port]` part of `scheme://authority/path?query`.
+fn server_addresses(url: &str, default_port: u16) -> Vec<SocketAddr> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host_port)| host_port);
+    let has_port = match host_port.rfind(']') {
+        Some(bracket) => host_port[bracket..].contains(':'),
+        None => host_port.contains(':'),
+    };
+    let with_port = if has_port {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:{default_port}")
+    };
+    with_port
+        .to_socket_addrs()
+        .map(Iterator::collect)
+        .unwrap_or_default()
+}
