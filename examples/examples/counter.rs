@@ -86,12 +86,30 @@ async fn store(storage: &Storage) -> Result<SessionStore<Visit>, Box<dyn std::er
     let builder = SessionStore::<Visit>::builder().config(config);
     let store = match storage {
         Storage::Memory => builder.build().await?,
-        Storage::Sqlite(url) => builder.backend(SqliteBackend::connect(url).await?).build().await?,
-        Storage::Postgres(url) => {
-            builder.backend(PostgresBackend::connect(url).await?).build().await?
+        Storage::Sqlite(url) => {
+            builder
+                .backend(SqliteBackend::connect(url).await?)
+                .build()
+                .await?
         }
-        Storage::MySql(url) => builder.backend(MySqlBackend::connect(url).await?).build().await?,
-        Storage::Redis(url) => builder.backend(RedisBackend::connect(url).await?).build().await?,
+        Storage::Postgres(url) => {
+            builder
+                .backend(PostgresBackend::connect(url).await?)
+                .build()
+                .await?
+        }
+        Storage::MySql(url) => {
+            builder
+                .backend(MySqlBackend::connect(url).await?)
+                .build()
+                .await?
+        }
+        Storage::Redis(url) => {
+            builder
+                .backend(RedisBackend::connect(url).await?)
+                .build()
+                .await?
+        }
     };
     Ok(store)
 }
@@ -100,8 +118,7 @@ async fn store(storage: &Storage) -> Result<SessionStore<Visit>, Box<dyn std::er
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
 

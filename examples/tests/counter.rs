@@ -88,11 +88,19 @@ fn counter_counts_per_visitor_and_survives_a_restart_on_sqlite() {
     drop(running);
 
     let (_running, addr) = start(&[], &envs);
-    assert_eq!(request(&addr, "GET", Some(&cookie)).0, "3", "the count survived the restart");
+    assert_eq!(
+        request(&addr, "GET", Some(&cookie)).0,
+        "3",
+        "the count survived the restart"
+    );
     let (body, removal) = request(&addr, "DELETE", Some(&cookie));
     assert_eq!(body, "forgotten");
     assert_eq!(removal.as_deref(), Some("visit="));
-    assert_eq!(request(&addr, "GET", Some(&cookie)).0, "1", "the old cookie is dead");
+    assert_eq!(
+        request(&addr, "GET", Some(&cookie)).0,
+        "1",
+        "the old cookie is dead"
+    );
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }

@@ -1,6 +1,8 @@
 //! Every persistent backend through the end-to-end suite (`e2e/`): the user-written one here,
 //! and the built-in ones against the local servers.
 
+#![allow(unreachable_pub)]
+
 mod common;
 mod e2e;
 
@@ -8,91 +10,7 @@ mod e2e;
 /// it proves the store works with any `SessionBackend`.
 #[allow(unreachable_pub)]
 mod user_backend {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-
-    use typed_session::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
-
-    #[derive(Clone, Default)]
-    pub struct SharedMap(Arc<Mutex<HashMap<StorageKey, Record>>>);
-
-    impl SharedMap {
-        fn map(&self) -> MutexGuard<'_, HashMap<StorageKey, Record>> {
-            self.0.lock().unwrap_or_else(PoisonError::into_inner)
-        }
-    }
-
-    impl SessionBackend for SharedMap {
-        async fn create_schema(&self) -> Result<(), BackendError> {
-            Ok(())
-        }
-
-        async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
-            Ok(self.map().get(key).filter(|r| r.expires_at > now).cloned())
-        }
-
-        async fn save(
-            &self,
-            key: &StorageKey,
-            record: &Record,
-            expected_version: Option<u64>,
-            now: u64,
-        ) -> Result<SaveOutcome, BackendError> {
-            let mut map = self.map();
-            let live = map
-                .get(key)
-                .filter(|r| r.expires_at > now)
-                .map(|r| r.version);
-            if live != expected_version {
-                return Ok(SaveOutcome::Conflict);
-            }
-            map.insert(key.clone(), record.clone());
-            Ok(SaveOutcome::Saved)
-        }
-
-        async fn touch(
-            &self,
-            key: &StorageKey,
-            expires_at: u64,
-            now: u64,
-        ) -> Result<Option<u64>, BackendError> {
-            let mut map = self.map();
-            Ok(map.get_mut(key).filter(|r| r.expires_at > now).map(|r| {
-                r.expires_at = expires_at;
-                r.version
-            }))
-        }
-
-        async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
-            self.map().remove(key);
-            Ok(())
-        }
-
-        async fn delete_expired(&self, now: u64) -> Result<u64, BackendError> {
-            let mut map = self.map();
-            let before = map.len();
-            map.retain(|_, r| r.expires_at > now);
-            Ok((before - map.len()) as u64)
-        }
-
-        async fn count(&self, now: u64) -> Result<u64, BackendError> {
-            Ok(self.map().values().filter(|r| r.expires_at > now).count() as u64)
-        }
-
-        async fn delete_all(&self) -> Result<(), BackendError> {
-            self.map().clear();
-            Ok(())
-        }
-
-        async fn list_keys(&self, now: u64) -> Result<Vec<StorageKey>, BackendError> {
-            Ok(self
-                .map()
-                .iter()
-                .filter(|(_, r)| r.expires_at > now)
-                .map(|(k, _)| k.clone())
-                .collect())
-        }
-    }
+    use crate::common::shared_map::SharedMap;
 
     impl crate::e2e::Fixture for SharedMap {
         type Backend = SharedMap;
@@ -117,4 +35,252 @@ mod user_backend {
     }
 
     crate::e2e_suite!(async || Some(SharedMap::default()));
+}
+
+mod sqlite {
+    use std::path::PathBuf;
+
+    use sqlx::sqlite::SqlitePool;
+    use typed_session::backend::SqliteBackend;
+
+    use crate::common::services::unique_name;
+
+    pub struct Sqlite {
+        pool: SqlitePool,
+        table: String,
+        path: PathBuf,
+    }
+
+    async fn make() -> Option<Sqlite> {
+        let path = std::env::temp_dir().join(format!("{}.db", unique_name("typed_session_e2e_")));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let backend = SqliteBackend::connect(&url).await.unwrap();
+        Some(Sqlite {
+            pool: backend.pool().clone(),
+            table: unique_name("sessions_"),
+            path,
+        })
+    }
+
+    impl crate::e2e::Fixture for Sqlite {
+        type Backend = SqliteBackend;
+
+        async fn backend(&self) -> SqliteBackend {
+            SqliteBackend::from_pool(self.pool.clone())
+                .with_table_name(&self.table)
+                .unwrap()
+        }
+
+        async fn dump(&self) -> String {
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT id || ' ' || data FROM \"{}\"", self.table))
+                    .fetch_all(&self.pool)
+                    .await
+                    .unwrap();
+            rows.join("\n")
+        }
+    }
+
+    impl crate::e2e::Cleanup for Sqlite {
+        async fn cleanup(self) {
+            self.pool.close().await;
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut file = self.path.clone().into_os_string();
+                file.push(suffix);
+                let _ = std::fs::remove_file(file);
+            }
+        }
+    }
+
+    crate::e2e_suite!(make);
+}
+
+mod postgres {
+    use sqlx::postgres::{PgPool, PgPoolOptions};
+    use typed_session::backend::PostgresBackend;
+
+    use crate::common::services::{postgres_url, unique_name};
+
+    pub struct Postgres {
+        pool: PgPool,
+        table: String,
+    }
+
+    async fn make() -> Option<Postgres> {
+        let url = postgres_url()?;
+        // A small pool per test: the suite runs its tests in parallel.
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+            .unwrap();
+        Some(Postgres {
+            pool,
+            table: unique_name("sessions_"),
+        })
+    }
+
+    impl crate::e2e::Fixture for Postgres {
+        type Backend = PostgresBackend;
+
+        async fn backend(&self) -> PostgresBackend {
+            PostgresBackend::from_pool(self.pool.clone())
+                .with_table_name(&self.table)
+                .unwrap()
+        }
+
+        async fn dump(&self) -> String {
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT id || ' ' || data FROM \"{}\"", self.table))
+                    .fetch_all(&self.pool)
+                    .await
+                    .unwrap();
+            rows.join("\n")
+        }
+    }
+
+    impl crate::e2e::Cleanup for Postgres {
+        async fn cleanup(self) {
+            sqlx::query(&format!("DROP TABLE IF EXISTS \"{}\"", self.table))
+                .execute(&self.pool)
+                .await
+                .unwrap();
+            self.pool.close().await;
+        }
+    }
+
+    crate::e2e_suite!(make);
+
+    /// A server that is down when the store starts: `build()` says so instead of limping on.
+    #[tokio::test]
+    async fn a_closed_port_fails_the_build_with_a_clear_error() {
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(std::time::Duration::from_secs(2))
+            .connect_lazy("postgres://postgres@127.0.0.1:1/test")
+            .unwrap();
+        let error = typed_session::SessionStore::<crate::e2e::Visit>::builder()
+            .backend(PostgresBackend::from_pool(pool))
+            .build()
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("session backend"), "{message}");
+    }
+}
+
+mod mysql {
+    use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
+    use typed_session::backend::MySqlBackend;
+
+    use crate::common::services::{mysql_url, unique_name};
+
+    pub struct MySql {
+        pool: MySqlPool,
+        table: String,
+    }
+
+    async fn make() -> Option<MySql> {
+        let url = mysql_url()?;
+        let pool = MySqlPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+            .unwrap();
+        Some(MySql {
+            pool,
+            table: unique_name("sessions_"),
+        })
+    }
+
+    impl crate::e2e::Fixture for MySql {
+        type Backend = MySqlBackend;
+
+        async fn backend(&self) -> MySqlBackend {
+            MySqlBackend::from_pool(self.pool.clone())
+                .with_table_name(&self.table)
+                .unwrap()
+        }
+
+        async fn dump(&self) -> String {
+            let rows: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT CONCAT(id, ' ', data) FROM `{}`",
+                self.table
+            ))
+            .fetch_all(&self.pool)
+            .await
+            .unwrap();
+            rows.join("\n")
+        }
+    }
+
+    impl crate::e2e::Cleanup for MySql {
+        async fn cleanup(self) {
+            sqlx::query(&format!("DROP TABLE IF EXISTS `{}`", self.table))
+                .execute(&self.pool)
+                .await
+                .unwrap();
+            self.pool.close().await;
+        }
+    }
+
+    crate::e2e_suite!(make);
+}
+
+mod redis {
+    use redis::AsyncCommands;
+    use redis::aio::ConnectionManager;
+    use typed_session::backend::{RedisBackend, SessionBackend};
+
+    use crate::common::services::{redis_url, unique_name};
+
+    pub struct Redis {
+        manager: ConnectionManager,
+        prefix: String,
+    }
+
+    async fn make() -> Option<Redis> {
+        let url = redis_url()?;
+        let backend = RedisBackend::connect(&url).await.unwrap();
+        Some(Redis {
+            manager: backend.manager().clone(),
+            prefix: format!("{}:", unique_name("typed_session_e2e_")),
+        })
+    }
+
+    impl crate::e2e::Fixture for Redis {
+        type Backend = RedisBackend;
+
+        async fn backend(&self) -> RedisBackend {
+            RedisBackend::from_manager(self.manager.clone())
+                .with_prefix(&self.prefix)
+                .unwrap()
+        }
+
+        async fn dump(&self) -> String {
+            let mut conn = self.manager.clone();
+            let keys: Vec<String> = conn.keys(format!("{}*", self.prefix)).await.unwrap();
+            let mut dump = String::new();
+            for key in keys {
+                let fields: Vec<(String, String)> = conn.hgetall(&key).await.unwrap();
+                dump.push_str(&format!("{key} {fields:?}\n"));
+            }
+            dump
+        }
+    }
+
+    impl crate::e2e::Cleanup for Redis {
+        async fn cleanup(self) {
+            self.backend_for_cleanup().delete_all().await.unwrap();
+        }
+    }
+
+    impl Redis {
+        fn backend_for_cleanup(&self) -> RedisBackend {
+            RedisBackend::from_manager(self.manager.clone())
+                .with_prefix(&self.prefix)
+                .unwrap()
+        }
+    }
+
+    crate::e2e_suite!(make);
 }

@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::panic::resume_unwind;
-use std::sync::Mutex;
 
 use common::services::{mysql_url, postgres_url, redis_url, unique_name};
+use common::shared_map::SharedMap;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::mysql::MySqlPool;
@@ -19,94 +18,9 @@ use sqlx::sqlite::SqlitePool;
 use typed_session::SessionId;
 use typed_session::backend::conformance::check;
 use typed_session::backend::{
-    BackendError, MySqlBackend, PostgresBackend, Record, RedisBackend, SaveOutcome, SessionBackend,
-    SqliteBackend, StorageKey,
+    BackendError, MySqlBackend, PostgresBackend, RedisBackend, SessionBackend, SqliteBackend,
+    StorageKey,
 };
-
-/// A user-written backend: the `Mutex<HashMap>` example from the `SessionBackend` docs.
-#[derive(Default)]
-struct MapBackend(Mutex<HashMap<StorageKey, Record>>);
-
-impl MapBackend {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<StorageKey, Record>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl SessionBackend for MapBackend {
-    async fn create_schema(&self) -> Result<(), BackendError> {
-        Ok(())
-    }
-
-    async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
-        Ok(self.map().get(key).filter(|r| r.expires_at > now).cloned())
-    }
-
-    async fn save(
-        &self,
-        key: &StorageKey,
-        record: &Record,
-        expected_version: Option<u64>,
-        now: u64,
-    ) -> Result<SaveOutcome, BackendError> {
-        let mut map = self.map();
-        let live = map
-            .get(key)
-            .filter(|r| r.expires_at > now)
-            .map(|r| r.version);
-        if live != expected_version {
-            return Ok(SaveOutcome::Conflict);
-        }
-        map.insert(key.clone(), record.clone());
-        Ok(SaveOutcome::Saved)
-    }
-
-    async fn touch(
-        &self,
-        key: &StorageKey,
-        expires_at: u64,
-        now: u64,
-    ) -> Result<Option<u64>, BackendError> {
-        let mut map = self.map();
-        let live = map.get_mut(key).filter(|r| r.expires_at > now);
-        Ok(live.map(|r| {
-            r.expires_at = expires_at;
-            r.version
-        }))
-    }
-
-    async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
-        self.map().remove(key);
-        Ok(())
-    }
-
-    async fn delete_expired(&self, now: u64) -> Result<u64, BackendError> {
-        let mut map = self.map();
-        let before = map.len();
-        map.retain(|_, r| r.expires_at > now);
-        Ok((before - map.len()) as u64)
-    }
-
-    async fn count(&self, now: u64) -> Result<u64, BackendError> {
-        Ok(self.map().values().filter(|r| r.expires_at > now).count() as u64)
-    }
-
-    async fn delete_all(&self) -> Result<(), BackendError> {
-        self.map().clear();
-        Ok(())
-    }
-
-    async fn list_keys(&self, now: u64) -> Result<Vec<StorageKey>, BackendError> {
-        Ok(self
-            .map()
-            .iter()
-            .filter(|(_, r)| r.expires_at > now)
-            .map(|(k, _)| k.clone())
-            .collect())
-    }
-}
 
 /// Runs the suite in a task of its own, so the caller can clean up before a failure propagates.
 async fn run_suite<B: SessionBackend + Clone>(backend: &B) -> Result<(), tokio::task::JoinError> {
@@ -126,7 +40,7 @@ fn finish(outcome: Result<(), tokio::task::JoinError>) {
 
 #[tokio::test]
 async fn a_user_written_backend_conforms() {
-    check(&MapBackend::default()).await;
+    check(&SharedMap::default()).await;
 }
 
 #[tokio::test]

@@ -567,6 +567,8 @@ async fn a_memory_capacity_bounds_the_sessions_held() {
     let app = app(&store);
     let mut first = Browser::new(&app);
     first.get("/").await;
+    // Recency is kept in milliseconds: make the first visitor strictly the oldest.
+    tokio::time::sleep(Duration::from_millis(5)).await;
     for _ in 0..30 {
         Browser::new(&app).get("/").await;
     }
