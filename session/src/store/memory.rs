@@ -203,11 +203,19 @@ impl<T> MemoryStore<T> {
         }
         let (_, threshold, _) = ages.select_nth_unstable(excess - 1);
         let threshold = *threshold;
-        let mut evicted = 0;
+        // Everything older than the threshold goes; of the entries exactly at it, only as many
+        // as still needed (so ties never spare an older entry).
+        let older = ages.iter().filter(|age| **age < threshold).count();
+        let mut ties = excess - older;
+        let mut evicted = 0_usize;
         self.sessions.retain(|_, entry| {
-            let keep = evicted >= excess || entry.last_access.load(Ordering::Relaxed) > threshold;
-            evicted += usize::from(!keep);
-            keep
+            let age = entry.last_access.load(Ordering::Relaxed);
+            let evict = age < threshold || (age == threshold && ties > 0);
+            if evict {
+                ties -= usize::from(age == threshold);
+                evicted += 1;
+            }
+            !evict
         });
         tracing::debug!(evicted, capacity, "typed-session: memory capacity reached");
     }
