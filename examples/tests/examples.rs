@@ -1,5 +1,10 @@
-//! The README's main example, run as its own process and driven over real HTTP on loopback,
-//! the way `curl -c jar -b jar` would.
+//! The examples, each run as its own process and driven over real HTTP on loopback, the way
+//! `curl -c jar -b jar` would.
+
+// The server checks of the integration tests: same variables, same skip-or-fail rule.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../tests/tests/common/services.rs"]
+mod services;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -27,13 +32,23 @@ fn example_binary(name: &str) -> PathBuf {
     binary
 }
 
-/// One HTTP/1.1 request; returns the body and the `Set-Cookie` pair, if any.
+/// One HTTP/1.1 request to `/`; returns the body and the `Set-Cookie` pair, if any.
 fn request(addr: &str, method: &str, cookie: Option<&str>) -> (String, Option<String>) {
+    request_path(addr, method, "/", cookie)
+}
+
+/// One HTTP/1.1 request; returns the body and the `Set-Cookie` pair, if any.
+fn request_path(
+    addr: &str,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+) -> (String, Option<String>) {
     let mut stream = TcpStream::connect(addr).unwrap();
     let cookie_line = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
     write!(
         stream,
-        "{method} / HTTP/1.1\r\nHost: {addr}\r\n{cookie_line}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{cookie_line}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -49,13 +64,17 @@ fn request(addr: &str, method: &str, cookie: Option<&str>) -> (String, Option<St
 
 /// Starts the example and waits for its `listening on` line; returns it and its address.
 fn start(args: &[&str], envs: &[(&str, &str)]) -> (Running, String) {
-    let mut child = Command::new(example_binary("counter"))
+    start_example("counter", args, envs)
+}
+
+fn start_example(name: &str, args: &[&str], envs: &[(&str, &str)]) -> (Running, String) {
+    let mut child = Command::new(example_binary(name))
         .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
         .envs(envs.iter().copied())
         .env("ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -116,4 +135,81 @@ fn counter_in_memory_forgets_on_restart() {
     drop(running);
     let (_running, addr) = start(&["--memory"], &[]);
     assert_eq!(request(&addr, "GET", Some(&cookie)).0, "1");
+}
+
+#[test]
+fn postgres_example_logs_in_renews_and_logs_out() {
+    let Some(url) = services::postgres_url() else {
+        return;
+    };
+    let table = services::unique_name("example_sessions_");
+    let (_running, addr) = start_example(
+        "postgres",
+        &[],
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("SESSION_TABLE", table.as_str()),
+        ],
+    );
+    let (body, anonymous) = request_path(&addr, "GET", "/me", None);
+    assert_eq!(body, "anonymous (visit 1)");
+    let anonymous = anonymous.unwrap();
+    let (body, logged_in) = request_path(
+        &addr,
+        "GET",
+        "/login?user=ada&remember=true",
+        Some(&anonymous),
+    );
+    assert_eq!(body, "welcome, ada");
+    let logged_in = logged_in.expect("log-in renews the id");
+    assert_ne!(logged_in, anonymous);
+    assert_eq!(
+        request_path(&addr, "GET", "/me", Some(&logged_in)).0,
+        "ada (visit 2)"
+    );
+    assert_eq!(
+        request_path(&addr, "GET", "/me", Some(&anonymous)).0,
+        "anonymous (visit 1)",
+        "the pre-log-in id is dead"
+    );
+    assert_eq!(
+        request_path(&addr, "GET", "/logout", Some(&logged_in)).0,
+        "bye"
+    );
+    assert_eq!(
+        request_path(&addr, "GET", "/me", Some(&logged_in)).0,
+        "anonymous (visit 1)"
+    );
+}
+
+#[test]
+fn redis_example_keeps_a_cart_with_a_one_time_notice() {
+    let Some(url) = services::redis_url() else {
+        return;
+    };
+    let prefix = format!("{}:", services::unique_name("typed_session_example_"));
+    let (_running, addr) = start_example(
+        "redis",
+        &[],
+        &[
+            ("REDIS_URL", url.as_str()),
+            ("SESSION_PREFIX", prefix.as_str()),
+        ],
+    );
+    let (body, cookie) = request_path(&addr, "GET", "/add?item=apple", None);
+    assert_eq!(body, "1 item(s)");
+    let cookie = cookie.unwrap();
+    assert_eq!(
+        request_path(&addr, "GET", "/add?item=pear", Some(&cookie)).0,
+        "2 item(s)"
+    );
+    assert_eq!(
+        request_path(&addr, "GET", "/cart", Some(&cookie)).0,
+        "(added pear) apple, pear"
+    );
+    assert_eq!(
+        request_path(&addr, "GET", "/cart", Some(&cookie)).0,
+        "apple, pear",
+        "shown once"
+    );
 }
