@@ -166,6 +166,17 @@ mod postgres {
         let message = error.to_string();
         assert!(message.contains("session backend"), "{message}");
     }
+
+    #[tokio::test]
+    async fn a_closed_port_at_request_time_gives_503_and_no_session() {
+        crate::e2e::closed_port_gives_503(PostgresBackend::from_pool(
+            PgPoolOptions::new()
+                .acquire_timeout(std::time::Duration::from_secs(2))
+                .connect_lazy("postgres://postgres@127.0.0.1:1/test")
+                .unwrap(),
+        ))
+        .await;
+    }
 }
 
 mod mysql {
@@ -224,6 +235,17 @@ mod mysql {
     }
 
     crate::e2e_suite!(make);
+
+    #[tokio::test]
+    async fn a_closed_port_at_request_time_gives_503_and_no_session() {
+        crate::e2e::closed_port_gives_503(MySqlBackend::from_pool(
+            MySqlPoolOptions::new()
+                .acquire_timeout(std::time::Duration::from_secs(2))
+                .connect_lazy("mysql://root@127.0.0.1:1/test")
+                .unwrap(),
+        ))
+        .await;
+    }
 }
 
 mod redis {

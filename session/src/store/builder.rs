@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::backend::{BackendError, SessionBackend};
+use crate::backend::{BackendError, NullBackend, SessionBackend};
 use crate::config::SessionConfig;
 use crate::data::SessionData;
 use crate::error::ConfigError;
@@ -18,6 +18,7 @@ use crate::transport::cookie::CookieTransport;
 pub struct SessionStoreBuilder<T> {
     config: SessionConfig,
     backend: Option<Box<dyn DynBackend>>,
+    create_schema: bool,
     data: PhantomData<fn() -> T>,
 }
 
@@ -26,6 +27,7 @@ impl<T> std::fmt::Debug for SessionStoreBuilder<T> {
         f.debug_struct("SessionStoreBuilder")
             .field("config", &self.config)
             .field("persistent", &self.backend.is_some())
+            .field("create_schema", &self.create_schema)
             .finish_non_exhaustive()
     }
 }
@@ -52,15 +54,31 @@ impl<T: SessionData> SessionStoreBuilder<T> {
         Self {
             config: SessionConfig::default(),
             backend: None,
+            create_schema: true,
             data: PhantomData,
         }
     }
 
     /// Persists sessions in `backend`, with memory as a cache in front of it (default: memory
     /// only, [`NullBackend`](crate::backend::NullBackend)).
-    pub fn backend(mut self, backend: impl SessionBackend) -> Self {
-        let backend: Box<dyn DynBackend> = Box::new(backend);
-        self.backend = Some(backend);
+    pub fn backend<B: SessionBackend>(mut self, backend: B) -> Self {
+        // The null backend stores nothing, so the store treats it as no backend at all:
+        // memory is then the only copy, and no touch may mistake "not stored" for "deleted".
+        let is_null = (&backend as &dyn std::any::Any).is::<NullBackend>();
+        self.backend = if is_null {
+            None
+        } else {
+            let backend: Box<dyn DynBackend> = Box::new(backend);
+            Some(backend)
+        };
+        self
+    }
+
+    /// Whether [`build`](Self::build) creates the backend's table or index if missing (default
+    /// `true`). Turn it off when the schema is managed by migrations and the application's
+    /// database user may not run DDL.
+    pub fn create_schema(mut self, create: bool) -> Self {
+        self.create_schema = create;
         self
     }
 
@@ -82,7 +100,7 @@ impl<T: SessionData> SessionStoreBuilder<T> {
         let cookie_name = config.cookie_name.as_deref().unwrap_or(T::NAME);
         config.validate(cookie_name, self.backend.is_some())?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
-        if let Some(backend) = &self.backend {
+        if let Some(backend) = self.backend.as_ref().filter(|_| self.create_schema) {
             backend.create_schema().await?;
         }
         let backend = self.backend;

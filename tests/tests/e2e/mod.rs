@@ -470,6 +470,63 @@ pub async fn a_failing_backend_gives_503_and_writes_nothing<F: Fixture>(fixture:
     );
 }
 
+/// A store whose database is on a closed port (schema managed elsewhere): a new visitor's
+/// write and a returning visitor's load are both 503, and no cookie is handed out.
+pub async fn closed_port_gives_503<B: SessionBackend>(backend: B) {
+    let store = SessionStore::<Visit>::builder()
+        .backend(backend)
+        .config(config())
+        .create_schema(false)
+        .build()
+        .await
+        .unwrap();
+    let app = app(&store);
+    let reply = Browser::new(&app).get("/").await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+    assert!(reply.set_cookies.is_empty(), "{reply:?}");
+    let cookie = format!("visit={}", SessionId::generate());
+    let reply = get_with_cookie(&app, "/peek", &cookie).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(store.count(), 0, "nothing cached either");
+}
+
+/// The purge task logs a failing backend and keeps going; once the backend is back, expired
+/// records are deleted without anyone calling `purge_expired`.
+pub async fn the_purge_task_survives_backend_errors<F: Fixture>(fixture: &F) {
+    let backend = Instrumented::new(fixture.backend().await);
+    let switch = backend.switch();
+    let config = config()
+        .with_idle_timeout(Duration::from_millis(300))
+        .with_touch_interval(Duration::from_millis(100))
+        .with_purge_interval(Duration::from_millis(100));
+    let app = app(&store(backend, config).await);
+    Browser::new(&app).get("/").await;
+    switch.set_down(true);
+    tokio::time::sleep(Duration::from_millis(500)).await; // expired, and purges failed
+    switch.set_down(false);
+    let raw = fixture.backend().await;
+    for _ in 0..50 {
+        if raw.list_keys(0).await.unwrap().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the purge task never deleted the expired record: {}",
+        fixture.dump().await
+    );
+}
+
 async fn app_with<B: SessionBackend>(backend: B) -> Router {
     app(&store(backend, config()).await)
 }
@@ -585,6 +642,7 @@ macro_rules! e2e_suite {
             expiry_holds_across_restarts_and_touches_extend_it,
             purge_deletes_expired_records,
             another_servers_logout_is_noticed_within_the_touch_interval,
+            the_purge_task_survives_backend_errors,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {
