@@ -41,13 +41,12 @@ impl<T: SessionData> StoreInner<T> {
             if changed {
                 let id = self.memory.insert_new(session.id, entry);
                 self.enforce_capacity();
-                if session.dirty() & T::PERSISTED != 0 || session.long_term_changed() {
-                    if let Err(error) = self.save(entry, session.last_write()).await {
-                        // The client gets an error and no cookie: keep nothing it cannot reach.
-                        entry.end();
-                        self.memory.remove(id, entry);
-                        return Err(error);
-                    }
+                let persisted = session.dirty() & T::PERSISTED != 0 || session.long_term_changed();
+                if persisted && let Err(error) = self.save(entry, session.last_write()).await {
+                    // The client gets an error and no cookie: keep nothing it cannot reach.
+                    entry.end();
+                    self.memory.remove(id, entry);
+                    return Err(error);
                 }
                 self.set_cookie(headers, entry, id);
             }
