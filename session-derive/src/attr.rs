@@ -1,6 +1,5 @@
 //! Reading `#[session(...)]` attributes.
 
-use proc_macro2::Span;
 use syn::meta::ParseNestedMeta;
 use syn::{Attribute, Ident, LitStr, Path, Token};
 
@@ -13,13 +12,19 @@ pub(crate) struct ContainerAttrs {
     pub(crate) krate: Option<Path>,
     /// `handle = "Name"`: the generated accessor type's name.
     pub(crate) handle: Option<Ident>,
+    /// `version = N`: the schema version stored with every record.
+    pub(crate) version: Option<syn::LitInt>,
+    /// `migrate = "path"`: upgrades records of older versions before they are decoded.
+    pub(crate) migrate: Option<Path>,
 }
 
 /// Attributes on a field.
 #[derive(Default)]
 pub(crate) struct FieldAttrs {
     /// `memory_only`: never persisted.
-    pub(crate) memory_only: Option<Span>,
+    pub(crate) memory_only: Option<Ident>,
+    /// `flash`: read once; the getter takes the value.
+    pub(crate) flash: Option<Ident>,
     /// `default = "path"`: a function giving the initial value.
     pub(crate) default: Option<Path>,
     /// `rename = "key"`: the stored key.
@@ -28,9 +33,10 @@ pub(crate) struct FieldAttrs {
     pub(crate) aliases: Vec<LitStr>,
 }
 
-const CONTAINER_KEYS: &str = "`crate = \"path\"` or `handle = \"Name\"`";
+const CONTAINER_KEYS: &str =
+    "`version = N`, `migrate = \"path\"`, `crate = \"path\"` or `handle = \"Name\"`";
 const FIELD_KEYS: &str =
-    "`memory_only`, `default = \"path\"`, `rename = \"key\"` or `alias = \"old_key\"`";
+    "`memory_only`, `flash`, `default = \"path\"`, `rename = \"key\"` or `alias = \"old_key\"`";
 
 pub(crate) fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAttrs {
     let mut out = ContainerAttrs::default();
@@ -44,6 +50,15 @@ pub(crate) fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAt
         } else if meta.path.is_ident("handle") {
             let ident = parse_string(&meta, "a type name, such as `handle = \"VisitAccessors\"`")?;
             set_once(&meta, &mut out.handle, ident)
+        } else if meta.path.is_ident("version") {
+            let version = version_value(&meta)?;
+            set_once(&meta, &mut out.version, version)
+        } else if meta.path.is_ident("migrate") {
+            let path = parse_string(
+                &meta,
+                "the path of a migration function, such as `migrate = \"migrate_visit\"`",
+            )?;
+            set_once(&meta, &mut out.migrate, path)
         } else {
             Err(unknown(&meta, "on a struct", CONTAINER_KEYS))
         }
@@ -59,8 +74,11 @@ pub(crate) fn field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
             set_once(
                 &meta,
                 &mut out.memory_only,
-                meta.path.require_ident()?.span(),
+                meta.path.require_ident()?.clone(),
             )
+        } else if meta.path.is_ident("flash") {
+            flag(&meta)?;
+            set_once(&meta, &mut out.flash, meta.path.require_ident()?.clone())
         } else if meta.path.is_ident("default") {
             let path = parse_string(
                 &meta,
@@ -126,6 +144,22 @@ fn parse_string<V: syn::parse::Parse>(
     literal
         .parse::<V>()
         .map_err(|_| syn::Error::new(literal.span(), format!("expected {expected}")))
+}
+
+/// `version = N` with `N` a positive `u32`.
+fn version_value(meta: &ParseNestedMeta<'_>) -> syn::Result<syn::LitInt> {
+    const EXPECTED: &str = "expected a schema version from 1 up, such as `version = 2`";
+    if !meta.input.peek(Token![=]) {
+        return Err(meta.error(EXPECTED));
+    }
+    let literal: syn::LitInt = meta
+        .value()?
+        .parse()
+        .map_err(|error| syn::Error::new(error.span(), EXPECTED))?;
+    match literal.base10_parse::<u32>() {
+        Ok(version) if version >= 1 => Ok(literal),
+        _ => Err(syn::Error::new(literal.span(), EXPECTED)),
+    }
 }
 
 fn flag(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {

@@ -1,9 +1,9 @@
 //! `#[derive(SessionData)]` for typed-session. Use it through the `typed-session` crate, which
 //! re-exports it and documents every attribute.
 //!
-//! The crate is split the classic way: [`ast`] parses the input into a small IR (with
-//! [`attr`] reading `#[session(...)]`), [`valid`] rejects every misuse with a spanned error,
-//! and [`expand`] generates code from an IR known to be valid.
+//! The crate is split the classic way: `ast` parses the input into a small IR (with
+//! `attr` reading `#[session(...)]`), `valid` rejects every misuse with a spanned error,
+//! and `expand` generates code from an IR known to be valid.
 #![forbid(unsafe_code)]
 
 mod ast;
@@ -15,8 +15,10 @@ mod valid;
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 
-/// Derives `typed_session::SessionData` and generates the accessor type. See the
-/// `typed-session` crate for the attributes.
+/// Derives `typed_session::SessionData` and generates the accessor type that
+/// `TypedSession<T>` dereferences to. Every attribute (`memory_only`, `flash`, `default`,
+/// `rename`, `alias`, `version`, `migrate`, `handle`, `crate`) is documented, with an example,
+/// on the `typed_session::SessionData` trait.
 #[proc_macro_derive(SessionData, attributes(session))]
 pub fn derive_session_data(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -35,6 +35,7 @@ const RESERVED: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn check(input: &Input<'_>, errors: &mut Errors) {
+    check_versioning(input, errors);
     check_generics(input, errors);
     check_field_count(input, errors);
     check_attribute_combinations(input, errors);
@@ -62,6 +63,15 @@ fn check_generics(input: &Input<'_>, errors: &mut Errors) {
     }
 }
 
+fn check_versioning(input: &Input<'_>, errors: &mut Errors) {
+    if let (Some(migrate), None) = (&input.attrs.migrate, &input.attrs.version) {
+        errors.spanned(
+            migrate,
+            "`migrate` needs the current schema version: add `version = N` (records of older versions are migrated)",
+        );
+    }
+}
+
 fn check_field_count(input: &Input<'_>, errors: &mut Errors) {
     if let Some(field) = input.fields.get(MAX_FIELDS) {
         errors.spanned(
@@ -75,6 +85,14 @@ fn check_field_count(input: &Input<'_>, errors: &mut Errors) {
 
 fn check_attribute_combinations(input: &Input<'_>, errors: &mut Errors) {
     for field in &input.fields {
+        if let Some(flash) = &field.attrs.flash
+            && !field.is_option
+        {
+            errors.spanned(
+                flash,
+                "a `flash` field must be an `Option<_>`: reading it returns the value and leaves `None`",
+            );
+        }
         if field.attrs.memory_only.is_some() {
             if let Some(rename) = &field.attrs.rename {
                 errors.spanned(

@@ -52,7 +52,10 @@ pub use id::{ParseSessionIdError, SessionId};
 pub use layer::{ResponseFuture, SessionLayer, SessionService};
 pub use store::{BuildError, SessionStore, SessionStoreBuilder};
 
-/// `#[derive(SessionData)]`: see the crate README for every attribute.
+/// The JSON types a `#[session(migrate = "…")]` function works on.
+pub use serde_json;
+
+/// `#[derive(SessionData)]`: see [`SessionData`](trait@SessionData) for every attribute.
 #[cfg(feature = "derive")]
 pub use typed_session_derive::SessionData;
 
@@ -60,9 +63,10 @@ pub use typed_session_derive::SessionData;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::data::SessionHandle;
-    pub use crate::record::{DecodeError, EncodeError, FieldReader, FieldWriter};
+    pub use crate::record::{DecodeError, EncodeError, FieldReader, FieldWriter, run_migration};
     pub use crate::session::RawSession;
     pub use serde;
+    pub use serde_json;
 }
 
 /// The README's Rust blocks, compiled and run as doc tests so the quickstart cannot rot.

@@ -20,6 +20,8 @@ const FORMAT: u32 = 1;
 pub(crate) struct Meta {
     pub(crate) created_at: u64,
     pub(crate) long_term: bool,
+    /// The schema version of the fields (`#[session(version = N)]`).
+    pub(crate) schema: u32,
 }
 
 /// Writes fields into the JSON object of a record. Generated code calls [`FieldWriter::write`]
@@ -76,8 +78,8 @@ pub(crate) fn encode(
     };
     writer.json.extend_from_slice(
         format!(
-            "{{\"format\":{FORMAT},\"created\":{},\"long_term\":{},\"fields\":{{",
-            meta.created_at, meta.long_term
+            "{{\"format\":{FORMAT},\"schema\":{},\"created\":{},\"long_term\":{},\"fields\":{{",
+            meta.schema, meta.created_at, meta.long_term
         )
         .as_bytes(),
     );
@@ -107,6 +109,14 @@ pub enum DecodeError {
     /// An envelope of a format this version does not know.
     #[error("stored session has format {0}; this version reads format {FORMAT}")]
     Format(u32),
+    /// The migration function refused the record.
+    #[error("migrating a stored session from schema version {from} failed: {message}")]
+    Migration {
+        /// The stored schema version.
+        from: u32,
+        /// What the migration function said.
+        message: String,
+    },
     /// A field whose stored value does not fit its type.
     #[error("stored session field `{field}` does not fit its type: {source}")]
     Field {
@@ -117,7 +127,36 @@ pub enum DecodeError {
     },
 }
 
+/// Runs a `#[session(migrate = "…")]` function. Taking it as a function pointer makes a wrong
+/// signature an error that shows the expected one.
+///
+/// # Errors
+///
+/// What the migration function returns, as a [`DecodeError`].
+pub fn run_migration<E: std::fmt::Display>(
+    migrate: fn(&mut Map<String, Value>, u32) -> Result<(), E>,
+    fields: &mut Map<String, Value>,
+    from: u32,
+) -> Result<(), DecodeError> {
+    migrate(fields, from).map_err(|error| DecodeError::migration(from, error))
+}
+
+impl DecodeError {
+    /// The error of a migration function, for generated code.
+    pub fn migration(from: u32, error: impl std::fmt::Display) -> Self {
+        Self::Migration {
+            from,
+            message: error.to_string(),
+        }
+    }
+}
+
 impl FieldReader {
+    /// The stored fields, for a migration to rewrite.
+    pub(crate) fn fields_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.fields
+    }
+
     /// The value stored under `key` (or else the first of `aliases` present), or `default()`
     /// when none is stored.
     ///
@@ -146,6 +185,8 @@ impl FieldReader {
 struct Envelope {
     format: u32,
     #[serde(default)]
+    schema: u32,
+    #[serde(default)]
     created: u64,
     #[serde(default)]
     long_term: bool,
@@ -162,6 +203,7 @@ pub(crate) fn decode(data: &str) -> Result<(Meta, FieldReader), DecodeError> {
     let meta = Meta {
         created_at: envelope.created,
         long_term: envelope.long_term,
+        schema: envelope.schema,
     };
     Ok((
         meta,
@@ -180,6 +222,7 @@ mod tests {
         let meta = Meta {
             created_at: 42,
             long_term: true,
+            schema: 3,
         };
         let data = encode(meta, |w| {
             w.write("count", &3_u64)?;

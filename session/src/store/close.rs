@@ -181,6 +181,7 @@ impl<T: SessionData> StoreInner<T> {
         let meta = Meta {
             created_at: entry.created_at,
             long_term,
+            schema: T::SCHEMA,
         };
         let slot = entry.lock();
         let data = record::encode(meta, |fields| slot.value.encode(fields))?;

@@ -178,8 +178,13 @@ impl<T: SessionData> StoreInner<T> {
     }
 }
 
-/// Decodes a stored record into its metadata and value.
+/// Decodes a stored record into its metadata and value, migrating records of an older schema
+/// first. (A record of a newer schema, from a newer release during a rolling deploy, is read
+/// by the usual rules: unknown fields ignored, missing ones defaulted.)
 fn decode<T: SessionData>(data: &str) -> Result<(record::Meta, T), record::DecodeError> {
-    let (meta, fields) = record::decode(data)?;
+    let (meta, mut fields) = record::decode(data)?;
+    if meta.schema < T::SCHEMA {
+        T::migrate(fields.fields_mut(), meta.schema)?;
+    }
     Ok((meta, T::decode(&fields)?))
 }
