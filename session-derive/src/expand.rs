@@ -48,9 +48,10 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
         .iter()
         .filter(|f| f.is_persisted())
         .map(|field| {
-            let ident = field.ident;
-            let key = field.stored_key();
-            quote!(fields.write(#key, &self.#ident)?;)
+            let (ident, ty) = (field.ident, field.ty);
+            let key = syn::LitStr::new(&field.stored_key(), ty.span());
+            // Spanned at the type, so a missing `Serialize` points at the field.
+            quote_spanned!(ty.span()=> __typed_session_fields.write::<#ty>(#key, &self.#ident)?;)
         });
     let decode_fields = input.fields.iter().map(|field| {
         let ident = field.ident;
@@ -59,7 +60,7 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             let key = syn::LitStr::new(&field.stored_key(), ty.span());
             let aliases = &field.attrs.aliases;
             let default = default_fn(field);
-            quote_spanned!(ty.span()=> #ident: fields.read::<#ty>(#key, &[#(#aliases),*], #default)?)
+            quote_spanned!(ty.span()=> #ident: __typed_session_fields.read::<#ty>(#key, &[#(#aliases),*], #default)?)
         } else {
             let init = initial_expr(field);
             quote!(#ident: #init)
@@ -86,10 +87,10 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
         .map_or_else(|| quote!(0), |version| quote!(#version));
     let migrate_body = match &input.attrs.migrate {
         Some(path) => quote_spanned! {path.span()=>
-            #krate::__private::run_migration(#path, fields, from)
+            #krate::__private::run_migration(#path, __typed_session_fields, __typed_session_from)
         },
         None => quote! {
-            let _ = (fields, from);
+            let _ = (__typed_session_fields, __typed_session_from);
             ::core::result::Result::Ok(())
         },
     };
@@ -142,11 +143,11 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             const SCHEMA: u32 = #schema;
 
             fn migrate(
-                fields: &mut #krate::__private::serde_json::Map<
+                __typed_session_fields: &mut #krate::__private::serde_json::Map<
                     ::std::string::String,
                     #krate::__private::serde_json::Value,
                 >,
-                from: u32,
+                __typed_session_from: u32,
             ) -> ::core::result::Result<(), #krate::__private::DecodeError> {
                 #migrate_body
             }
@@ -157,14 +158,14 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
 
             fn encode(
                 &self,
-                fields: &mut #krate::__private::FieldWriter,
+                __typed_session_fields: &mut #krate::__private::FieldWriter,
             ) -> ::core::result::Result<(), #krate::__private::EncodeError> {
                 #(#encode_fields)*
                 ::core::result::Result::Ok(())
             }
 
             fn decode(
-                fields: &#krate::__private::FieldReader,
+                __typed_session_fields: &#krate::__private::FieldReader,
             ) -> ::core::result::Result<Self, #krate::__private::DecodeError> {
                 ::core::result::Result::Ok(Self { #(#decode_fields,)* })
             }

@@ -22,6 +22,8 @@ const RESERVED: &[(&str, &str)] = &[
     ("renew", "renewing the session id"),
     ("set_store", "the storage consent flag"),
     ("set_long_term", "the \"remember me\" lifetime"),
+    ("is_long_term", "the \"remember me\" lifetime"),
+    ("is_stored", "the storage consent flag"),
     ("read", "the whole-struct read"),
     ("update", "the whole-struct update"),
     ("clone", "`Clone::clone`"),

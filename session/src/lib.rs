@@ -34,6 +34,7 @@
 pub mod backend;
 mod clock;
 mod config;
+mod crypto;
 mod data;
 mod error;
 mod extract;
@@ -45,6 +46,7 @@ mod store;
 mod transport;
 
 pub use config::{SameSite, SessionConfig};
+pub use crypto::{Key, KeyError};
 pub use data::SessionData;
 pub use error::ConfigError;
 pub use extract::{MissingSessionLayer, TypedSession};

@@ -106,9 +106,12 @@ pub enum DecodeError {
     /// Not a record envelope at all.
     #[error("stored session is not a valid record: {0}")]
     Envelope(serde_json::Error),
+    /// Not an object with a numeric `format` and an object of `fields`.
+    #[error("stored session is not a record envelope (an object with `format` and `fields`)")]
+    NoFormat,
     /// An envelope of a format this version does not know.
     #[error("stored session has format {0}; this version reads format {FORMAT}")]
-    Format(u32),
+    Format(u64),
     /// The migration function refused the record.
     #[error("migrating a stored session from schema version {from} failed: {message}")]
     Migration {
@@ -116,14 +119,6 @@ pub enum DecodeError {
         from: u32,
         /// What the migration function said.
         message: String,
-    },
-    /// A field whose stored value does not fit its type.
-    #[error("stored session field `{field}` does not fit its type: {source}")]
-    Field {
-        /// The stored key.
-        field: &'static str,
-        /// What serde said.
-        source: serde_json::Error,
     },
 }
 
@@ -158,11 +153,13 @@ impl FieldReader {
     }
 
     /// The value stored under `key` (or else the first of `aliases` present), or `default()`
-    /// when none is stored.
+    /// when none is stored, or when the stored value no longer fits the field's type (a field
+    /// whose type changed, a float that was stored as `null`): that one field is logged and
+    /// starts over, the rest of the session is kept.
     ///
     /// # Errors
     ///
-    /// When the stored value does not deserialise into `V`.
+    /// None yet; the `Result` leaves room for fields that cannot fall back (encrypted ones).
     pub fn read<V: DeserializeOwned>(
         &self,
         key: &'static str,
@@ -172,45 +169,49 @@ impl FieldReader {
         let found = std::iter::once(&key)
             .chain(aliases)
             .find_map(|name| Some((*name, self.fields.get(*name)?)));
-        match found {
-            Some((field, value)) => {
-                V::deserialize(value).map_err(|source| DecodeError::Field { field, source })
+        let Some((field, value)) = found else {
+            return Ok(default());
+        };
+        match V::deserialize(value) {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                tracing::warn!(
+                    field,
+                    %error,
+                    "typed-session: a stored field no longer fits its type; it takes its default"
+                );
+                Ok(default())
             }
-            None => Ok(default()),
         }
     }
 }
 
-#[derive(serde::Deserialize)]
-struct Envelope {
-    format: u32,
-    #[serde(default)]
-    schema: u32,
-    #[serde(default)]
-    created: u64,
-    #[serde(default)]
-    long_term: bool,
-    #[serde(default)]
-    fields: Map<String, Value>,
-}
-
-/// Splits a stored record into its metadata and a reader of its fields.
+/// Splits a stored record into its metadata and a reader of its fields. The envelope must be
+/// a JSON object with a known `format`; its other members default when absent.
 pub(crate) fn decode(data: &str) -> Result<(Meta, FieldReader), DecodeError> {
-    let envelope: Envelope = serde_json::from_str(data).map_err(DecodeError::Envelope)?;
-    if envelope.format != FORMAT {
-        return Err(DecodeError::Format(envelope.format));
+    let mut envelope: Map<String, Value> =
+        serde_json::from_str(data).map_err(DecodeError::Envelope)?;
+    let number = |value: Option<&Value>| value.and_then(Value::as_u64);
+    let format = number(envelope.get("format")).ok_or(DecodeError::NoFormat)?;
+    if format != u64::from(FORMAT) {
+        return Err(DecodeError::Format(format));
     }
     let meta = Meta {
-        created_at: envelope.created,
-        long_term: envelope.long_term,
-        schema: envelope.schema,
+        created_at: number(envelope.get("created")).unwrap_or(0),
+        long_term: envelope
+            .get("long_term")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        schema: number(envelope.get("schema"))
+            .and_then(|schema| u32::try_from(schema).ok())
+            .unwrap_or(0),
     };
-    Ok((
-        meta,
-        FieldReader {
-            fields: envelope.fields,
-        },
-    ))
+    let fields = match envelope.remove("fields") {
+        Some(Value::Object(fields)) => fields,
+        None => Map::new(),
+        Some(_) => return Err(DecodeError::NoFormat),
+    };
+    Ok((meta, FieldReader { fields }))
 }
 
 #[cfg(test)]
@@ -261,9 +262,10 @@ mod tests {
             assert!(decode(bad).is_err(), "{bad}");
         }
         let (_, reader) = decode("{\"format\":1,\"fields\":{\"count\":\"x\"}}").unwrap();
-        assert!(matches!(
-            reader.read("count", &[], || 0_u64),
-            Err(DecodeError::Field { field: "count", .. })
-        ));
+        assert_eq!(
+            reader.read("count", &[], || 7_u64).unwrap(),
+            7,
+            "a misfit takes its default"
+        );
     }
 }

@@ -12,6 +12,7 @@ use crate::store::memory::{Entry, Slot};
 const DESTROY: u8 = 1;
 const RENEW: u8 = 2;
 const LONG_TERM_CHANGED: u8 = 4;
+const TOUCHED: u8 = 8;
 
 /// The session of one request, shared by the layer and every extractor of that request.
 pub(crate) struct RequestSession<T> {
@@ -73,6 +74,15 @@ impl<T> RequestSession<T> {
 
     pub(crate) fn long_term_changed(&self) -> bool {
         self.has(LONG_TERM_CHANGED)
+    }
+
+    /// Whether opening this request extended the session's stored expiry.
+    pub(crate) fn touched(&self) -> bool {
+        self.has(TOUCHED)
+    }
+
+    pub(crate) fn mark_touched(&self) {
+        self.actions.fetch_or(TOUCHED, Ordering::AcqRel);
     }
 
     /// Runs `change` on the slot under its lock, then records the write for this request and

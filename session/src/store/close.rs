@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use http::HeaderMap;
 
-use crate::backend::{Record, SaveOutcome, StorageKey};
+use crate::backend::{BackendError, Record, SaveOutcome, StorageKey};
 use crate::clock::now_millis;
 use crate::data::SessionData;
 use crate::id::SessionId;
@@ -14,11 +14,22 @@ use crate::record::{self, Meta};
 use crate::session::RequestSession;
 use crate::store::StoreInner;
 use crate::store::error::StoreError;
-use crate::store::memory::Entry;
+use crate::store::memory::{Entry, Slot};
 
 /// Compare-and-set attempts before a save gives up. Each lost attempt reloads and merges, so
 /// running out takes another server winning this many times in a row.
 const MAX_SAVE_ATTEMPTS: u32 = 16;
+
+/// What one save attempt writes.
+struct Snapshot {
+    id: SessionId,
+    record: Record,
+    expected: Option<u64>,
+    /// The write counter the record carries.
+    writes: u64,
+    /// The unsaved-field bits this attempt took over; given back if it fails.
+    in_flight: u64,
+}
 
 impl<T: SessionData> StoreInner<T> {
     /// Applies what the request did. Writes to a cached session already happened on the shared
@@ -36,12 +47,11 @@ impl<T: SessionData> StoreInner<T> {
             }
             return Ok(());
         }
-        let changed = session.dirty() != 0 || session.long_term_changed();
+        let persisted = session.dirty() & T::PERSISTED != 0 || session.long_term_changed();
         if session.is_new {
-            if changed {
+            if session.dirty() != 0 || session.long_term_changed() {
                 let id = self.memory.insert_new(session.id, entry);
                 self.enforce_capacity();
-                let persisted = session.dirty() & T::PERSISTED != 0 || session.long_term_changed();
                 if persisted && let Err(error) = self.save(entry, session.last_write()).await {
                     // The client gets an error and no cookie: keep nothing it cannot reach.
                     entry.end();
@@ -53,20 +63,19 @@ impl<T: SessionData> StoreInner<T> {
             return Ok(());
         }
         if session.renew_requested() {
-            // Held across the move, so a parallel save sees either the old id and version or
-            // the new ones, never a mix that would look like a deleted session.
-            let _saving = entry.save_lock.lock().await;
-            if let Some(new_id) = self.memory.renew(session.id, entry) {
-                let persisted = session.dirty() & T::PERSISTED != 0;
-                self.move_stored(session.id, entry, persisted).await?;
-                self.set_cookie(headers, entry, new_id);
+            if let Some(id) = self
+                .renew(session.id, entry, persisted, session.last_write())
+                .await?
+            {
+                self.set_cookie(headers, entry, id);
             }
             return Ok(());
         }
-        if session.dirty() & T::PERSISTED != 0 || session.long_term_changed() {
+        if persisted {
             self.save(entry, session.last_write()).await?;
         }
-        if session.long_term_changed() {
+        // A long-term cookie's Max-Age slides with the session: re-sent with each touch.
+        if session.long_term_changed() || (session.touched() && entry.is_long_term()) {
             let id = entry.lock().id;
             self.set_cookie(headers, entry, id);
         }
@@ -86,47 +95,103 @@ impl<T: SessionData> StoreInner<T> {
         self.cookie.set(headers, id, max_age);
     }
 
+    /// Ends the session: the backend record first, then the entry, under the save lock so no
+    /// save in flight can write the record again after the delete.
     async fn destroy(&self, entry: &Arc<Entry<T>>) -> Result<(), StoreError> {
-        let id = {
-            let mut slot = entry.lock();
-            slot.ended = true;
-            slot.id
-        };
-        self.memory.remove(id, entry);
+        let _saving = entry.save_lock.lock().await;
+        let id = entry.lock().id;
         if let Some(backend) = self.backend.as_deref() {
             backend.delete(&StorageKey::for_id(id)).await?;
         }
+        entry.end();
+        if self.backend.is_none() {
+            self.memory.remove(id, entry);
+        }
+        // With a backend the ended entry stays in memory as a tombstone until the next purge,
+        // so a load that raced the delete cannot cache the session again.
         Ok(())
     }
 
-    /// Renewal in the backend, under the entry's save lock: the record moves to the new id's
-    /// key (its version restarting at 1) and the old key is deleted, so the old id can never be
-    /// loaded again.
-    async fn move_stored(
+    /// Renewal: the session moves to a fresh id in memory and backend, and the old id dies.
+    /// Returns the id the client should now hold, `None` if the session is gone.
+    async fn renew(
         &self,
         old: SessionId,
-        entry: &Entry<T>,
-        changed: bool,
-    ) -> Result<(), StoreError> {
+        entry: &Arc<Entry<T>>,
+        persisted: bool,
+        write: u64,
+    ) -> Result<Option<SessionId>, StoreError> {
+        let saving = entry.save_lock.lock().await;
+        let (current, ended, stored) = {
+            let slot = entry.lock();
+            (slot.id, slot.ended, slot.version != 0)
+        };
+        if ended {
+            return Ok(None);
+        }
+        if current != old {
+            // A parallel request renewed it already: this request's writes go to the new id,
+            // and this client learns it too.
+            drop(saving);
+            if persisted {
+                self.save(entry, write).await?;
+            }
+            return Ok(Some(current));
+        }
+        let Some(backend) = self.backend.as_deref() else {
+            return Ok(Some(self.memory.rekey(old, entry)));
+        };
+        let old_key = StorageKey::for_id(old);
+        if stored && !self.refresh(backend, &old_key, entry, now_millis()).await? {
+            // Deleted elsewhere (a log-out on another server) while this request ran.
+            entry.end();
+            self.memory.remove(old, entry);
+            return Ok(None);
+        }
+        if !stored && !persisted {
+            // Never stored and nothing to store: memory is its only copy.
+            return Ok(Some(self.memory.rekey(old, entry)));
+        }
+        let new = self.memory.rekey(old, entry);
+        let moved = self.write_new(entry).await;
+        match moved {
+            Ok(()) if stored => {
+                backend.delete(&old_key).await?;
+                Ok(Some(new))
+            }
+            Ok(()) => Ok(Some(new)),
+            Err(error) => {
+                self.memory.restore(new, old, entry);
+                Err(error)
+            }
+        }
+    }
+
+    /// Writes the entry as a new record under its (fresh) id; the caller holds the save lock.
+    async fn write_new(&self, entry: &Entry<T>) -> Result<(), StoreError> {
         let Some(backend) = self.backend.as_deref() else {
             return Ok(());
         };
-        let stored = entry.lock().version != 0;
-        if stored || changed {
-            let now = now_millis();
-            let (new, record, writes) = self.snapshot(entry, None, now)?;
-            // The key is new and random: a conflict would take a live record under it already.
-            backend
-                .save(&StorageKey::for_id(new), &record, None, now)
-                .await?;
+        let now = now_millis();
+        let snapshot = {
             let mut slot = entry.lock();
-            slot.version = record.version;
-            slot.mark_saved(writes);
+            slot.version = 0;
+            self.snapshot(&mut slot, entry, now)?
+        };
+        let outcome = backend
+            .save(
+                &StorageKey::for_id(snapshot.id),
+                &snapshot.record,
+                None,
+                now,
+            )
+            .await;
+        // A conflict would take a live record under a fresh random id.
+        if self.settle(entry, &snapshot, outcome, now)? {
+            Ok(())
+        } else {
+            Err(StoreError::Contention(1))
         }
-        if stored {
-            backend.delete(&StorageKey::for_id(old)).await?;
-        }
-        Ok(())
     }
 
     /// Saves the entry unless a save since `write` already carried it: compare-and-set on the
@@ -139,68 +204,93 @@ impl<T: SessionData> StoreInner<T> {
         let _saving = entry.save_lock.lock().await;
         for _ in 0..MAX_SAVE_ATTEMPTS {
             let now = now_millis();
-            let (id, expected) = {
-                let slot = entry.lock();
+            let snapshot = {
+                let mut slot = entry.lock();
                 if slot.ended || slot.saved_writes >= write {
                     return Ok(());
                 }
-                (slot.id, (slot.version != 0).then_some(slot.version))
+                self.snapshot(&mut slot, entry, now)?
             };
-            let key = StorageKey::for_id(id);
-            let (_, record, writes) = self.snapshot(entry, expected, now)?;
-            match backend.save(&key, &record, expected, now).await? {
-                SaveOutcome::Saved => {
-                    let mut slot = entry.lock();
-                    slot.version = slot.version.max(record.version);
-                    slot.mark_saved(writes);
-                    drop(slot);
-                    entry.synced_at.store(now, Ordering::Release);
-                    return Ok(());
-                }
-                SaveOutcome::Conflict => {
-                    if !self.refresh(backend, &key, entry, now).await? && expected.is_some() {
-                        // Deleted by another server (logout, renewal): never bring it back.
-                        entry.end();
-                        self.memory.remove(id, entry);
-                        return Ok(());
-                    }
-                }
+            let key = StorageKey::for_id(snapshot.id);
+            let outcome = backend
+                .save(&key, &snapshot.record, snapshot.expected, now)
+                .await;
+            if self.settle(entry, &snapshot, outcome, now)? {
+                return Ok(());
+            }
+            if !self.refresh(backend, &key, entry, now).await? && snapshot.expected.is_some() {
+                // Deleted by another server (log-out, renewal): never bring it back.
+                entry.end();
+                self.memory.remove(snapshot.id, entry);
+                return Ok(());
             }
         }
         Err(StoreError::Contention(MAX_SAVE_ATTEMPTS))
     }
 
-    /// The record to write for `entry` now: its id, the record, and the write count it carries.
-    fn snapshot(
+    /// Books the outcome of a save attempt: `true` when saved; on a conflict or an error the
+    /// attempt's unsaved bits go back to the entry.
+    fn settle(
         &self,
         entry: &Entry<T>,
-        expected: Option<u64>,
+        snapshot: &Snapshot,
+        outcome: Result<SaveOutcome, BackendError>,
         now: u64,
-    ) -> Result<(SessionId, Record, u64), StoreError> {
+    ) -> Result<bool, StoreError> {
+        let mut slot = entry.lock();
+        match outcome {
+            Ok(SaveOutcome::Saved) => {
+                slot.version = slot.version.max(snapshot.record.version);
+                slot.saved_writes = slot.saved_writes.max(snapshot.writes);
+                drop(slot);
+                entry.synced_at.store(now, Ordering::Release);
+                Ok(true)
+            }
+            Ok(SaveOutcome::Conflict) => {
+                slot.unsaved |= snapshot.in_flight;
+                Ok(false)
+            }
+            Err(error) => {
+                slot.unsaved |= snapshot.in_flight;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// The record to write for `entry` now, taken under its lock (so the long-term flag, the
+    /// value and the write counter agree).
+    fn snapshot(
+        &self,
+        slot: &mut Slot<T>,
+        entry: &Entry<T>,
+        now: u64,
+    ) -> Result<Snapshot, StoreError> {
         let long_term = entry.is_long_term();
         let meta = Meta {
             created_at: entry.created_at,
             long_term,
             schema: T::SCHEMA,
         };
-        let slot = entry.lock();
         let data = record::encode(meta, |fields| slot.value.encode(fields))?;
-        let record = Record {
-            data,
-            version: expected.map_or(1, |version| version + 1),
-            expires_at: self.lifetimes.expires_at(entry.created_at, now, long_term),
+        let expected = (slot.version != 0).then_some(slot.version);
+        let version = expected.map_or(Some(1), |version| version.checked_add(1));
+        let Some(version) = version else {
+            return Err(BackendError::new(
+                "saving a session",
+                "the stored version is at its maximum; the record is corrupt",
+            )
+            .into());
         };
-        Ok((slot.id, record, slot.writes))
-    }
-}
-
-impl<T> crate::store::memory::Slot<T> {
-    /// Records a successful save carrying the first `writes` writes. Fields written since stay
-    /// unsaved (all of them: which fields those later writes touched is not tracked apart).
-    fn mark_saved(&mut self, writes: u64) {
-        self.saved_writes = self.saved_writes.max(writes);
-        if self.writes == writes {
-            self.unsaved = 0;
-        }
+        Ok(Snapshot {
+            id: slot.id,
+            record: Record {
+                data,
+                version,
+                expires_at: self.lifetimes.expires_at(entry.created_at, now, long_term),
+            },
+            expected,
+            writes: slot.writes,
+            in_flight: std::mem::take(&mut slot.unsaved),
+        })
     }
 }

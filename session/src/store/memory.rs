@@ -33,7 +33,8 @@ pub(crate) struct Slot<T> {
     /// Fields written on this server since the last save: kept over the stored values when a
     /// save loses a compare-and-set race.
     pub(crate) unsaved: u64,
-    /// Writes so far (a counter), and how many of them the last successful save carried.
+    /// Writes so far (a counter), and how many of them the last successful save carried: a
+    /// request whose last write is carried needs no save of its own.
     pub(crate) writes: u64,
     pub(crate) saved_writes: u64,
     /// Destroyed here or found gone from the backend: never saved again.
@@ -122,6 +123,10 @@ impl<T> MemoryStore<T> {
         now: u64,
     ) -> Option<Arc<Entry<T>>> {
         let entry = Arc::clone(&*self.sessions.get(&id)?);
+        if entry.lock().ended {
+            // A tombstone: destroyed, kept so a racing load cannot cache the session again.
+            return None;
+        }
         if entry.is_expired(lifetimes, now) {
             self.remove(id, &entry);
             return None;
@@ -146,19 +151,31 @@ impl<T> MemoryStore<T> {
     }
 
     /// Caches a session loaded from the backend, unless a parallel request cached it first, in
-    /// which case that entry wins (one live value per session per server).
-    pub(crate) fn insert_loaded(&self, id: SessionId, entry: Arc<Entry<T>>) -> Arc<Entry<T>> {
-        Arc::clone(self.sessions.entry(id).or_insert(entry).value())
+    /// which case that entry wins (one live value per session per server). `None` when what is
+    /// cached is a tombstone: the session was destroyed while it loaded.
+    pub(crate) fn insert_loaded(
+        &self,
+        id: SessionId,
+        entry: Arc<Entry<T>>,
+    ) -> Option<Arc<Entry<T>>> {
+        let cached = Arc::clone(self.sessions.entry(id).or_insert(entry).value());
+        let ended = cached.lock().ended;
+        (!ended).then_some(cached)
     }
 
-    /// Moves the session `entry` from `old` to a fresh id. `None` when it is no longer under
-    /// `old` (destroyed or renewed by a parallel request): then nothing moves, so a dead id
-    /// is never revived.
-    pub(crate) fn renew(&self, old: SessionId, entry: &Arc<Entry<T>>) -> Option<SessionId> {
-        let (_, moved) = self
-            .sessions
-            .remove_if(&old, |_, current| Arc::ptr_eq(current, entry))?;
-        Some(self.insert_new(SessionId::generate(), &moved))
+    /// Moves `entry` from `old` (if it is still there: it may have been evicted) to a fresh id,
+    /// which it returns. The caller holds the entry's save lock and has checked that the entry is
+    /// live and still named `old`, so two renewals never both move it.
+    pub(crate) fn rekey(&self, old: SessionId, entry: &Arc<Entry<T>>) -> SessionId {
+        self.remove(old, entry);
+        self.insert_new(SessionId::generate(), entry)
+    }
+
+    /// Undoes [`rekey`](Self::rekey) when the backend could not follow.
+    pub(crate) fn restore(&self, new: SessionId, old: SessionId, entry: &Arc<Entry<T>>) {
+        self.remove(new, entry);
+        self.sessions.insert(old, Arc::clone(entry));
+        entry.lock().id = old;
     }
 
     /// Removes `id` if it still holds `entry`.
@@ -175,7 +192,7 @@ impl<T> MemoryStore<T> {
             let idle_too_long = idle_limit.is_some_and(|limit| {
                 now.saturating_sub(entry.last_access.load(Ordering::Relaxed)) >= limit
             });
-            !entry.is_expired(lifetimes, now) && !idle_too_long
+            !entry.is_expired(lifetimes, now) && !idle_too_long && !entry.lock().ended
         });
         before.saturating_sub(self.sessions.len())
     }
@@ -261,11 +278,11 @@ mod tests {
     }
 
     #[test]
-    fn renew_moves_once_and_never_revives() {
+    fn rekey_moves_and_restore_undoes_it() {
         let store = MemoryStore::new();
         let live = entry(7, 0);
         let old = store.insert_new(SessionId::generate(), &live);
-        let new = store.renew(old, &live).expect("moved");
+        let new = store.rekey(old, &live);
         assert_ne!(old, new);
         assert_eq!(live.lock().id, new, "the entry knows its new id");
         assert!(store.get_live(old, lifetimes(), 1).is_none());
@@ -277,11 +294,22 @@ mod tests {
                 .value,
             7
         );
-        assert!(
-            store.renew(old, &live).is_none(),
-            "a second renew of the old id"
-        );
         assert_eq!(store.len(), 1);
+        store.restore(new, old, &live);
+        assert!(store.get_live(new, lifetimes(), 1).is_none());
+        assert_eq!(live.lock().id, old);
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn tombstones_are_never_served_nor_replaced_by_a_load() {
+        let store = MemoryStore::new();
+        let dead = entry(1, 0);
+        let id = store.insert_new(SessionId::generate(), &dead);
+        dead.end();
+        assert!(store.get_live(id, lifetimes(), 1).is_none());
+        assert!(store.insert_loaded(id, entry(2, 0)).is_none());
+        assert_eq!(store.purge(lifetimes(), 1, None), 1, "purged");
     }
 
     #[test]
@@ -311,8 +339,8 @@ mod tests {
     fn the_first_cached_load_wins() {
         let store = MemoryStore::new();
         let id = SessionId::generate();
-        let first = store.insert_loaded(id, entry(1, 0));
-        let second = store.insert_loaded(id, entry(2, 0));
+        let first = store.insert_loaded(id, entry(1, 0)).unwrap();
+        let second = store.insert_loaded(id, entry(2, 0)).unwrap();
         assert!(Arc::ptr_eq(&first, &second));
     }
 }

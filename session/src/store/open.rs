@@ -35,17 +35,26 @@ impl<T: SessionData> StoreInner<T> {
             .filter_map(SessionId::parse)
             .take(MAX_CANDIDATES);
         for id in candidates {
-            if let Some(entry) = self.find(id, now).await? {
-                return Ok(RequestSession::existing(id, entry, self.lifetimes));
+            if let Some((entry, touched)) = self.find(id, now).await? {
+                let session = RequestSession::existing(id, entry, self.lifetimes);
+                if touched {
+                    session.mark_touched();
+                }
+                return Ok(session);
             }
         }
         Ok(RequestSession::fresh(T::initial(), now, self.lifetimes))
     }
 
-    async fn find(&self, id: SessionId, now: u64) -> Result<Option<Arc<Entry<T>>>, StoreError> {
+    /// The live session under `id` and whether its stored expiry was extended on the way.
+    async fn find(
+        &self,
+        id: SessionId,
+        now: u64,
+    ) -> Result<Option<(Arc<Entry<T>>, bool)>, StoreError> {
         let cached = self.memory.get_live(id, self.lifetimes, now);
         let Some(backend) = self.backend.as_deref() else {
-            return Ok(cached);
+            return Ok(cached.map(|entry| (entry, false)));
         };
         let entry = match cached {
             Some(entry) => entry,
@@ -54,10 +63,14 @@ impl<T: SessionData> StoreInner<T> {
                 None => return Ok(None),
             },
         };
-        if self.touch_due(&entry, now) && !self.touch(backend, id, &entry, now).await? {
-            return Ok(None);
+        if !self.touch_due(&entry, now) {
+            return Ok(Some((entry, false)));
         }
-        Ok(Some(entry))
+        if self.touch(backend, &entry, now).await? {
+            Ok(Some((entry, true)))
+        } else {
+            Ok(None)
+        }
     }
 
     /// Whether the backend's copy should be confirmed and its expiry extended now.
@@ -71,10 +84,11 @@ impl<T: SessionData> StoreInner<T> {
     async fn touch(
         &self,
         backend: &dyn DynBackend,
-        id: SessionId,
         entry: &Arc<Entry<T>>,
         now: u64,
     ) -> Result<bool, StoreError> {
+        // The entry's current id: a parallel renewal may have moved it since this request's id.
+        let id = entry.lock().id;
         let key = StorageKey::for_id(id);
         let expires_at = self
             .lifetimes
@@ -85,7 +99,13 @@ impl<T: SessionData> StoreInner<T> {
                 entry.synced_at.store(now, Ordering::Release);
                 return Ok(true);
             }
-            entry.end();
+            let mut slot = entry.lock();
+            if slot.id != id {
+                // Renewed while we touched the old key: the session lives on under its new id.
+                return Ok(true);
+            }
+            slot.ended = true;
+            drop(slot);
             self.memory.remove(id, entry);
             return Ok(false);
         };
@@ -110,6 +130,10 @@ impl<T: SessionData> StoreInner<T> {
         };
         let decoded = decode::<T>(&record.data);
         let mut slot = entry.lock();
+        if record.version <= slot.version {
+            // Already as new (a save on this server overtook this load): nothing to take.
+            return Ok(true);
+        }
         match decoded {
             Ok((_, stored)) => {
                 let keep = slot.unsaved;
@@ -162,7 +186,8 @@ impl<T: SessionData> StoreInner<T> {
         // gets its touch on this very request.
         let synced_at = record
             .expires_at
-            .saturating_sub(self.lifetimes.sliding(meta.long_term));
+            .saturating_sub(self.lifetimes.sliding(meta.long_term))
+            .min(now);
         let entry = Entry::with_meta(
             value,
             id,
@@ -174,7 +199,7 @@ impl<T: SessionData> StoreInner<T> {
         entry.synced_at.store(synced_at, Ordering::Release);
         let entry = self.memory.insert_loaded(id, Arc::new(entry));
         self.enforce_capacity();
-        Ok(Some(entry))
+        Ok(entry)
     }
 }
 

@@ -413,7 +413,7 @@ pub async fn an_undecodable_record_gives_a_fresh_session<F: Fixture>(fixture: &F
     let backend = fixture.backend().await;
     let now = now_millis();
     let stored = backend.load(&key, now).await.unwrap().unwrap();
-    for garbage in ["not json", "{\"format\":1,\"fields\":{\"count\":\"many\"}}"] {
+    for garbage in ["not json", "{\"format\":99,\"fields\":{}}", "[1,2]"] {
         let record = typed_session::backend::Record {
             data: garbage.to_owned(),
             version: stored.version + 1,
@@ -433,6 +433,35 @@ pub async fn an_undecodable_record_gives_a_fresh_session<F: Fixture>(fixture: &F
             "the bad record is gone"
         );
     }
+}
+
+/// One stored field that no longer fits its type takes its default; the session and its other
+/// fields survive.
+pub async fn a_misfit_field_takes_its_default_and_the_rest_survives<F: Fixture>(fixture: &F) {
+    let app = server(fixture).await;
+    let mut browser = Browser::new(&app);
+    browser.get("/note?text=kept").await;
+    let id = id_of(&browser);
+    let key = StorageKey::for_id(id);
+    let backend = fixture.backend().await;
+    let stored = backend.load(&key, now_millis()).await.unwrap().unwrap();
+    let mut record: serde_json::Value = serde_json::from_str(&stored.data).unwrap();
+    record["fields"]["count"] = serde_json::Value::from("many");
+    let record = typed_session::backend::Record {
+        data: record.to_string(),
+        version: stored.version + 1,
+        expires_at: stored.expires_at,
+    };
+    let outcome = backend
+        .save(&key, &record, Some(stored.version), now_millis())
+        .await
+        .unwrap();
+    assert_eq!(outcome, typed_session::backend::SaveOutcome::Saved);
+    let mut elsewhere = browser.on(&server(fixture).await);
+    let reply = elsewhere.get("/").await;
+    assert_eq!(reply.body, "1", "count started over");
+    assert!(reply.set_cookies.is_empty(), "same session, same id");
+    assert!(elsewhere.get("/peek").await.body.contains("kept"));
 }
 
 pub async fn a_failing_backend_gives_503_and_writes_nothing<F: Fixture>(fixture: &F) {
@@ -637,6 +666,7 @@ macro_rules! e2e_suite {
             two_stores_on_one_field_last_writer_wins,
             schema_evolution_keeps_stored_sessions_readable,
             an_undecodable_record_gives_a_fresh_session,
+            a_misfit_field_takes_its_default_and_the_rest_survives,
             a_failing_backend_gives_503_and_writes_nothing,
             long_term_sessions_survive_with_a_max_age,
             expiry_holds_across_restarts_and_touches_extend_it,

@@ -1,0 +1,10 @@
+//! Keys, signatures and encryption.
+
+mod encryption;
+mod keys;
+mod signing;
+
+pub(crate) use encryption::Sealer;
+pub(crate) use keys::KeyRing;
+pub use keys::{Key, KeyError};
+pub(crate) use signing::Signer;

@@ -1,0 +1,114 @@
+//! HMAC-SHA256 signatures of the values that carry session ids.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::crypto::KeyRing;
+
+/// Signs and verifies with a key ring.
+#[derive(Clone, Debug)]
+pub(crate) struct Signer {
+    ring: KeyRing,
+}
+
+/// A signature checked against the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verified {
+    /// By the current key.
+    Current,
+    /// By a previous key: valid, and to be re-signed with the current one.
+    Previous,
+}
+
+/// Text length of a signature: 32 bytes in unpadded base64url.
+pub(crate) const SIGNATURE_LEN: usize = 43;
+
+impl Signer {
+    /// `None` when the ring is empty: nothing can be signed.
+    pub(crate) fn new(ring: KeyRing) -> Option<Self> {
+        ring.current()?;
+        Some(Self { ring })
+    }
+
+    /// The signature of `parts` (each length-prefixed, so no two lists of parts sign alike)
+    /// under the current key, as base64url.
+    pub(crate) fn sign(&self, parts: &[&[u8]]) -> String {
+        let Some(key) = self.ring.current() else {
+            unreachable!("a Signer always has a current key")
+        };
+        URL_SAFE_NO_PAD.encode(mac(key.signing(), parts).finalize().into_bytes())
+    }
+
+    /// Checks `signature` over `parts` against every key of the ring, in constant time per key.
+    pub(crate) fn verify(&self, parts: &[&[u8]], signature: &str) -> Option<Verified> {
+        if signature.len() != SIGNATURE_LEN {
+            return None;
+        }
+        let mut decoded = [0_u8; 32];
+        match URL_SAFE_NO_PAD.decode_slice(signature, &mut decoded) {
+            Ok(32) => {}
+            _ => return None,
+        }
+        self.ring
+            .all()
+            .iter()
+            .position(|key| mac(key.signing(), parts).verify_slice(&decoded).is_ok())
+            .map(|index| {
+                if index == 0 {
+                    Verified::Current
+                } else {
+                    Verified::Previous
+                }
+            })
+    }
+}
+
+fn mac(key: &[u8; 32], parts: &[&[u8]]) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    for part in parts {
+        mac.update(&u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+        mac.update(part);
+    }
+    mac
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Key;
+
+    fn signer(current: &Key, previous: &[Key]) -> Signer {
+        Signer::new(KeyRing::new(Some(current.clone()), previous.to_vec())).unwrap()
+    }
+
+    #[test]
+    fn verifies_its_own_and_rotated_signatures_only() {
+        let (old, new, stranger) = (Key::generate(), Key::generate(), Key::generate());
+        let parts: &[&[u8]] = &[b"visit", b"0123"];
+        let by_old = signer(&old, &[]).sign(parts);
+        assert_eq!(by_old.len(), SIGNATURE_LEN);
+        let rotated = signer(&new, &[old.clone()]);
+        assert_eq!(
+            rotated.verify(parts, &rotated.sign(parts)),
+            Some(Verified::Current)
+        );
+        assert_eq!(rotated.verify(parts, &by_old), Some(Verified::Previous));
+        assert_eq!(signer(&stranger, &[]).verify(parts, &by_old), None);
+        assert_eq!(
+            rotated.verify(&[b"cart", b"0123"], &by_old),
+            None,
+            "another name"
+        );
+        assert_eq!(
+            rotated.verify(&[b"visit0", b"123"], &by_old),
+            None,
+            "parts are framed"
+        );
+        for garbage in ["", "!!!", &"A".repeat(43), &"é".repeat(22)] {
+            assert_eq!(rotated.verify(parts, garbage), None, "{garbage}");
+        }
+    }
+}
