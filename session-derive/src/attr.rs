@@ -25,6 +25,10 @@ pub(crate) struct FieldAttrs {
     pub(crate) memory_only: Option<Ident>,
     /// `flash`: read once; the getter takes the value.
     pub(crate) flash: Option<Ident>,
+    /// `encrypt`: AES-256-GCM at rest.
+    pub(crate) encrypt: Option<Ident>,
+    /// `renew_on_change`: a change renews the session id.
+    pub(crate) renew_on_change: Option<Ident>,
     /// `default = "path"`: a function giving the initial value.
     pub(crate) default: Option<Path>,
     /// `rename = "key"`: the stored key.
@@ -79,6 +83,16 @@ pub(crate) fn field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
         } else if meta.path.is_ident("flash") {
             flag(&meta)?;
             set_once(&meta, &mut out.flash, meta.path.require_ident()?.clone())
+        } else if meta.path.is_ident("encrypt") {
+            flag(&meta)?;
+            set_once(&meta, &mut out.encrypt, meta.path.require_ident()?.clone())
+        } else if meta.path.is_ident("renew_on_change") {
+            flag(&meta)?;
+            set_once(
+                &meta,
+                &mut out.renew_on_change,
+                meta.path.require_ident()?.clone(),
+            )
         } else if meta.path.is_ident("default") {
             let path = parse_string(
                 &meta,

@@ -32,9 +32,13 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
         let persisted = field.is_persisted().then(|| {
             quote_spanned! {ty.span()=> __typed_session_persisted_bounds::<#ty>(); }
         });
+        let renewing = field.attrs.renew_on_change.as_ref().map(|_| {
+            quote_spanned! {ty.span()=> __typed_session_renew_bounds::<#ty>(); }
+        });
         quote_spanned! {ty.span()=>
             __typed_session_field_bounds::<#ty>();
             #persisted
+            #renewing
         }
     });
     let persisted_mask = input
@@ -51,7 +55,12 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             let (ident, ty) = (field.ident, field.ty);
             let key = syn::LitStr::new(&field.stored_key(), ty.span());
             // Spanned at the type, so a missing `Serialize` points at the field.
-            quote_spanned!(ty.span()=> __typed_session_fields.write::<#ty>(#key, &self.#ident)?;)
+            let write = if field.attrs.encrypt.is_some() {
+                quote_spanned!(ty.span()=> write_sealed)
+            } else {
+                quote_spanned!(ty.span()=> write)
+            };
+            quote_spanned!(ty.span()=> __typed_session_fields.#write::<#ty>(#key, &self.#ident)?;)
         });
     let decode_fields = input.fields.iter().map(|field| {
         let ident = field.ident;
@@ -60,7 +69,12 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             let key = syn::LitStr::new(&field.stored_key(), ty.span());
             let aliases = &field.attrs.aliases;
             let default = default_fn(field);
-            quote_spanned!(ty.span()=> #ident: __typed_session_fields.read::<#ty>(#key, &[#(#aliases),*], #default)?)
+            let read = if field.attrs.encrypt.is_some() {
+                quote_spanned!(ty.span()=> read_sealed)
+            } else {
+                quote_spanned!(ty.span()=> read)
+            };
+            quote_spanned!(ty.span()=> #ident: __typed_session_fields.#read::<#ty>(#key, &[#(#aliases),*], #default)?)
         } else {
             let init = initial_expr(field);
             quote!(#ident: #init)
@@ -80,6 +94,11 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                 }
             }
         });
+    let encrypted = input
+        .fields
+        .iter()
+        .filter(|field| field.attrs.encrypt.is_some())
+        .map(|field| syn::ext::IdentExt::unraw(field.ident).to_string());
     let schema = input
         .attrs
         .version
@@ -93,6 +112,33 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             let _ = (__typed_session_fields, __typed_session_from);
             ::core::result::Result::Ok(())
         },
+    };
+    let renewing: Vec<_> = input
+        .fields
+        .iter()
+        .filter(|field| field.attrs.renew_on_change.is_some())
+        .collect();
+    let whole_update = if renewing.is_empty() {
+        quote!(self.raw.write_all(update))
+    } else {
+        let before = renewing.iter().map(|field| {
+            let ident = field.ident;
+            quote!(::core::clone::Clone::clone(&data.#ident))
+        });
+        let compare = renewing.iter().enumerate().map(|(index, field)| {
+            let ident = field.ident;
+            let index = syn::Index::from(index);
+            quote!(|| ::core::cmp::PartialEq::ne(&data.#ident, &before.#index))
+        });
+        quote! {
+            let (changed, result) = self.raw.write_all(|data| {
+                let before = (#(#before,)*);
+                let result = update(data);
+                (false #(#compare)*, result)
+            });
+            self.raw.renew_if(changed);
+            result
+        }
     };
     let handle_doc = format!(
         "Typed accessors of a `{ident}` session: what `TypedSession<{ident}>` dereferences to.\n\n\
@@ -142,6 +188,8 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
 
             const SCHEMA: u32 = #schema;
 
+            const ENCRYPTED: &'static [&'static str] = &[#(#encrypted),*];
+
             fn migrate(
                 __typed_session_fields: &mut #krate::__private::serde_json::Map<
                     ::std::string::String,
@@ -189,7 +237,7 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             #[doc = #update_doc]
             #[inline]
             #vis fn update<__R>(&self, update: impl ::core::ops::FnOnce(&mut #ident) -> __R) -> __R {
-                self.raw.write_all(update)
+                #whole_update
             }
         }
 
@@ -200,6 +248,7 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             fn __typed_session_persisted_bounds<
                 T: #krate::__private::serde::Serialize + #krate::__private::serde::de::DeserializeOwned,
             >() {}
+            fn __typed_session_renew_bounds<T: ::core::cmp::PartialEq>() {}
             fn __typed_session_check_fields() {
                 #(#type_checks)*
             }
@@ -243,6 +292,11 @@ fn field_accessors(field: &Field<'_>, index: usize, vis: &syn::Visibility) -> To
     );
     // Spanned at the type, so a missing `Clone` points at the field rather than the derive.
     let clone = quote_spanned!(ty.span()=> ::core::clone::Clone::clone(&data.#ident));
+    let renew_on_take = field
+        .attrs
+        .renew_on_change
+        .as_ref()
+        .map(|_| quote!(self.raw.renew_if(taken.is_some());));
     let getter = if field.attrs.flash.is_some() {
         let doc = format!(
             "Returns `{shown}` and clears it (a flash value is read once); the session is written \
@@ -253,7 +307,9 @@ fn field_accessors(field: &Field<'_>, index: usize, vis: &syn::Visibility) -> To
             #[must_use]
             #[inline]
             #vis fn #get(&self) -> #ty {
-                self.raw.take(#bit, |data| data.#ident.take())
+                let taken = self.raw.take(#bit, |data| data.#ident.take());
+                #renew_on_take
+                taken
             }
         }
     } else {
@@ -274,24 +330,69 @@ fn field_accessors(field: &Field<'_>, index: usize, vis: &syn::Visibility) -> To
             #[doc = #take_doc]
             #[inline]
             #vis fn #take(&self) -> #ty {
-                self.raw.take(#bit, |data| data.#ident.take())
+                let taken = self.raw.take(#bit, |data| data.#ident.take());
+                #renew_on_take
+                taken
             }
         }
     });
+    let (setter, updater) = if field.attrs.renew_on_change.is_some() {
+        let ne = quote_spanned!(ty.span()=> ::core::cmp::PartialEq::ne);
+        (
+            quote! {
+                #[doc = #set_doc]
+                #[doc = ""]
+                #[doc = "A change renews the session id when the response is sent (`renew_on_change`)."]
+                #[inline]
+                #vis fn #set(&self, value: #ty) {
+                    let changed = self.raw.write(#bit, |data| {
+                        let changed = #ne(&data.#ident, &value);
+                        data.#ident = value;
+                        changed
+                    });
+                    self.raw.renew_if(changed);
+                }
+            },
+            quote! {
+                #[doc = #update_doc]
+                #[doc = ""]
+                #[doc = "A change renews the session id when the response is sent (`renew_on_change`)."]
+                #[inline]
+                #vis fn #update<__R>(&self, update: impl ::core::ops::FnOnce(&mut #ty) -> __R) -> __R {
+                    let (changed, result) = self.raw.write(#bit, |data| {
+                        let before = #clone;
+                        let result = update(&mut data.#ident);
+                        (#ne(&data.#ident, &before), result)
+                    });
+                    self.raw.renew_if(changed);
+                    result
+                }
+            },
+        )
+    } else {
+        (
+            quote! {
+                #[doc = #set_doc]
+                #[inline]
+                #vis fn #set(&self, value: #ty) {
+                    self.raw.write(#bit, |data| data.#ident = value);
+                }
+            },
+            quote! {
+                #[doc = #update_doc]
+                #[inline]
+                #vis fn #update<__R>(&self, update: impl ::core::ops::FnOnce(&mut #ty) -> __R) -> __R {
+                    self.raw.write(#bit, |data| update(&mut data.#ident))
+                }
+            },
+        )
+    };
     quote! {
         #getter
 
-        #[doc = #set_doc]
-        #[inline]
-        #vis fn #set(&self, value: #ty) {
-            self.raw.write(#bit, |data| data.#ident = value);
-        }
+        #setter
 
-        #[doc = #update_doc]
-        #[inline]
-        #vis fn #update<__R>(&self, update: impl ::core::ops::FnOnce(&mut #ty) -> __R) -> __R {
-            self.raw.write(#bit, |data| update(&mut data.#ident))
-        }
+        #updater
 
         #take
     }

@@ -95,6 +95,12 @@ fn check_attribute_combinations(input: &Input<'_>, errors: &mut Errors) {
                 "a `flash` field must be an `Option<_>`: reading it returns the value and leaves `None`",
             );
         }
+        if let (Some(_), Some(encrypt)) = (&field.attrs.memory_only, &field.attrs.encrypt) {
+            errors.spanned(
+                encrypt,
+                "`encrypt` has no effect on a `memory_only` field, which is never stored: remove one of them",
+            );
+        }
         if field.attrs.memory_only.is_some() {
             if let Some(rename) = &field.attrs.rename {
                 errors.spanned(

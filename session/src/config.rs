@@ -3,6 +3,9 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use http::HeaderName;
+
+use crate::crypto::Key;
 use crate::error::ConfigError;
 
 /// The `SameSite` attribute of the session cookie.
@@ -40,6 +43,15 @@ pub enum SameSite {
 /// | [`with_purge_interval`](Self::with_purge_interval) | every 60 seconds expired sessions are purged from memory and backend |
 /// | [`with_memory_ttl`](Self::with_memory_ttl) | 10 minutes unused and a session leaves the memory cache (with a backend) |
 /// | [`with_memory_capacity`](Self::with_memory_capacity) | unbounded: no limit on sessions held in memory |
+/// | [`with_key`](Self::with_key) | none: ids unsigned, no encryption (see the README for what that gives up) |
+/// | [`with_previous_keys`](Self::with_previous_keys) | none |
+/// | [`with_encrypt_all`](Self::with_encrypt_all) | `false`: only `#[session(encrypt)]` fields are encrypted |
+/// | [`with_transport`](Self::with_transport) | [`Transport::Cookie`] |
+/// | [`with_header_name`](Self::with_header_name) | `x-session-id` |
+/// | [`with_ip_binding`](Self::with_ip_binding) | `false` |
+/// | [`with_user_agent_binding`](Self::with_user_agent_binding) | `false` |
+/// | [`with_trusted_proxies`](Self::with_trusted_proxies) | 0: the socket peer is the client |
+/// | [`with_mode`](Self::with_mode) | [`SessionMode::Persistent`] |
 /// | [`with_touch_interval`](Self::with_touch_interval) | at most every 60 seconds an unchanged session's backend expiry is extended |
 ///
 /// ```
@@ -68,6 +80,43 @@ pub struct SessionConfig {
     pub(crate) memory_ttl: Duration,
     pub(crate) touch_interval: Duration,
     pub(crate) memory_capacity: Option<usize>,
+    pub(crate) key: Option<Key>,
+    pub(crate) previous_keys: Vec<Key>,
+    pub(crate) encrypt_all: bool,
+    pub(crate) transport: Transport,
+    pub(crate) header_name: HeaderName,
+    pub(crate) bind_ip: bool,
+    pub(crate) bind_user_agent: bool,
+    pub(crate) trusted_proxies: usize,
+    pub(crate) mode: SessionMode,
+}
+
+/// How the session id travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// In a cookie (the default): for browsers.
+    #[default]
+    Cookie,
+    /// In a request header, answered in a response header of the same name, with no cookies at
+    /// all: for API clients ("REST mode"). The header name is
+    /// [`with_header_name`](SessionConfig::with_header_name).
+    Header,
+    /// Both: a browser and an API client on one app. A request's header is tried before its
+    /// cookie; responses carry both.
+    CookieAndHeader,
+}
+
+/// When sessions may be written to the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionMode {
+    /// Every session that is written to is stored (the default).
+    #[default]
+    Persistent,
+    /// Consent first: a session lives in memory only until the handler calls
+    /// [`TypedSession::set_store(true)`](crate::TypedSession::set_store) (the visitor agreed to
+    /// be remembered). The flag travels with the id, signed when signing is on, so a client
+    /// cannot grant it by itself.
+    OptIn,
 }
 
 impl Default for SessionConfig {
@@ -86,6 +135,15 @@ impl Default for SessionConfig {
             memory_ttl: Duration::from_secs(10 * 60),
             touch_interval: Duration::from_secs(60),
             memory_capacity: None,
+            key: None,
+            previous_keys: Vec::new(),
+            encrypt_all: false,
+            transport: Transport::Cookie,
+            header_name: HeaderName::from_static("x-session-id"),
+            bind_ip: false,
+            bind_user_agent: false,
+            trusted_proxies: 0,
+            mode: SessionMode::Persistent,
         }
     }
 }
@@ -194,6 +252,84 @@ impl SessionConfig {
         self
     }
 
+    /// Sets the key that signs session ids and encrypts `#[session(encrypt)]` fields. With a key,
+    /// every id is signed (HMAC-SHA256 over the cookie or header name, the id, the consent flag
+    /// and the client binding), and a value whose signature does not verify is treated as absent.
+    #[must_use]
+    pub fn with_key(mut self, key: Key) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Keys that still verify and decrypt but no longer sign or encrypt: rotate by making the
+    /// new key current and the old one previous. Values signed with a previous key are re-signed
+    /// with the current one on their next response; records are re-encrypted on their next write.
+    #[must_use]
+    pub fn with_previous_keys(mut self, keys: impl IntoIterator<Item = Key>) -> Self {
+        self.previous_keys = keys.into_iter().collect();
+        self
+    }
+
+    /// Encrypts every stored field of the record, not only `#[session(encrypt)]` ones (needs a
+    /// key).
+    #[must_use]
+    pub fn with_encrypt_all(mut self, encrypt_all: bool) -> Self {
+        self.encrypt_all = encrypt_all;
+        self
+    }
+
+    /// Sets how the id travels: cookie (default), header, or both.
+    #[must_use]
+    pub fn with_transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Sets the header of [`Transport::Header`] (default `x-session-id`).
+    #[must_use]
+    pub fn with_header_name(mut self, name: HeaderName) -> Self {
+        self.header_name = name;
+        self
+    }
+
+    /// Binds each session to the client's IP address: a value presented from another address is
+    /// rejected (needs a key). The address is the socket peer (serve with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`), or with
+    /// [`with_trusted_proxies`](Self::with_trusted_proxies) the client address those proxies
+    /// report. Mobile clients change addresses often; bind only where that is acceptable.
+    #[must_use]
+    pub fn with_ip_binding(mut self, bind: bool) -> Self {
+        self.bind_ip = bind;
+        self
+    }
+
+    /// Binds each session to the client's `User-Agent` (needs a key): a stolen cookie replayed
+    /// from another browser is rejected. A browser update also ends the session.
+    #[must_use]
+    pub fn with_user_agent_binding(mut self, bind: bool) -> Self {
+        self.bind_user_agent = bind;
+        self
+    }
+
+    /// How many reverse proxies in front of the app append to `Forwarded` / `X-Forwarded-For`
+    /// (default 0: the socket peer is the client). With `n`, the client address is the `n`-th
+    /// entry from the right of those headers (or `X-Real-IP` with one proxy); a client cannot
+    /// spoof it, because the entries it adds itself are further left. Count exactly: one too
+    /// many lets clients choose their address, one too few binds everyone to a proxy.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: usize) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Sets when sessions may be stored: [`SessionMode::Persistent`] (default) or
+    /// [`SessionMode::OptIn`].
+    #[must_use]
+    pub fn with_mode(mut self, mode: SessionMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
     /// The cookie name, if one was set (otherwise the store derives it from the data type).
     #[must_use]
     pub fn cookie_name(&self) -> Option<&str> {
@@ -260,6 +396,19 @@ impl SessionConfig {
         ] {
             if value.is_zero() {
                 return Err(ConfigError::ZeroDuration(setting));
+            }
+        }
+        if self.key.is_none() {
+            if self.bind_ip || self.bind_user_agent {
+                return Err(ConfigError::BindingWithoutKey);
+            }
+            if self.encrypt_all {
+                return Err(ConfigError::MissingEncryptionKey(
+                    "every field (with_encrypt_all)".to_owned(),
+                ));
+            }
+            if !self.previous_keys.is_empty() {
+                return Err(ConfigError::PreviousKeysWithoutKey);
             }
         }
         if self.memory_capacity == Some(0) {

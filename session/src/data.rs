@@ -100,6 +100,10 @@ pub trait SessionData: Sized + Send + Sync + 'static {
     #[doc(hidden)]
     const PERSISTED: u64;
 
+    /// The names of the `#[session(encrypt)]` fields: a store without a key refuses to build.
+    #[doc(hidden)]
+    const ENCRYPTED: &'static [&'static str];
+
     /// The schema version stored with each record (`#[session(version = N)]`; 0 without it).
     #[doc(hidden)]
     const SCHEMA: u32;
@@ -118,12 +122,12 @@ pub trait SessionData: Sized + Send + Sync + 'static {
 
     /// Writes every persisted field.
     #[doc(hidden)]
-    fn encode(&self, fields: &mut FieldWriter) -> Result<(), EncodeError>;
+    fn encode(&self, fields: &mut FieldWriter<'_>) -> Result<(), EncodeError>;
 
     /// Reads a value back: persisted fields from `fields` (or their default when absent),
     /// `memory_only` fields from their default.
     #[doc(hidden)]
-    fn decode(fields: &FieldReader) -> Result<Self, DecodeError>;
+    fn decode(fields: &FieldReader<'_>) -> Result<Self, DecodeError>;
 
     /// Takes the value of every persisted field outside `keep` from `stored`: how a value that
     /// lost a compare-and-set race absorbs the winner's writes while keeping its own.

@@ -38,6 +38,19 @@ pub enum ConfigError {
         "the touch interval must be shorter than the idle and long-term timeouts, or sessions would expire between touches: lower it with .with_touch_interval"
     )]
     TouchInterval,
+    /// Client binding is on but there is no key to sign the binding with.
+    #[error(
+        "IP or User-Agent binding needs signed ids: add a key with .with_key(Key::from_secret(..)?)"
+    )]
+    BindingWithoutKey,
+    /// Previous keys without a current key.
+    #[error("previous keys need a current key: add it with .with_key(..)")]
+    PreviousKeysWithoutKey,
+    /// Something must be encrypted but no key is configured.
+    #[error(
+        "{0} must be encrypted at rest, but the store has no key: add one with SessionConfig::with_key(Key::from_secret(..)?)"
+    )]
+    MissingEncryptionKey(String),
     /// A timeout, interval or capacity of zero.
     #[error("the {0} must be more than zero")]
     ZeroDuration(&'static str),

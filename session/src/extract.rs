@@ -88,6 +88,23 @@ impl<T: SessionData> TypedSession<T> {
         self.raw().set_long_term(long_term);
     }
 
+    /// Whether the session may be stored: always under
+    /// [`SessionMode::Persistent`](crate::SessionMode::Persistent); under
+    /// [`SessionMode::OptIn`](crate::SessionMode::OptIn) once [`set_store(true)`](Self::set_store)
+    /// was called.
+    #[must_use]
+    pub fn is_stored(&self) -> bool {
+        self.raw().has_consent()
+    }
+
+    /// Records the visitor's storage consent (the "store" flag of
+    /// [`SessionMode::OptIn`](crate::SessionMode::OptIn)): with `true` the session is written to
+    /// the backend from this response on; with `false` its stored copy is deleted and it lives in
+    /// memory only. The flag travels with the id, signed when the store has a key.
+    pub fn set_store(&self, store: bool) {
+        self.raw().set_consent(store);
+    }
+
     /// Ends the session when the response is sent: its data is removed and the client's cookie
     /// is deleted. Writes made in the same request are discarded; later requests with the old
     /// cookie get a new, empty session.

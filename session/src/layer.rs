@@ -130,7 +130,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let store = Arc::clone(&self.store.inner);
         Box::pin(async move {
-            let session = match store.open(request.headers()).await {
+            let session = match store.open(request.headers(), request.extensions()).await {
                 Ok(session) => Arc::new(session),
                 Err(error) => return Ok(error_response(&error)),
             };

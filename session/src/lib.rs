@@ -32,6 +32,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod backend;
+mod binding;
 mod clock;
 mod config;
 mod crypto;
@@ -45,7 +46,7 @@ mod session;
 mod store;
 mod transport;
 
-pub use config::{SameSite, SessionConfig};
+pub use config::{SameSite, SessionConfig, SessionMode, Transport};
 pub use crypto::{Key, KeyError};
 pub use data::SessionData;
 pub use error::ConfigError;

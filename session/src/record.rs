@@ -9,6 +9,8 @@
 //! without breaking stored sessions. `created` keeps the absolute timeout across restarts.
 
 use serde::Serialize;
+
+use crate::crypto::Sealer;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -27,9 +29,12 @@ pub(crate) struct Meta {
 /// Writes fields into the JSON object of a record. Generated code calls [`FieldWriter::write`]
 /// once per persisted field.
 #[doc(hidden)]
-pub struct FieldWriter {
+pub struct FieldWriter<'a> {
     json: Vec<u8>,
     empty: bool,
+    sealer: Option<Sealer<'a>>,
+    /// Whether `write_sealed` encrypts; off when the whole record is sealed at once.
+    seal_fields: bool,
 }
 
 /// Why a session could not be encoded: a field's `Serialize` failed (a map with non-string keys,
@@ -42,7 +47,31 @@ pub struct EncodeError {
     source: Box<dyn std::error::Error + Send + Sync>,
 }
 
-impl FieldWriter {
+impl FieldWriter<'_> {
+    /// Appends `"key":"<sealed value>"`: the value's JSON encrypted for this session and key
+    /// (`#[session(encrypt)]`). Plain when the whole record is sealed anyway.
+    ///
+    /// # Errors
+    ///
+    /// When `value` fails to serialise, or there is no key (which `build()` rules out).
+    pub fn write_sealed<V: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &V,
+    ) -> Result<(), EncodeError> {
+        if !self.seal_fields {
+            return self.write(key, value);
+        }
+        let error =
+            |source: Box<dyn std::error::Error + Send + Sync>| EncodeError { field: key, source };
+        let plaintext = serde_json::to_vec(value).map_err(|source| error(source.into()))?;
+        let sealed = self
+            .sealer
+            .and_then(|sealer| sealer.seal(key, &plaintext))
+            .ok_or_else(|| error("no encryption key".into()))?;
+        self.write(key, &sealed)
+    }
+
     /// Appends `"key":value`.
     ///
     /// # Errors
@@ -67,26 +96,47 @@ impl FieldWriter {
     }
 }
 
-/// Encodes a session: the envelope with `write_fields` filling the `fields` object.
+/// The member name of a whole sealed `fields` object, and its associated-data field name.
+const SEALED: &str = "sealed";
+const WHOLE_RECORD: &str = "*";
+
+/// Encodes a session: the envelope with `write_fields` filling the `fields` object. With
+/// `seal_all`, the whole `fields` object is encrypted into `sealed` instead.
 pub(crate) fn encode(
     meta: Meta,
-    write_fields: impl FnOnce(&mut FieldWriter) -> Result<(), EncodeError>,
+    sealer: Option<Sealer<'_>>,
+    seal_all: bool,
+    write_fields: impl FnOnce(&mut FieldWriter<'_>) -> Result<(), EncodeError>,
 ) -> Result<String, EncodeError> {
     let mut writer = FieldWriter {
         json: Vec::with_capacity(128),
         empty: true,
+        sealer,
+        seal_fields: !seal_all,
     };
-    writer.json.extend_from_slice(
-        format!(
-            "{{\"format\":{FORMAT},\"schema\":{},\"created\":{},\"long_term\":{},\"fields\":{{",
-            meta.schema, meta.created_at, meta.long_term
-        )
-        .as_bytes(),
-    );
+    writer.json.push(b'{');
     write_fields(&mut writer)?;
-    writer.json.extend_from_slice(b"}}");
+    writer.json.push(b'}');
+    let head = format!(
+        "{{\"format\":{FORMAT},\"schema\":{},\"created\":{},\"long_term\":{},",
+        meta.schema, meta.created_at, meta.long_term
+    );
+    let mut json = head.into_bytes();
+    if seal_all {
+        let sealed = sealer
+            .and_then(|sealer| sealer.seal(WHOLE_RECORD, &writer.json))
+            .ok_or_else(|| EncodeError {
+                field: "(record)",
+                source: "no encryption key".into(),
+            })?;
+        json.extend_from_slice(format!("\"{SEALED}\":\"{sealed}\"}}").as_bytes());
+    } else {
+        json.extend_from_slice(b"\"fields\":");
+        json.extend_from_slice(&writer.json);
+        json.push(b'}');
+    }
     // serde_json writes UTF-8 only, and so does everything above; checked all the same.
-    String::from_utf8(writer.json).map_err(|source| EncodeError {
+    String::from_utf8(json).map_err(|source| EncodeError {
         field: "(record)",
         source: source.into(),
     })
@@ -95,8 +145,11 @@ pub(crate) fn encode(
 /// Reads the fields of a decoded record. Generated code calls [`FieldReader::read`] once per
 /// persisted field.
 #[doc(hidden)]
-pub struct FieldReader {
+pub struct FieldReader<'a> {
     fields: Map<String, Value>,
+    sealer: Option<Sealer<'a>>,
+    /// The record was sealed as a whole: its fields are plain inside.
+    whole_sealed: bool,
 }
 
 /// Why a stored record could not be decoded. The store logs it and starts a fresh session.
@@ -106,6 +159,9 @@ pub enum DecodeError {
     /// Not a record envelope at all.
     #[error("stored session is not a valid record: {0}")]
     Envelope(serde_json::Error),
+    /// An encrypted value that does not decrypt: another key, another session or field, damage.
+    #[error("stored session does not decrypt: {0}")]
+    Sealed(String),
     /// Not an object with a numeric `format` and an object of `fields`.
     #[error("stored session is not a record envelope (an object with `format` and `fields`)")]
     NoFormat,
@@ -146,7 +202,48 @@ impl DecodeError {
     }
 }
 
-impl FieldReader {
+impl FieldReader<'_> {
+    /// The value of an `#[session(encrypt)]` field: decrypted, then read like
+    /// [`read`](Self::read). A value that is not a sealed string (stored before the field was
+    /// encrypted) takes the default, like any misfit.
+    ///
+    /// # Errors
+    ///
+    /// When a sealed value does not decrypt: the whole session is then replaced by a fresh one.
+    pub fn read_sealed<V: DeserializeOwned>(
+        &self,
+        key: &'static str,
+        aliases: &[&'static str],
+        default: impl FnOnce() -> V,
+    ) -> Result<V, DecodeError> {
+        if self.whole_sealed {
+            return self.read(key, aliases, default);
+        }
+        let found = std::iter::once(&key)
+            .chain(aliases)
+            .find_map(|name| Some((*name, self.fields.get(*name)?)));
+        let Some((field, value)) = found else {
+            return Ok(default());
+        };
+        let Some(sealed) = value.as_str() else {
+            tracing::warn!(
+                field,
+                "typed-session: an encrypted field was stored in plain; it takes its default"
+            );
+            return Ok(default());
+        };
+        let sealer = self
+            .sealer
+            .ok_or_else(|| DecodeError::Sealed("no key to decrypt with".to_owned()))?;
+        let plaintext = sealer
+            .open(field, sealed)
+            .map_err(|error| DecodeError::Sealed(error.to_string()))?;
+        Ok(serde_json::from_slice(&plaintext).unwrap_or_else(|error| {
+            tracing::warn!(field, %error, "typed-session: a stored field no longer fits its type; it takes its default");
+            default()
+        }))
+    }
+
     /// The stored fields, for a migration to rewrite.
     pub(crate) fn fields_mut(&mut self) -> &mut Map<String, Value> {
         &mut self.fields
@@ -186,9 +283,13 @@ impl FieldReader {
     }
 }
 
-/// Splits a stored record into its metadata and a reader of its fields. The envelope must be
-/// a JSON object with a known `format`; its other members default when absent.
-pub(crate) fn decode(data: &str) -> Result<(Meta, FieldReader), DecodeError> {
+/// Splits a stored record into its metadata and a reader of its fields, decrypting a sealed
+/// record. The envelope must be a JSON object with a known `format`; its other members default
+/// when absent.
+pub(crate) fn decode<'a>(
+    data: &str,
+    sealer: Option<Sealer<'a>>,
+) -> Result<(Meta, FieldReader<'a>), DecodeError> {
     let mut envelope: Map<String, Value> =
         serde_json::from_str(data).map_err(DecodeError::Envelope)?;
     let number = |value: Option<&Value>| value.and_then(Value::as_u64);
@@ -206,12 +307,32 @@ pub(crate) fn decode(data: &str) -> Result<(Meta, FieldReader), DecodeError> {
             .and_then(|schema| u32::try_from(schema).ok())
             .unwrap_or(0),
     };
+    if let Some(sealed) = envelope.get(SEALED) {
+        let sealed = sealed.as_str().ok_or(DecodeError::NoFormat)?;
+        let sealer =
+            sealer.ok_or_else(|| DecodeError::Sealed("no key to decrypt with".to_owned()))?;
+        let plaintext = sealer
+            .open(WHOLE_RECORD, sealed)
+            .map_err(|error| DecodeError::Sealed(error.to_string()))?;
+        let fields = serde_json::from_slice(&plaintext).map_err(DecodeError::Envelope)?;
+        let reader = FieldReader {
+            fields,
+            sealer: Some(sealer),
+            whole_sealed: true,
+        };
+        return Ok((meta, reader));
+    }
     let fields = match envelope.remove("fields") {
         Some(Value::Object(fields)) => fields,
         None => Map::new(),
         Some(_) => return Err(DecodeError::NoFormat),
     };
-    Ok((meta, FieldReader { fields }))
+    let reader = FieldReader {
+        fields,
+        sealer,
+        whole_sealed: false,
+    };
+    Ok((meta, reader))
 }
 
 #[cfg(test)]
@@ -225,14 +346,14 @@ mod tests {
             long_term: true,
             schema: 3,
         };
-        let data = encode(meta, |w| {
+        let data = encode(meta, None, false, |w| {
             w.write("count", &3_u64)?;
             w.write("name \"quoted\"", "ada")
         })
         .unwrap();
         let value: Value = serde_json::from_str(&data).unwrap();
         assert_eq!(value["fields"]["count"], 3);
-        let (read_meta, reader) = decode(&data).unwrap();
+        let (read_meta, reader) = decode(&data, None).unwrap();
         assert_eq!(read_meta, meta);
         assert_eq!(reader.read("count", &[], || 0_u64).unwrap(), 3);
         assert_eq!(
@@ -250,6 +371,37 @@ mod tests {
     }
 
     #[test]
+    fn sealed_fields_and_records_round_trip_only_in_their_session() {
+        use crate::crypto::{Key, KeyRing};
+        let ring = KeyRing::new(Some(Key::generate()), vec![]);
+        let here = Sealer::new(&ring, "session-a");
+        let there = Sealer::new(&ring, "session-b");
+        let meta = Meta {
+            created_at: 1,
+            long_term: false,
+            schema: 0,
+        };
+        for seal_all in [false, true] {
+            let data = encode(meta, Some(here), seal_all, |w| {
+                w.write("plain", &1_u8)?;
+                w.write_sealed("secret", "ada@example.com")
+            })
+            .unwrap();
+            assert!(!data.contains("ada@example.com"), "{data}");
+            assert_eq!(data.contains("plain"), !seal_all, "{data}");
+            let (_, reader) = decode(&data, Some(here)).unwrap();
+            let secret: String = reader.read_sealed("secret", &[], String::new).unwrap();
+            assert_eq!(secret, "ada@example.com");
+            let elsewhere = decode(&data, Some(there))
+                .and_then(|(_, reader)| reader.read_sealed::<String>("secret", &[], String::new));
+            assert!(
+                matches!(elsewhere, Err(DecodeError::Sealed(_))),
+                "{seal_all}"
+            );
+        }
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         for bad in [
             "",
@@ -259,9 +411,9 @@ mod tests {
             "{\"format\":2}",
             "{\"format\":1,\"fields\":3}",
         ] {
-            assert!(decode(bad).is_err(), "{bad}");
+            assert!(decode(bad, None).is_err(), "{bad}");
         }
-        let (_, reader) = decode("{\"format\":1,\"fields\":{\"count\":\"x\"}}").unwrap();
+        let (_, reader) = decode("{\"format\":1,\"fields\":{\"count\":\"x\"}}", None).unwrap();
         assert_eq!(
             reader.read("count", &[], || 7_u64).unwrap(),
             7,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use crate::binding::ClientBinding;
 use crate::clock::to_system_time;
 use crate::id::SessionId;
 use crate::store::Lifetimes;
@@ -13,6 +14,8 @@ const DESTROY: u8 = 1;
 const RENEW: u8 = 2;
 const LONG_TERM_CHANGED: u8 = 4;
 const TOUCHED: u8 = 8;
+const RESIGN: u8 = 16;
+const CONSENT_CHANGED: u8 = 32;
 
 /// The session of one request, shared by the layer and every extractor of that request.
 pub(crate) struct RequestSession<T> {
@@ -22,6 +25,8 @@ pub(crate) struct RequestSession<T> {
     /// Not yet in the store: created only if this request writes to it.
     pub(crate) is_new: bool,
     lifetimes: Lifetimes,
+    /// The client this request came from, for signing the id handed back.
+    pub(crate) binding: ClientBinding,
     /// One bit per field (by declaration order) that this request wrote.
     dirty: AtomicU64,
     /// The entry's write counter after this request's last write: a save that carried that
@@ -31,21 +36,42 @@ pub(crate) struct RequestSession<T> {
 }
 
 impl<T> RequestSession<T> {
-    pub(crate) fn existing(id: SessionId, entry: Arc<Entry<T>>, lifetimes: Lifetimes) -> Self {
-        Self::new(id, entry, false, lifetimes)
+    pub(crate) fn existing(
+        id: SessionId,
+        entry: Arc<Entry<T>>,
+        lifetimes: Lifetimes,
+        binding: ClientBinding,
+    ) -> Self {
+        Self::new(id, entry, false, lifetimes, binding)
     }
 
-    pub(crate) fn fresh(value: T, now: u64, lifetimes: Lifetimes) -> Self {
+    /// A new session; `consent` is whether it may be stored before `set_store(true)`.
+    pub(crate) fn fresh(
+        value: T,
+        now: u64,
+        lifetimes: Lifetimes,
+        binding: ClientBinding,
+        consent: bool,
+    ) -> Self {
         let id = SessionId::generate();
-        Self::new(id, Arc::new(Entry::new(value, id, now)), true, lifetimes)
+        let entry = Entry::new(value, id, now);
+        entry.consent.store(consent, Ordering::Release);
+        Self::new(id, Arc::new(entry), true, lifetimes, binding)
     }
 
-    fn new(id: SessionId, entry: Arc<Entry<T>>, is_new: bool, lifetimes: Lifetimes) -> Self {
+    fn new(
+        id: SessionId,
+        entry: Arc<Entry<T>>,
+        is_new: bool,
+        lifetimes: Lifetimes,
+        binding: ClientBinding,
+    ) -> Self {
         Self {
             id,
             entry,
             is_new,
             lifetimes,
+            binding,
             dirty: AtomicU64::new(0),
             last_write: AtomicU64::new(0),
             actions: AtomicU8::new(0),
@@ -83,6 +109,19 @@ impl<T> RequestSession<T> {
 
     pub(crate) fn mark_touched(&self) {
         self.actions.fetch_or(TOUCHED, Ordering::AcqRel);
+    }
+
+    /// Whether the id arrived signed with a previous key.
+    pub(crate) fn resign(&self) -> bool {
+        self.has(RESIGN)
+    }
+
+    pub(crate) fn mark_resign(&self) {
+        self.actions.fetch_or(RESIGN, Ordering::AcqRel);
+    }
+
+    pub(crate) fn consent_changed(&self) -> bool {
+        self.has(CONSENT_CHANGED)
     }
 
     /// Runs `change` on the slot under its lock, then records the write for this request and
@@ -164,6 +203,28 @@ impl<T> RawSession<T> {
         });
         if changed {
             self.0.actions.fetch_or(LONG_TERM_CHANGED, Ordering::AcqRel);
+        }
+    }
+
+    pub(crate) fn has_consent(&self) -> bool {
+        self.0.entry.has_consent()
+    }
+
+    pub(crate) fn set_consent(&self, consent: bool) {
+        let entry = &self.0.entry;
+        let changed = self.0.write(0, |_| {
+            let changed = entry.consent.swap(consent, Ordering::AcqRel) != consent;
+            (changed, changed)
+        });
+        if changed {
+            self.0.actions.fetch_or(CONSENT_CHANGED, Ordering::AcqRel);
+        }
+    }
+
+    /// Asks for a new id at response time when a `renew_on_change` field changed.
+    pub fn renew_if(&self, changed: bool) {
+        if changed {
+            self.renew();
         }
     }
 

@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use crate::backend::{BackendError, NullBackend, SessionBackend};
 use crate::config::SessionConfig;
+use crate::crypto::KeyRing;
 use crate::data::SessionData;
 use crate::error::ConfigError;
+use crate::error::ConfigError as Misconfigured;
 use crate::store::erased::DynBackend;
 use crate::store::memory::MemoryStore;
 use crate::store::purge::purge_loop;
 use crate::store::{Lifetimes, SessionStore, StoreInner};
-use crate::transport::cookie::CookieTransport;
+use crate::transport::IdTransport;
 
 /// Configures and builds a [`SessionStore`]; from [`SessionStore::builder`].
 #[must_use = "a builder does nothing until `.build().await`"]
@@ -104,7 +106,18 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             backend.create_schema().await?;
         }
         let backend = self.backend;
-        let cookie = CookieTransport::new(cookie_name, &config);
+        let keys = KeyRing::new(config.key.clone(), config.previous_keys.clone());
+        if keys.current().is_none() && !T::ENCRYPTED.is_empty() {
+            return Err(Misconfigured::MissingEncryptionKey(format!(
+                "`{}` (#[session(encrypt)] on {})",
+                std::any::type_name::<T>(),
+                T::ENCRYPTED.join(", ")
+            ))
+            .into());
+        }
+        let transport = IdTransport::new(cookie_name, &config, &keys);
+        let opt_in = config.mode == crate::config::SessionMode::OptIn;
+        let encrypt_all = config.encrypt_all;
         let lifetimes = Lifetimes::from_config(&config);
         let purge_interval = config.purge_interval;
         let touch_interval = crate::clock::saturating_millis(config.touch_interval);
@@ -113,7 +126,10 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             backend,
             touch_interval,
             lifetimes,
-            cookie,
+            transport,
+            keys,
+            opt_in,
+            encrypt_all,
             config,
             purge_task: runtime
                 .spawn(purge_loop(weak.clone(), purge_interval))

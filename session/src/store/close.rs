@@ -43,13 +43,19 @@ impl<T: SessionData> StoreInner<T> {
         if session.destroy_requested() {
             if !session.is_new {
                 self.destroy(entry).await?;
-                self.cookie.remove(headers);
+                self.transport.remove(headers);
             }
             return Ok(());
         }
-        let persisted = session.dirty() & T::PERSISTED != 0 || session.long_term_changed();
+        if session.consent_changed() && !entry.has_consent() {
+            self.withdraw(entry).await?;
+        }
+        let meta_changed = session.long_term_changed() || session.consent_changed();
+        // Without storage consent (`SessionMode::OptIn`) the session stays in memory.
+        let persisted =
+            (session.dirty() & T::PERSISTED != 0 || meta_changed) && entry.has_consent();
         if session.is_new {
-            if session.dirty() != 0 || session.long_term_changed() {
+            if session.dirty() != 0 || meta_changed {
                 let id = self.memory.insert_new(session.id, entry);
                 self.enforce_capacity();
                 if persisted && let Err(error) = self.save(entry, session.last_write()).await {
@@ -58,26 +64,27 @@ impl<T: SessionData> StoreInner<T> {
                     self.memory.remove(id, entry);
                     return Err(error);
                 }
-                self.set_cookie(headers, entry, id);
+                self.hand_out(headers, session, id);
             }
             return Ok(());
         }
         if session.renew_requested() {
-            if let Some(id) = self
+            let renewed = self
                 .renew(session.id, entry, persisted, session.last_write())
-                .await?
-            {
-                self.set_cookie(headers, entry, id);
+                .await?;
+            if let Some(id) = renewed {
+                self.hand_out(headers, session, id);
             }
             return Ok(());
         }
         if persisted {
             self.save(entry, session.last_write()).await?;
         }
-        // A long-term cookie's Max-Age slides with the session: re-sent with each touch.
-        if session.long_term_changed() || (session.touched() && entry.is_long_term()) {
+        // Re-sent when what it says changed, when it was signed with a retired key, and (a
+        // long-term cookie's Max-Age slides with the session) with each touch.
+        if meta_changed || session.resign() || (session.touched() && entry.is_long_term()) {
             let id = entry.lock().id;
-            self.set_cookie(headers, entry, id);
+            self.hand_out(headers, session, id);
         }
         Ok(())
     }
@@ -88,11 +95,31 @@ impl<T: SessionData> StoreInner<T> {
         }
     }
 
-    fn set_cookie(&self, headers: &mut HeaderMap, entry: &Entry<T>, id: SessionId) {
+    /// Gives the client `id`, signed for its binding, with the consent flag and the lifetime.
+    fn hand_out(&self, headers: &mut HeaderMap, session: &RequestSession<T>, id: SessionId) {
+        let entry = &session.entry;
         let max_age = entry
             .is_long_term()
             .then_some(self.config.long_term_timeout);
-        self.cookie.set(headers, id, max_age);
+        self.transport
+            .set(headers, id, entry.has_consent(), &session.binding, max_age);
+    }
+
+    /// Consent withdrawn: the stored copy goes, the session lives on in memory.
+    async fn withdraw(&self, entry: &Entry<T>) -> Result<(), StoreError> {
+        let Some(backend) = self.backend.as_deref() else {
+            return Ok(());
+        };
+        let _saving = entry.save_lock.lock().await;
+        let (id, stored) = {
+            let slot = entry.lock();
+            (slot.id, slot.version != 0)
+        };
+        if stored {
+            backend.delete(&StorageKey::for_id(id)).await?;
+            entry.lock().version = 0;
+        }
+        Ok(())
     }
 
     /// Ends the session: the backend record first, then the entry, under the save lock so no
@@ -201,6 +228,9 @@ impl<T: SessionData> StoreInner<T> {
         let Some(backend) = self.backend.as_deref() else {
             return Ok(());
         };
+        if !entry.has_consent() {
+            return Ok(());
+        }
         let _saving = entry.save_lock.lock().await;
         for _ in 0..MAX_SAVE_ATTEMPTS {
             let now = now_millis();
@@ -271,7 +301,10 @@ impl<T: SessionData> StoreInner<T> {
             long_term,
             schema: T::SCHEMA,
         };
-        let data = record::encode(meta, |fields| slot.value.encode(fields))?;
+        let key = StorageKey::for_id(slot.id);
+        let data = record::encode(meta, self.sealer(&key), self.encrypt_all, |fields| {
+            slot.value.encode(fields)
+        })?;
         let expected = (slot.version != 0).then_some(slot.version);
         let version = expected.map_or(Some(1), |version| version.checked_add(1));
         let Some(version) = version else {

@@ -18,6 +18,8 @@ pub(crate) struct Entry<T> {
     /// The last time the backend confirmed the session and extended its expiry.
     pub(crate) synced_at: AtomicU64,
     pub(crate) long_term: AtomicBool,
+    /// Storage consent (`SessionMode::OptIn`); always set under `SessionMode::Persistent`.
+    pub(crate) consent: AtomicBool,
     /// One save at a time per session on this server: parallel requests queue here and most
     /// find their writes already carried by the save before them.
     pub(crate) save_lock: tokio::sync::Mutex<()>,
@@ -69,6 +71,7 @@ impl<T> Entry<T> {
             last_access: AtomicU64::new(now),
             synced_at: AtomicU64::new(now),
             long_term: AtomicBool::new(long_term),
+            consent: AtomicBool::new(true),
             save_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -78,6 +81,10 @@ impl<T> Entry<T> {
     /// session would turn one bug into a lost session.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Slot<T>> {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn has_consent(&self) -> bool {
+        self.consent.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_long_term(&self) -> bool {

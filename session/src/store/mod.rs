@@ -18,8 +18,9 @@ use std::sync::Arc;
 
 use crate::clock::now_millis;
 use crate::config::SessionConfig;
+use crate::crypto::KeyRing;
 use crate::data::SessionData;
-use crate::transport::cookie::CookieTransport;
+use crate::transport::IdTransport;
 use erased::DynBackend;
 use memory::MemoryStore;
 
@@ -59,7 +60,12 @@ pub(crate) struct StoreInner<T> {
     pub(crate) config: SessionConfig,
     pub(crate) lifetimes: Lifetimes,
     pub(crate) touch_interval: u64,
-    pub(crate) cookie: CookieTransport,
+    pub(crate) transport: IdTransport,
+    pub(crate) keys: KeyRing,
+    /// `SessionMode::OptIn`: sessions are stored only with consent.
+    pub(crate) opt_in: bool,
+    /// `with_encrypt_all`: the whole record is encrypted.
+    pub(crate) encrypt_all: bool,
     purge_task: tokio::task::AbortHandle,
 }
 
@@ -81,10 +87,11 @@ impl<T: SessionData> SessionStore<T> {
         &self.inner.config
     }
 
-    /// The name of the cookie that carries this store's session ids.
+    /// The name of the cookie that carries this store's session ids (in header-only mode, the
+    /// header's name).
     #[must_use]
     pub fn cookie_name(&self) -> &str {
-        self.inner.cookie.name()
+        self.inner.transport.name()
     }
 
     /// Whether the store has a persistent backend (not only memory).

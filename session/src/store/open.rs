@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use http::HeaderMap;
+use http::{Extensions, HeaderMap};
 
 use crate::backend::StorageKey;
 use crate::clock::now_millis;
+use crate::crypto::Sealer;
 use crate::data::SessionData;
 use crate::id::SessionId;
 use crate::record;
@@ -16,7 +17,7 @@ use crate::store::erased::DynBackend;
 use crate::store::error::StoreError;
 use crate::store::memory::Entry;
 
-/// How many cookie values of our name are tried. More than one defends against a planted
+/// How many presented ids (header values, then cookies of our name) are tried. More than one defends against a planted
 /// cookie shadowing the real one; a bound keeps a header stuffed with ids from costing a
 /// backend round trip each.
 const MAX_CANDIDATES: usize = 4;
@@ -27,23 +28,37 @@ impl<T: SessionData> StoreInner<T> {
     /// Only an id this store issued and still holds is adopted; anything else (malformed,
     /// expired, destroyed, invented by the client) gets a fresh id, which stops session fixation
     /// through a chosen id.
-    pub(crate) async fn open(&self, headers: &HeaderMap) -> Result<RequestSession<T>, StoreError> {
+    pub(crate) async fn open(
+        &self,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) -> Result<RequestSession<T>, StoreError> {
         let now = now_millis();
+        let binding = self.transport.binding(headers, extensions);
         let candidates = self
-            .cookie
-            .values(headers)
-            .filter_map(SessionId::parse)
+            .transport
+            .incoming(headers, &binding)
             .take(MAX_CANDIDATES);
-        for id in candidates {
-            if let Some((entry, touched)) = self.find(id, now).await? {
-                let session = RequestSession::existing(id, entry, self.lifetimes);
+        for incoming in candidates {
+            if let Some((entry, touched)) = self.find(incoming.id, now).await? {
+                let session =
+                    RequestSession::existing(incoming.id, entry, self.lifetimes, binding.clone());
                 if touched {
                     session.mark_touched();
+                }
+                if incoming.resign {
+                    session.mark_resign();
                 }
                 return Ok(session);
             }
         }
-        Ok(RequestSession::fresh(T::initial(), now, self.lifetimes))
+        Ok(RequestSession::fresh(
+            T::initial(),
+            now,
+            self.lifetimes,
+            binding,
+            !self.opt_in,
+        ))
     }
 
     /// The live session under `id` and whether its stored expiry was extended on the way.
@@ -71,6 +86,13 @@ impl<T: SessionData> StoreInner<T> {
         } else {
             Ok(None)
         }
+    }
+
+    /// The encryption of the session stored under `key`, if the store has keys.
+    pub(crate) fn sealer<'a>(&'a self, key: &'a StorageKey) -> Option<Sealer<'a>> {
+        self.keys
+            .current()
+            .map(|_| Sealer::new(&self.keys, key.as_str()))
     }
 
     /// Whether the backend's copy should be confirmed and its expiry extended now.
@@ -128,7 +150,7 @@ impl<T: SessionData> StoreInner<T> {
         let Some(record) = backend.load(key, now).await? else {
             return Ok(false);
         };
-        let decoded = decode::<T>(&record.data);
+        let decoded = decode::<T>(&record.data, self.sealer(key));
         let mut slot = entry.lock();
         if record.version <= slot.version {
             // Already as new (a save on this server overtook this load): nothing to take.
@@ -161,7 +183,7 @@ impl<T: SessionData> StoreInner<T> {
         let Some(record) = backend.load(&key, now).await? else {
             return Ok(None);
         };
-        let (meta, value) = match decode::<T>(&record.data) {
+        let (meta, value) = match decode::<T>(&record.data, self.sealer(&key)) {
             Ok(decoded) => decoded,
             Err(error) => {
                 // The visitor gets a fresh session under a new id; the unreadable record goes,
@@ -206,8 +228,11 @@ impl<T: SessionData> StoreInner<T> {
 /// Decodes a stored record into its metadata and value, migrating records of an older schema
 /// first. (A record of a newer schema, from a newer release during a rolling deploy, is read
 /// by the usual rules: unknown fields ignored, missing ones defaulted.)
-fn decode<T: SessionData>(data: &str) -> Result<(record::Meta, T), record::DecodeError> {
-    let (meta, mut fields) = record::decode(data)?;
+fn decode<T: SessionData>(
+    data: &str,
+    sealer: Option<Sealer<'_>>,
+) -> Result<(record::Meta, T), record::DecodeError> {
+    let (meta, mut fields) = record::decode(data, sealer)?;
     if meta.schema < T::SCHEMA {
         T::migrate(fields.fields_mut(), meta.schema)?;
     }

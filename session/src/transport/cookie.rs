@@ -7,7 +7,6 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 
 use crate::config::{SameSite, SessionConfig};
-use crate::id::SessionId;
 
 /// The cookie of one store, its attributes fixed at build time.
 pub(crate) struct CookieTransport {
@@ -60,11 +59,11 @@ impl CookieTransport {
             .filter_map(|cookie| cookie.value_raw())
     }
 
-    /// Adds the `Set-Cookie` that hands `id` to the client: a browser-session cookie, or with
-    /// `max_age` a persistent one.
-    pub(crate) fn set(&self, headers: &mut HeaderMap, id: SessionId, max_age: Option<Duration>) {
+    /// Adds the `Set-Cookie` that hands `value` (an id, signed or not) to the client: a
+    /// browser-session cookie, or with `max_age` a persistent one.
+    pub(crate) fn set(&self, headers: &mut HeaderMap, value: String, max_age: Option<Duration>) {
         let mut cookie = self.attributes.clone();
-        cookie.set_value(id.to_string());
+        cookie.set_value(value);
         if let Some(max_age) = max_age {
             let seconds = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
             cookie.set_max_age(cookie::time::Duration::seconds(seconds));
@@ -79,14 +78,15 @@ impl CookieTransport {
 }
 
 fn header_value(cookie: &Cookie<'_>) -> HeaderValue {
-    // The name, path and domain were validated at build time and the value is hex, so the
-    // rendered cookie is always a valid header value.
-    HeaderValue::try_from(cookie.to_string()).expect("validated cookie renders a valid header")
+    // The name, path and domain were validated at build time and the value is hex, base64url,
+    // `~` and `.`, so the rendered cookie is always a valid header value.
+    HeaderValue::try_from(cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::id::SessionId;
 
     fn transport() -> CookieTransport {
         CookieTransport::new(
@@ -117,7 +117,7 @@ mod tests {
         let transport = transport();
         let mut headers = HeaderMap::new();
         let id = SessionId::generate();
-        transport.set(&mut headers, id, None);
+        transport.set(&mut headers, id.to_string(), None);
         transport.remove(&mut headers);
         let set: Vec<_> = headers
             .get_all(SET_COOKIE)

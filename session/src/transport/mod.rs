@@ -1,3 +1,214 @@
-//! How a session id travels between client and server.
+//! How a session id travels between client and server: in a cookie, a header or both; signed
+//! and bound to its client when the store has a key.
 
 pub(crate) mod cookie;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::binding::{BindingPolicy, ClientBinding};
+use crate::clock::now_millis;
+use crate::config::{SessionConfig, SessionMode, Transport};
+use crate::crypto::{KeyRing, Signer};
+use crate::id::SessionId;
+use cookie::CookieTransport;
+
+/// The consent marker after the id: `<id>~s`.
+const CONSENT_MARKER: &str = "~s";
+
+/// An id a request presented, and what its value said.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Incoming {
+    pub(crate) id: SessionId,
+    /// Signed with a previous key: re-sign on this response.
+    pub(crate) resign: bool,
+}
+
+/// The transports of one store, and its signer.
+pub(crate) struct IdTransport {
+    cookie: Option<CookieTransport>,
+    header: Option<HeaderName>,
+    signer: Option<Signer>,
+    binding: BindingPolicy,
+    opt_in: bool,
+    rejections: RejectionLog,
+}
+
+impl IdTransport {
+    pub(crate) fn new(cookie_name: &str, config: &SessionConfig, keys: &KeyRing) -> Self {
+        let (cookie, header) = match config.transport {
+            Transport::Cookie => (true, false),
+            Transport::Header => (false, true),
+            Transport::CookieAndHeader => (true, true),
+        };
+        Self {
+            cookie: cookie.then(|| CookieTransport::new(cookie_name, config)),
+            header: header.then(|| config.header_name.clone()),
+            signer: Signer::new(keys.clone()),
+            binding: BindingPolicy::from_config(config),
+            opt_in: config.mode == SessionMode::OptIn,
+            rejections: RejectionLog::default(),
+        }
+    }
+
+    /// The cookie name, or the header name in header-only mode.
+    pub(crate) fn name(&self) -> &str {
+        match (&self.cookie, &self.header) {
+            (Some(cookie), _) => cookie.name(),
+            (None, Some(header)) => header.as_str(),
+            (None, None) => "",
+        }
+    }
+
+    /// This request's client binding; empty unless binding is configured (and then computed once
+    /// per request, for verifying and for signing).
+    pub(crate) fn binding(
+        &self,
+        headers: &HeaderMap,
+        extensions: &http::Extensions,
+    ) -> ClientBinding {
+        if self.binding.is_enabled() {
+            self.binding.of(headers, extensions)
+        } else {
+            ClientBinding::default()
+        }
+    }
+
+    /// Every well-formed, correctly signed id the request presents: header values first (an API
+    /// client means it), then cookies.
+    pub(crate) fn incoming<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        binding: &'a ClientBinding,
+    ) -> impl Iterator<Item = Incoming> + 'a {
+        let from_header = self.header.iter().flat_map(move |name| {
+            headers
+                .get_all(name)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .filter_map(move |value| self.decode(name.as_str(), value.trim(), binding))
+        });
+        let from_cookie = self.cookie.iter().flat_map(move |cookie| {
+            cookie
+                .values(headers)
+                .filter_map(move |value| self.decode(cookie.name(), value, binding))
+        });
+        from_header.chain(from_cookie)
+    }
+
+    /// Parses and verifies one value: `<id>[~s][.<signature>]`.
+    fn decode(&self, name: &str, value: &str, binding: &ClientBinding) -> Option<Incoming> {
+        let (payload, signature) = match value.split_once('.') {
+            Some((payload, signature)) => (payload, Some(signature)),
+            None => (value, None),
+        };
+        // The consent marker is signed with the id, so it cannot be added by the client; the
+        // store's own flag is what counts.
+        let id_text = payload.strip_suffix(CONSENT_MARKER).unwrap_or(payload);
+        let id = SessionId::parse(id_text)?;
+        let resign = match (&self.signer, signature) {
+            (None, None) => false,
+            (Some(signer), Some(signature)) => {
+                let [ip, user_agent] = binding.signed_parts();
+                let parts: [&[u8]; 4] = [name.as_bytes(), payload.as_bytes(), &ip, &user_agent];
+                match signer.verify(&parts, signature) {
+                    Some(crate::crypto::Verified::Current) => false,
+                    Some(crate::crypto::Verified::Previous) => true,
+                    None => {
+                        self.rejections.record(name);
+                        return None;
+                    }
+                }
+            }
+            // Unsigned while signing is on (or signed while it is off): not ours.
+            _ => {
+                self.rejections.record(name);
+                return None;
+            }
+        };
+        Some(Incoming { id, resign })
+    }
+
+    /// The value that carries `id`: signed (over the transport name, so it is valid there only)
+    /// and bound when the store has a key.
+    fn encode(&self, name: &str, id: SessionId, consent: bool, binding: &ClientBinding) -> String {
+        let mut payload = id.to_string();
+        if consent && self.opt_in {
+            payload.push_str(CONSENT_MARKER);
+        }
+        if let Some(signer) = &self.signer {
+            let [ip, user_agent] = binding.signed_parts();
+            let signature = signer.sign(&[name.as_bytes(), payload.as_bytes(), &ip, &user_agent]);
+            payload.push('.');
+            payload.push_str(&signature);
+        }
+        payload
+    }
+
+    /// Hands `id` to the client on every configured transport.
+    pub(crate) fn set(
+        &self,
+        headers: &mut HeaderMap,
+        id: SessionId,
+        consent: bool,
+        binding: &ClientBinding,
+        max_age: Option<Duration>,
+    ) {
+        if let Some(cookie) = &self.cookie {
+            cookie.set(
+                headers,
+                self.encode(cookie.name(), id, consent, binding),
+                max_age,
+            );
+        }
+        if let Some(name) = &self.header {
+            let value = self.encode(name.as_str(), id, consent, binding);
+            if let Ok(value) = HeaderValue::try_from(value) {
+                headers.insert(name.clone(), value);
+            }
+        }
+    }
+
+    /// Tells the client to forget its id: a removal cookie, and an empty header.
+    pub(crate) fn remove(&self, headers: &mut HeaderMap) {
+        if let Some(cookie) = &self.cookie {
+            cookie.remove(headers);
+        }
+        if let Some(name) = &self.header {
+            headers.insert(name.clone(), HeaderValue::from_static(""));
+        }
+    }
+}
+
+/// Logs rejected values (bad signatures, wrong binding) at most once per interval, with a
+/// count, so a client hammering forged cookies cannot flood the logs.
+#[derive(Default)]
+struct RejectionLog {
+    count: AtomicU64,
+    last_logged: AtomicU64,
+}
+
+const REJECTION_LOG_INTERVAL_MS: u64 = 10_000;
+
+impl RejectionLog {
+    fn record(&self, name: &str) {
+        let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = now_millis();
+        let last = self.last_logged.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= REJECTION_LOG_INTERVAL_MS
+            && self
+                .last_logged
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.count.store(0, Ordering::Relaxed);
+            tracing::warn!(
+                transport = name,
+                rejected = count,
+                "typed-session: rejected session ids that failed verification (forged, tampered, another key or another client)"
+            );
+        }
+    }
+}
