@@ -89,6 +89,31 @@ pub struct SessionConfig {
     pub(crate) bind_user_agent: bool,
     pub(crate) trusted_proxies: usize,
     pub(crate) mode: SessionMode,
+    #[cfg(feature = "key-store")]
+    pub(crate) key_store: Option<KeyStoreConfig>,
+}
+
+/// The size of the key-store's Bloom filter (cargo feature `key-store`): how many stored
+/// sessions to expect and the accepted false-positive rate. Memory is about
+/// `-expected · ln(rate) / ln(2)²` bits: 1.2 MB for a million sessions at 1 %.
+#[cfg(feature = "key-store")]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyStoreConfig {
+    pub(crate) expected_items: usize,
+    pub(crate) false_positive_rate: f64,
+}
+
+#[cfg(feature = "key-store")]
+impl KeyStoreConfig {
+    /// A filter for `expected_items` keys with the given false-positive rate (between 0 and 1
+    /// exclusive; checked by `build()`).
+    #[must_use]
+    pub fn new(expected_items: usize, false_positive_rate: f64) -> Self {
+        Self {
+            expected_items,
+            false_positive_rate,
+        }
+    }
 }
 
 /// How the session id travels.
@@ -144,6 +169,8 @@ impl Default for SessionConfig {
             bind_user_agent: false,
             trusted_proxies: 0,
             mode: SessionMode::Persistent,
+            #[cfg(feature = "key-store")]
+            key_store: None,
         }
     }
 }
@@ -330,6 +357,18 @@ impl SessionConfig {
         self
     }
 
+    /// Turns the key-store on (cargo feature `key-store`): a Bloom filter of the stored session
+    /// keys, seeded from the backend by `build()` and rebuilt at each purge, answers "unknown id"
+    /// for ids that were never stored without a backend round trip (forged ids, stale cookies,
+    /// scanners). **One server only**: a session stored by another server is not in this
+    /// server's filter and would be turned away. Without a backend it does nothing.
+    #[cfg(feature = "key-store")]
+    #[must_use]
+    pub fn with_key_store(mut self, key_store: Option<KeyStoreConfig>) -> Self {
+        self.key_store = key_store;
+        self
+    }
+
     /// The cookie name, if one was set (otherwise the store derives it from the data type).
     #[must_use]
     pub fn cookie_name(&self) -> Option<&str> {
@@ -409,6 +448,13 @@ impl SessionConfig {
             }
             if !self.previous_keys.is_empty() {
                 return Err(ConfigError::PreviousKeysWithoutKey);
+            }
+        }
+        #[cfg(feature = "key-store")]
+        if let Some(key_store) = self.key_store {
+            let rate = key_store.false_positive_rate;
+            if key_store.expected_items == 0 || !(rate > 0.0 && rate < 1.0) {
+                return Err(ConfigError::KeyStore);
             }
         }
         if self.memory_capacity == Some(0) {

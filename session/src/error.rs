@@ -51,6 +51,11 @@ pub enum ConfigError {
         "{0} must be encrypted at rest, but the store has no key: add one with SessionConfig::with_key(Key::from_secret(..)?)"
     )]
     MissingEncryptionKey(String),
+    /// A key-store sized for no items or with a false-positive rate outside (0, 1).
+    #[error(
+        "the key-store needs expected items above 0 and a false-positive rate between 0 and 1 exclusive, e.g. KeyStoreConfig::new(100_000, 0.01)"
+    )]
+    KeyStore,
     /// A timeout, interval or capacity of zero.
     #[error("the {0} must be more than zero")]
     ZeroDuration(&'static str),

@@ -46,6 +46,8 @@ mod session;
 mod store;
 mod transport;
 
+#[cfg(feature = "key-store")]
+pub use config::KeyStoreConfig;
 pub use config::{SameSite, SessionConfig, SessionMode, Transport};
 pub use crypto::{Key, KeyError};
 pub use data::SessionData;

@@ -105,6 +105,14 @@ impl<T: SessionData> SessionStoreBuilder<T> {
         if let Some(backend) = self.backend.as_ref().filter(|_| self.create_schema) {
             backend.create_schema().await?;
         }
+        #[cfg(feature = "key-store")]
+        let key_store = match (&self.backend, config.key_store) {
+            (Some(backend), Some(key_store)) => {
+                let keys = backend.list_keys(crate::clock::now_millis()).await?;
+                Some(crate::store::key_store::KeyStore::new(key_store, keys))
+            }
+            _ => None,
+        };
         let backend = self.backend;
         let keys = KeyRing::new(config.key.clone(), config.previous_keys.clone());
         if keys.current().is_none() && !T::ENCRYPTED.is_empty() {
@@ -130,6 +138,8 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             keys,
             opt_in,
             encrypt_all,
+            #[cfg(feature = "key-store")]
+            key_store,
             config,
             purge_task: runtime
                 .spawn(purge_loop(weak.clone(), purge_interval))

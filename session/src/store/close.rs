@@ -270,6 +270,12 @@ impl<T: SessionData> StoreInner<T> {
         let mut slot = entry.lock();
         match outcome {
             Ok(SaveOutcome::Saved) => {
+                #[cfg(feature = "key-store")]
+                if snapshot.expected.is_none()
+                    && let Some(key_store) = &self.key_store
+                {
+                    key_store.insert(&StorageKey::for_id(snapshot.id));
+                }
                 slot.version = slot.version.max(snapshot.record.version);
                 slot.saved_writes = slot.saved_writes.max(snapshot.writes);
                 drop(slot);

@@ -27,6 +27,8 @@ pub(crate) trait DynBackend: Send + Sync + 'static {
     ) -> BoxFuture<'a, Option<u64>>;
     fn delete<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, ()>;
     fn delete_expired(&self, now: u64) -> BoxFuture<'_, u64>;
+    #[cfg_attr(not(feature = "key-store"), allow(dead_code))]
+    fn list_keys(&self, now: u64) -> BoxFuture<'_, Vec<StorageKey>>;
 }
 
 impl<B: SessionBackend> DynBackend for B {
@@ -69,5 +71,9 @@ impl<B: SessionBackend> DynBackend for B {
 
     fn delete_expired(&self, now: u64) -> BoxFuture<'_, u64> {
         Box::pin(SessionBackend::delete_expired(self, now))
+    }
+
+    fn list_keys(&self, now: u64) -> BoxFuture<'_, Vec<StorageKey>> {
+        Box::pin(SessionBackend::list_keys(self, now))
     }
 }

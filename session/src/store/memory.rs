@@ -204,6 +204,12 @@ impl<T> MemoryStore<T> {
         before.saturating_sub(self.sessions.len())
     }
 
+    /// The ids held, tombstones included.
+    #[cfg_attr(not(feature = "key-store"), allow(dead_code))]
+    pub(crate) fn ids(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.sessions.iter().map(|entry| *entry.key())
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.sessions.len()
     }

@@ -4,6 +4,8 @@ mod builder;
 mod close;
 mod erased;
 mod error;
+#[cfg(feature = "key-store")]
+mod key_store;
 mod lifetime;
 pub(crate) mod memory;
 mod open;
@@ -66,6 +68,8 @@ pub(crate) struct StoreInner<T> {
     pub(crate) opt_in: bool,
     /// `with_encrypt_all`: the whole record is encrypted.
     pub(crate) encrypt_all: bool,
+    #[cfg(feature = "key-store")]
+    pub(crate) key_store: Option<key_store::KeyStore>,
     purge_task: tokio::task::AbortHandle,
 }
 
@@ -126,10 +130,16 @@ impl<T> StoreInner<T> {
             .is_some()
             .then(|| crate::clock::saturating_millis(self.config.memory_ttl));
         self.memory.purge(self.lifetimes, now, memory_ttl);
-        match &self.backend {
-            Some(backend) => backend.delete_expired(now).await,
-            None => Ok(0),
+        let Some(backend) = &self.backend else {
+            return Ok(0);
+        };
+        let deleted = backend.delete_expired(now).await?;
+        #[cfg(feature = "key-store")]
+        if let Some(key_store) = &self.key_store {
+            let recent = self.memory.ids().map(crate::backend::StorageKey::for_id);
+            key_store.rebuild(backend.list_keys(now).await, recent)?;
         }
+        Ok(deleted)
     }
 }
 

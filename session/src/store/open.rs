@@ -180,6 +180,12 @@ impl<T: SessionData> StoreInner<T> {
         now: u64,
     ) -> Result<Option<Arc<Entry<T>>>, StoreError> {
         let key = StorageKey::for_id(id);
+        #[cfg(feature = "key-store")]
+        if let Some(key_store) = &self.key_store
+            && !key_store.may_contain(&key)
+        {
+            return Ok(None);
+        }
         let Some(record) = backend.load(&key, now).await? else {
             return Ok(None);
         };

@@ -21,8 +21,12 @@ struct Everything {
     csrf: Option<String>,
     #[session(flash)]
     notice: Option<String>,
-    #[session(rename = "uid", alias = "user", alias = "user_id")]
+    #[session(rename = "uid", alias = "user", alias = "user_id", renew_on_change)]
     account: Option<u64>,
+    #[session(encrypt)]
+    email: Option<String>,
+    #[session(encrypt, flash)]
+    secret_notice: Option<String>,
 }
 
 fn use_it(session: &TypedSession<Everything>) {
@@ -32,6 +36,9 @@ fn use_it(session: &TypedSession<Everything>) {
     let _: Option<u64> = session.account();
     let _: Option<String> = session.take_csrf();
     let _: &EverythingHandle = session;
+    session.set_account(Some(1)); // renews the id if it changed
+    session.update(|everything| everything.email = None);
+    let _: Option<String> = session.secret_notice();
 }
 
 fn main() {
