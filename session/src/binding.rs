@@ -7,7 +7,7 @@ use axum::extract::ConnectInfo;
 use http::header::USER_AGENT;
 use http::{Extensions, HeaderMap};
 
-use crate::config::SessionConfig;
+use crate::config::{ClientIp, SessionConfig};
 
 /// What binds a session to its client; signed together with the id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub(crate) struct ClientBinding {
 pub(crate) struct BindingPolicy {
     ip: bool,
     user_agent: bool,
-    trusted_proxies: usize,
+    source: ClientIp,
 }
 
 impl BindingPolicy {
@@ -29,7 +29,7 @@ impl BindingPolicy {
         Self {
             ip: config.bind_ip,
             user_agent: config.bind_user_agent,
-            trusted_proxies: config.trusted_proxies,
+            source: config.client_ip,
         }
     }
 
@@ -51,23 +51,29 @@ impl BindingPolicy {
         }
     }
 
-    /// The socket peer, or with `n` trusted proxies the `n`-th address from the right of
-    /// `Forwarded`, else of `X-Forwarded-For`, else (`n == 1`) `X-Real-IP`. `None` when the
-    /// request does not tell, which binds to "unknown": still consistent, but weaker.
+    /// The client address from the one source the config names, never from another header a
+    /// client could add. `None` when the request does not tell, which binds to "unknown": still
+    /// consistent, but weaker (logged once).
     fn client_ip(self, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
-        if self.trusted_proxies == 0 {
-            return extensions
+        let ip = match self.source {
+            ClientIp::Peer => extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip());
+                .map(|ConnectInfo(addr)| addr.ip()),
+            ClientIp::XForwardedFor(proxies) => nth_from_right(x_forwarded_for(headers), proxies),
+            ClientIp::Forwarded(proxies) => nth_from_right(forwarded_for(headers), proxies),
+            ClientIp::XRealIp => {
+                // The proxy sets it; two of them mean one came from the client.
+                let mut values = headers.get_all("x-real-ip").iter();
+                match (values.next(), values.next()) {
+                    (Some(value), None) => value.to_str().ok().and_then(parse_node),
+                    _ => None,
+                }
+            }
+        };
+        if ip.is_none() {
+            warn_unknown_ip_once(self.source);
         }
-        let n = self.trusted_proxies;
-        nth_from_right(forwarded_for(headers), n)
-            .or_else(|| nth_from_right(x_forwarded_for(headers), n))
-            .or_else(|| {
-                (n == 1)
-                    .then(|| headers.get("x-real-ip")?.to_str().ok()?.trim().parse().ok())
-                    .flatten()
-            })
+        ip
     }
 }
 
@@ -83,8 +89,20 @@ impl ClientBinding {
     }
 }
 
+/// IP binding without an address binds nothing; say so once, not per request.
+fn warn_unknown_ip_once(source: ClientIp) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            ?source,
+            "typed-session: IP binding found no client address in a request (serve with into_make_service_with_connect_info::<SocketAddr>(), or check SessionConfig::with_client_ip)"
+        );
+    }
+}
+
+/// The `n`-th address from the right: the one the outermost of `n` trusted proxies appended.
 fn nth_from_right(addresses: Vec<Option<IpAddr>>, n: usize) -> Option<IpAddr> {
-    let index = addresses.len().checked_sub(n)?;
+    let index = addresses.len().checked_sub(n.max(1))?;
     addresses.into_iter().nth(index).flatten()
 }
 
@@ -133,11 +151,11 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn policy(proxies: usize) -> BindingPolicy {
+    fn policy(source: ClientIp) -> BindingPolicy {
         BindingPolicy {
             ip: true,
             user_agent: false,
-            trusted_proxies: proxies,
+            source,
         }
     }
 
@@ -154,34 +172,52 @@ mod tests {
     }
 
     #[test]
-    fn takes_the_socket_peer_without_proxies_and_ignores_forwarding_headers() {
+    fn takes_the_socket_peer_and_ignores_forwarding_headers() {
         let mut extensions = Extensions::new();
         extensions.insert(ConnectInfo("10.0.0.9:5000".parse::<SocketAddr>().unwrap()));
         let spoofed = headers(&[("x-forwarded-for", "1.2.3.4")]);
-        assert_eq!(policy(0).client_ip(&spoofed, &extensions), ip("10.0.0.9"));
-        assert_eq!(policy(0).client_ip(&spoofed, &Extensions::new()), None);
+        let peer = policy(ClientIp::Peer);
+        assert_eq!(peer.client_ip(&spoofed, &extensions), ip("10.0.0.9"));
+        assert_eq!(peer.client_ip(&spoofed, &Extensions::new()), None);
     }
 
     #[test]
-    fn counts_trusted_proxies_from_the_right() {
+    fn reads_only_the_configured_header_counting_proxies_from_the_right() {
         let none = Extensions::new();
-        let xff = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.2")]);
-        assert_eq!(policy(1).client_ip(&xff, &none), ip("10.0.0.2"));
-        assert_eq!(policy(2).client_ip(&xff, &none), ip("203.0.113.7"));
+        let all = headers(&[
+            ("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.2"),
+            ("forwarded", "for=1.1.1.1"),
+            ("x-real-ip", "2.2.2.2"),
+        ]);
+        let read = |source| policy(source).client_ip(&all, &none);
+        assert_eq!(read(ClientIp::XForwardedFor(1)), ip("10.0.0.2"));
+        assert_eq!(read(ClientIp::XForwardedFor(2)), ip("203.0.113.7"));
         assert_eq!(
-            policy(4).client_ip(&xff, &none),
+            read(ClientIp::XForwardedFor(4)),
             None,
             "fewer entries than proxies"
         );
+        assert_eq!(read(ClientIp::Forwarded(1)), ip("1.1.1.1"));
+        assert_eq!(read(ClientIp::XRealIp), ip("2.2.2.2"));
+
         let forwarded = headers(&[(
             "forwarded",
             "for=6.6.6.6, for=\"[2001:db8::1]:443\";proto=https",
         )]);
-        assert_eq!(policy(1).client_ip(&forwarded, &none), ip("2001:db8::1"));
-        let real = headers(&[("x-real-ip", "198.51.100.4")]);
-        assert_eq!(policy(1).client_ip(&real, &none), ip("198.51.100.4"));
-        assert_eq!(policy(2).client_ip(&real, &none), None);
+        let from = |source| policy(source).client_ip(&forwarded, &none);
+        assert_eq!(from(ClientIp::Forwarded(1)), ip("2001:db8::1"));
+        assert_eq!(
+            from(ClientIp::XForwardedFor(1)),
+            None,
+            "another header is never read"
+        );
+
+        let two_real = headers(&[("x-real-ip", "198.51.100.4"), ("x-real-ip", "1.2.3.4")]);
+        assert_eq!(policy(ClientIp::XRealIp).client_ip(&two_real, &none), None);
         let garbage = headers(&[("x-forwarded-for", "not-an-ip")]);
-        assert_eq!(policy(1).client_ip(&garbage, &none), None);
+        assert_eq!(
+            policy(ClientIp::XForwardedFor(1)).client_ip(&garbage, &none),
+            None
+        );
     }
 }

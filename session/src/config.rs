@@ -50,7 +50,7 @@ pub enum SameSite {
 /// | [`with_header_name`](Self::with_header_name) | `x-session-id` |
 /// | [`with_ip_binding`](Self::with_ip_binding) | `false` |
 /// | [`with_user_agent_binding`](Self::with_user_agent_binding) | `false` |
-/// | [`with_trusted_proxies`](Self::with_trusted_proxies) | 0: the socket peer is the client |
+/// | [`with_client_ip`](Self::with_client_ip) | [`ClientIp::Peer`]: the socket peer is the client |
 /// | [`with_mode`](Self::with_mode) | [`SessionMode::Persistent`] |
 /// | [`with_touch_interval`](Self::with_touch_interval) | at most every 60 seconds an unchanged session's backend expiry is extended |
 ///
@@ -87,7 +87,7 @@ pub struct SessionConfig {
     pub(crate) header_name: HeaderName,
     pub(crate) bind_ip: bool,
     pub(crate) bind_user_agent: bool,
-    pub(crate) trusted_proxies: usize,
+    pub(crate) client_ip: ClientIp,
     pub(crate) mode: SessionMode,
     #[cfg(feature = "key-store")]
     pub(crate) key_store: Option<KeyStoreConfig>,
@@ -131,6 +131,24 @@ pub enum Transport {
     CookieAndHeader,
 }
 
+/// Where the client address of IP binding comes from. Only the named source is read: a header a
+/// client adds itself is never consulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientIp {
+    /// The socket peer from axum's `ConnectInfo<SocketAddr>` (serve with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`): for apps without a proxy.
+    #[default]
+    Peer,
+    /// `X-Forwarded-For`, with this many trusted proxies appending to it: the `n`-th address from
+    /// the right is the one the outermost proxy saw. Count exactly: one too many lets clients
+    /// choose their address, one too few binds everyone to a proxy.
+    XForwardedFor(usize),
+    /// The `for=` nodes of `Forwarded` (RFC 7239), counted the same way.
+    Forwarded(usize),
+    /// `X-Real-IP`, set (not appended) by the one proxy in front; a request with two is refused.
+    XRealIp,
+}
+
 /// When sessions may be written to the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SessionMode {
@@ -167,7 +185,7 @@ impl Default for SessionConfig {
             header_name: HeaderName::from_static("x-session-id"),
             bind_ip: false,
             bind_user_agent: false,
-            trusted_proxies: 0,
+            client_ip: ClientIp::Peer,
             mode: SessionMode::Persistent,
             #[cfg(feature = "key-store")]
             key_store: None,
@@ -320,10 +338,8 @@ impl SessionConfig {
     }
 
     /// Binds each session to the client's IP address: a value presented from another address is
-    /// rejected (needs a key). The address is the socket peer (serve with
-    /// `into_make_service_with_connect_info::<SocketAddr>()`), or with
-    /// [`with_trusted_proxies`](Self::with_trusted_proxies) the client address those proxies
-    /// report. Mobile clients change addresses often; bind only where that is acceptable.
+    /// rejected (needs a key). The address comes from [`with_client_ip`](Self::with_client_ip).
+    /// Mobile clients change addresses often; bind only where that is acceptable.
     #[must_use]
     pub fn with_ip_binding(mut self, bind: bool) -> Self {
         self.bind_ip = bind;
@@ -338,14 +354,11 @@ impl SessionConfig {
         self
     }
 
-    /// How many reverse proxies in front of the app append to `Forwarded` / `X-Forwarded-For`
-    /// (default 0: the socket peer is the client). With `n`, the client address is the `n`-th
-    /// entry from the right of those headers (or `X-Real-IP` with one proxy); a client cannot
-    /// spoof it, because the entries it adds itself are further left. Count exactly: one too
-    /// many lets clients choose their address, one too few binds everyone to a proxy.
+    /// Where IP binding reads the client address (default [`ClientIp::Peer`]). Behind reverse
+    /// proxies name the one header they write and how many of them append to it.
     #[must_use]
-    pub fn with_trusted_proxies(mut self, proxies: usize) -> Self {
-        self.trusted_proxies = proxies;
+    pub fn with_client_ip(mut self, source: ClientIp) -> Self {
+        self.client_ip = source;
         self
     }
 

@@ -48,7 +48,7 @@ mod transport;
 
 #[cfg(feature = "key-store")]
 pub use config::KeyStoreConfig;
-pub use config::{SameSite, SessionConfig, SessionMode, Transport};
+pub use config::{ClientIp, SameSite, SessionConfig, SessionMode, Transport};
 pub use crypto::{Key, KeyError};
 pub use data::SessionData;
 pub use error::ConfigError;

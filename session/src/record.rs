@@ -285,10 +285,13 @@ impl FieldReader<'_> {
 
 /// Splits a stored record into its metadata and a reader of its fields, decrypting a sealed
 /// record. The envelope must be a JSON object with a known `format`; its other members default
-/// when absent.
+/// when absent. With `require_sealed` (`with_encrypt_all`) a plaintext record is refused: the
+/// whole-record seal then also guarantees that nobody with write access to the storage planted
+/// the fields.
 pub(crate) fn decode<'a>(
     data: &str,
     sealer: Option<Sealer<'a>>,
+    require_sealed: bool,
 ) -> Result<(Meta, FieldReader<'a>), DecodeError> {
     let mut envelope: Map<String, Value> =
         serde_json::from_str(data).map_err(DecodeError::Envelope)?;
@@ -322,6 +325,11 @@ pub(crate) fn decode<'a>(
         };
         return Ok((meta, reader));
     }
+    if require_sealed {
+        return Err(DecodeError::Sealed(
+            "a plaintext record, but the store encrypts every record (with_encrypt_all)".to_owned(),
+        ));
+    }
     let fields = match envelope.remove("fields") {
         Some(Value::Object(fields)) => fields,
         None => Map::new(),
@@ -353,7 +361,7 @@ mod tests {
         .unwrap();
         let value: Value = serde_json::from_str(&data).unwrap();
         assert_eq!(value["fields"]["count"], 3);
-        let (read_meta, reader) = decode(&data, None).unwrap();
+        let (read_meta, reader) = decode(&data, None, false).unwrap();
         assert_eq!(read_meta, meta);
         assert_eq!(reader.read("count", &[], || 0_u64).unwrap(), 3);
         assert_eq!(
@@ -389,10 +397,10 @@ mod tests {
             .unwrap();
             assert!(!data.contains("ada@example.com"), "{data}");
             assert_eq!(data.contains("plain"), !seal_all, "{data}");
-            let (_, reader) = decode(&data, Some(here)).unwrap();
+            let (_, reader) = decode(&data, Some(here), seal_all).unwrap();
             let secret: String = reader.read_sealed("secret", &[], String::new).unwrap();
             assert_eq!(secret, "ada@example.com");
-            let elsewhere = decode(&data, Some(there))
+            let elsewhere = decode(&data, Some(there), seal_all)
                 .and_then(|(_, reader)| reader.read_sealed::<String>("secret", &[], String::new));
             assert!(
                 matches!(elsewhere, Err(DecodeError::Sealed(_))),
@@ -411,9 +419,10 @@ mod tests {
             "{\"format\":2}",
             "{\"format\":1,\"fields\":3}",
         ] {
-            assert!(decode(bad, None).is_err(), "{bad}");
+            assert!(decode(bad, None, false).is_err(), "{bad}");
         }
-        let (_, reader) = decode("{\"format\":1,\"fields\":{\"count\":\"x\"}}", None).unwrap();
+        let (_, reader) =
+            decode("{\"format\":1,\"fields\":{\"count\":\"x\"}}", None, false).unwrap();
         assert_eq!(
             reader.read("count", &[], || 7_u64).unwrap(),
             7,

@@ -90,7 +90,7 @@ mod tests {
         let parts: &[&[u8]] = &[b"visit", b"0123"];
         let by_old = signer(&old, &[]).sign(parts);
         assert_eq!(by_old.len(), SIGNATURE_LEN);
-        let rotated = signer(&new, &[old.clone()]);
+        let rotated = signer(&new, std::slice::from_ref(&old));
         assert_eq!(
             rotated.verify(parts, &rotated.sign(parts)),
             Some(Verified::Current)

@@ -102,6 +102,15 @@ impl<T: SessionData> SessionStoreBuilder<T> {
         let cookie_name = config.cookie_name.as_deref().unwrap_or(T::NAME);
         config.validate(cookie_name, self.backend.is_some())?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        let keys = KeyRing::new(config.key.clone(), config.previous_keys.clone());
+        if keys.current().is_none() && !T::ENCRYPTED.is_empty() {
+            return Err(Misconfigured::MissingEncryptionKey(format!(
+                "`{}` (#[session(encrypt)] on {})",
+                std::any::type_name::<T>(),
+                T::ENCRYPTED.join(", ")
+            ))
+            .into());
+        }
         if let Some(backend) = self.backend.as_ref().filter(|_| self.create_schema) {
             backend.create_schema().await?;
         }
@@ -114,15 +123,6 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             _ => None,
         };
         let backend = self.backend;
-        let keys = KeyRing::new(config.key.clone(), config.previous_keys.clone());
-        if keys.current().is_none() && !T::ENCRYPTED.is_empty() {
-            return Err(Misconfigured::MissingEncryptionKey(format!(
-                "`{}` (#[session(encrypt)] on {})",
-                std::any::type_name::<T>(),
-                T::ENCRYPTED.join(", ")
-            ))
-            .into());
-        }
         let transport = IdTransport::new(cookie_name, &config, &keys);
         let opt_in = config.mode == crate::config::SessionMode::OptIn;
         let encrypt_all = config.encrypt_all;

@@ -150,7 +150,7 @@ impl<T: SessionData> StoreInner<T> {
         let Some(record) = backend.load(key, now).await? else {
             return Ok(false);
         };
-        let decoded = decode::<T>(&record.data, self.sealer(key));
+        let decoded = decode::<T>(&record.data, self.sealer(key), self.encrypt_all);
         let mut slot = entry.lock();
         if record.version <= slot.version {
             // Already as new (a save on this server overtook this load): nothing to take.
@@ -189,17 +189,17 @@ impl<T: SessionData> StoreInner<T> {
         let Some(record) = backend.load(&key, now).await? else {
             return Ok(None);
         };
-        let (meta, value) = match decode::<T>(&record.data, self.sealer(&key)) {
+        let (meta, value) = match decode::<T>(&record.data, self.sealer(&key), self.encrypt_all) {
             Ok(decoded) => decoded,
             Err(error) => {
-                // The visitor gets a fresh session under a new id; the unreadable record goes,
-                // so it does not fail again on every request.
+                // The visitor gets a fresh session under a new id. The record stays (it expires
+                // in due course): deleting it would turn a server started with a wrong key, or
+                // an old server during a rolling key change, into a session shredder.
                 tracing::warn!(
                     %error,
                     data = std::any::type_name::<T>(),
                     "typed-session: a stored session cannot be decoded; starting a fresh one"
                 );
-                backend.delete(&key).await?;
                 return Ok(None);
             }
         };
@@ -237,8 +237,9 @@ impl<T: SessionData> StoreInner<T> {
 fn decode<T: SessionData>(
     data: &str,
     sealer: Option<Sealer<'_>>,
+    require_sealed: bool,
 ) -> Result<(record::Meta, T), record::DecodeError> {
-    let (meta, mut fields) = record::decode(data, sealer)?;
+    let (meta, mut fields) = record::decode(data, sealer, require_sealed)?;
     if meta.schema < T::SCHEMA {
         T::migrate(fields.fields_mut(), meta.schema)?;
     }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Instructions per request of every contender and workload, under callgrind: deterministic, so
+# it does not depend on what else the machine is doing. Per request = (I(N2) - I(N1)) / (N2 - N1),
+# which cancels start-up (runtime, store, session pool). Needs valgrind.
+#
+#   benches/callgrind.sh                  # all contenders and workloads
+#   benches/callgrind.sh hot typed-session tower-sessions
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N1=${N1:-500}
+N2=${N2:-1500}
+POOL=${POOL:-1000}
+workloads=${1:-"hot fresh read-only"}
+shift || true
+contenders=${*:-"raw-axum typed-session typed-session-signed typed-session-sqlite tower-sessions tower-sessions-signed axum_session axum_session-signed"}
+
+cargo build --quiet --release -p benches --example per_request
+bin=${CARGO_TARGET_DIR:-target}/release/examples/per_request
+
+instructions() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" "$3" "$POOL" 2>&1 \
+    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+
+echo "instructions per request (N1=$N1, N2=$N2, pool=$POOL), $(date -u +%F), $(uname -m)"
+for workload in $workloads; do
+  for contender in $contenders; do
+    low=$(instructions "$contender" "$workload" "$N1")
+    high=$(instructions "$contender" "$workload" "$N2")
+    echo "$workload $contender $(( (high - low) / (N2 - N1) ))"
+  done
+done

@@ -1,0 +1,365 @@
+//! The contenders and workloads, shared by the criterion bench and the per-request driver.
+//!
+//! Every contender serves the same two handlers on a `Router`, driven in-process as a tower
+//! service (no network): `/count` reads a `u64`, adds 1, stores it and returns it; `/read` only
+//! reads it. A contender is checked before it is measured: a new client must get 1 then 2 with
+//! its own cookie, so a misconfigured contender cannot post a flattering number.
+#![allow(dead_code, unreachable_pub)]
+
+use std::fmt;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, header};
+use axum::routing::get;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+/// Who is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contender {
+    /// No session layer at all: the ceiling.
+    RawAxum,
+    TypedMemory,
+    TypedSigned,
+    /// SQLite behind the memory cache.
+    TypedSqlite,
+    TowerSessions,
+    TowerSessionsSigned,
+    AxumSession,
+    AxumSessionSigned,
+}
+
+impl Contender {
+    pub const ALL: [Self; 8] = [
+        Self::RawAxum,
+        Self::TypedMemory,
+        Self::TypedSigned,
+        Self::TypedSqlite,
+        Self::TowerSessions,
+        Self::TowerSessionsSigned,
+        Self::AxumSession,
+        Self::AxumSessionSigned,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RawAxum => "raw-axum",
+            Self::TypedMemory => "typed-session",
+            Self::TypedSigned => "typed-session-signed",
+            Self::TypedSqlite => "typed-session-sqlite",
+            Self::TowerSessions => "tower-sessions",
+            Self::TowerSessionsSigned => "tower-sessions-signed",
+            Self::AxumSession => "axum_session",
+            Self::AxumSessionSigned => "axum_session-signed",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|contender| contender.name() == name)
+    }
+
+    pub async fn router(self) -> Router {
+        match self {
+            Self::RawAxum => raw::router(),
+            Self::TypedMemory => typed::router(typed::Variant::Memory).await,
+            Self::TypedSigned => typed::router(typed::Variant::Signed).await,
+            Self::TypedSqlite => typed::router(typed::Variant::Sqlite).await,
+            Self::TowerSessions => tower_sessions_peer::router(false),
+            Self::TowerSessionsSigned => tower_sessions_peer::router(true),
+            Self::AxumSession => axum_session_peer::router(false).await,
+            Self::AxumSessionSigned => axum_session_peer::router(true).await,
+        }
+    }
+}
+
+impl fmt::Display for Contender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What each request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// A pool of existing sessions; each request increments a random one.
+    Hot,
+    /// No cookie: every request creates a session.
+    Fresh,
+    /// A pool of existing sessions; each request only reads a random one.
+    ReadOnly,
+}
+
+impl Workload {
+    pub const ALL: [Self; 3] = [Self::Hot, Self::Fresh, Self::ReadOnly];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hot => "hot",
+            Self::Fresh => "fresh",
+            Self::ReadOnly => "read-only",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|workload| workload.name() == name)
+    }
+}
+
+/// Sessions in the pool of the hot and read-only workloads.
+pub const POOL: usize = 10_000;
+
+/// A contender ready to serve one workload.
+pub struct Bench {
+    app: Router,
+    workload: Workload,
+    cookies: Vec<HeaderValue>,
+    rng: u64,
+}
+
+impl Bench {
+    /// Builds the contender and, for the pooled workloads, `pool` sessions.
+    pub async fn new(contender: Contender, workload: Workload, pool: usize) -> Self {
+        let app = contender.router().await;
+        let mut cookies = Vec::new();
+        if workload != Workload::Fresh && contender != Contender::RawAxum {
+            for _ in 0..pool {
+                let (_, cookie) = send(&app, "/count", None).await;
+                cookies.push(cookie.expect("a new session sets its cookie"));
+            }
+        } else {
+            cookies.push(HeaderValue::from_static("unused=1"));
+        }
+        Self {
+            app,
+            workload,
+            cookies,
+            // A fixed seed: every run and every contender visits the same sequence of sessions.
+            rng: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+
+    /// One request of the workload.
+    pub async fn request(&mut self) -> usize {
+        let (path, cookie) = match self.workload {
+            Workload::Fresh => ("/count", None),
+            Workload::Hot => ("/count", Some(self.pick())),
+            Workload::ReadOnly => ("/read", Some(self.pick())),
+        };
+        let (body, _) = send(&self.app, path, cookie).await;
+        body.len()
+    }
+
+    /// xorshift64: a deterministic, allocation-free index into the pool.
+    fn pick(&mut self) -> HeaderValue {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let index = usize::try_from(self.rng % self.cookies.len() as u64).unwrap_or(0);
+        self.cookies[index].clone()
+    }
+}
+
+/// Checks that `contender` counts per client: 1 then 2 with its own cookie, and 1 for another
+/// client. The ceiling (raw axum) has no sessions and is exempt.
+pub async fn check(contender: Contender) -> Result<(), String> {
+    if contender == Contender::RawAxum {
+        return Ok(());
+    }
+    let app = contender.router().await;
+    let (first, cookie) = send(&app, "/count", None).await;
+    let cookie = cookie.ok_or_else(|| format!("{contender}: no Set-Cookie on the first write"))?;
+    let (second, _) = send(&app, "/count", Some(cookie.clone())).await;
+    let (read, _) = send(&app, "/read", Some(cookie)).await;
+    let (other, _) = send(&app, "/count", None).await;
+    if (
+        first.as_str(),
+        second.as_str(),
+        read.as_str(),
+        other.as_str(),
+    ) != ("1", "2", "2", "1")
+    {
+        return Err(format!(
+            "{contender}: expected 1, 2, read 2, other client 1; got {first}, {second}, read {read}, other {other}"
+        ));
+    }
+    Ok(())
+}
+
+/// Sends one GET; returns the body and the `name=value` pairs of every `Set-Cookie`, joined as
+/// one `Cookie` header (some contenders set more than one cookie).
+pub async fn send(
+    app: &Router,
+    path: &str,
+    cookie: Option<HeaderValue>,
+) -> (String, Option<HeaderValue>) {
+    let mut request = Request::get(path);
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).expect("a valid request"))
+        .await
+        .expect("routers are infallible");
+    let cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|value| {
+            let pair = value.to_str().ok()?.split(';').next()?;
+            HeaderValue::from_str(pair).ok()
+        });
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("bodies are in memory")
+        .to_bytes();
+    (String::from_utf8_lossy(&body).into_owned(), cookie)
+}
+
+mod raw {
+    use super::*;
+
+    pub fn router() -> Router {
+        Router::new()
+            .route("/count", get(|| async { "1" }))
+            .route("/read", get(|| async { "1" }))
+    }
+}
+
+mod typed {
+    use super::*;
+    use typed_session::backend::SqliteBackend;
+    use typed_session::{
+        Key, SessionConfig, SessionData, SessionLayer, SessionStore, TypedSession,
+    };
+
+    #[derive(SessionData)]
+    struct Counter {
+        count: u64,
+    }
+
+    async fn count(session: TypedSession<Counter>) -> String {
+        session
+            .update_count(|count| {
+                *count += 1;
+                *count
+            })
+            .to_string()
+    }
+
+    async fn read(session: TypedSession<Counter>) -> String {
+        session.count().to_string()
+    }
+
+    pub enum Variant {
+        Memory,
+        Signed,
+        Sqlite,
+    }
+
+    pub async fn router(variant: Variant) -> Router {
+        let config = SessionConfig::default().with_secure(false);
+        let builder = SessionStore::<Counter>::builder();
+        let store = match variant {
+            Variant::Memory => builder.config(config).build().await,
+            Variant::Signed => {
+                builder
+                    .config(config.with_key(Key::generate()))
+                    .build()
+                    .await
+            }
+            Variant::Sqlite => {
+                let path = std::env::temp_dir().join(format!(
+                    "typed-session-bench-{}-{}.db",
+                    std::process::id(),
+                    typed_session::SessionId::generate()
+                ));
+                let backend =
+                    SqliteBackend::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+                        .await
+                        .expect("a temporary SQLite file");
+                builder.backend(backend).config(config).build().await
+            }
+        }
+        .expect("a valid store");
+        Router::new()
+            .route("/count", get(count))
+            .route("/read", get(read))
+            .layer(SessionLayer::new(store))
+    }
+}
+
+mod tower_sessions_peer {
+    use super::*;
+    use tower_sessions::cookie::Key;
+    use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
+
+    async fn count(session: Session) -> String {
+        let count = session
+            .get::<u64>("count")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+            + 1;
+        let _ = session.insert("count", count).await;
+        count.to_string()
+    }
+
+    async fn read(session: Session) -> String {
+        session
+            .get::<u64>("count")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+            .to_string()
+    }
+
+    pub fn router(signed: bool) -> Router {
+        let routes = Router::new()
+            .route("/count", get(count))
+            .route("/read", get(read));
+        let layer = SessionManagerLayer::new(MemoryStore::default()).with_secure(false);
+        if signed {
+            routes.layer(layer.with_signed(Key::generate()))
+        } else {
+            routes.layer(layer)
+        }
+    }
+}
+
+mod axum_session_peer {
+    use super::*;
+    use axum_session::{Key, Session, SessionConfig, SessionLayer, SessionNullPool, SessionStore};
+
+    async fn count(session: Session<SessionNullPool>) -> String {
+        let count = session.get::<u64>("count").unwrap_or(0) + 1;
+        session.set("count", count);
+        count.to_string()
+    }
+
+    async fn read(session: Session<SessionNullPool>) -> String {
+        session.get::<u64>("count").unwrap_or(0).to_string()
+    }
+
+    pub async fn router(signed: bool) -> Router {
+        let mut config = SessionConfig::default().with_secure(false);
+        if signed {
+            config = config.with_key(Key::generate());
+        }
+        let store = SessionStore::<SessionNullPool>::new(None, config)
+            .await
+            .expect("a null-pool store");
+        Router::new()
+            .route("/count", get(count))
+            .route("/read", get(read))
+            .layer(SessionLayer::new(store))
+    }
+}

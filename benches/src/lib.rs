@@ -1,0 +1,3 @@
+//! Only the benches live here: `benches/sessions.rs` (criterion), `examples/per_request.rs`
+//! (the callgrind and allocation driver) and `harness/` (the contenders, shared by both).
+#![forbid(unsafe_code)]
