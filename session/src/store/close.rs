@@ -89,6 +89,34 @@ impl<T: SessionData> StoreInner<T> {
         Ok(())
     }
 
+    /// Closes the session right away when that needs no I/O, which is the common case: nothing
+    /// to write to a backend, and no destroy, renewal or consent change. `false` leaves the whole
+    /// job to the asynchronous [`close`](Self::close).
+    pub(crate) fn close_now(&self, session: &RequestSession<T>, headers: &mut HeaderMap) -> bool {
+        if session.destroy_requested() || session.renew_requested() || session.consent_changed() {
+            return false;
+        }
+        let entry = &session.entry;
+        let meta_changed = session.long_term_changed();
+        let persisted = self.backend.is_some()
+            && (session.dirty() & T::PERSISTED != 0 || meta_changed)
+            && entry.has_consent();
+        if persisted {
+            return false;
+        }
+        if session.is_new {
+            if session.dirty() != 0 || meta_changed {
+                let id = self.memory.insert_new(session.id, entry);
+                self.enforce_capacity();
+                self.hand_out(headers, session, id);
+            }
+        } else if meta_changed || session.resign() || (session.touched() && entry.is_long_term()) {
+            let id = entry.lock().id;
+            self.hand_out(headers, session, id);
+        }
+        true
+    }
+
     pub(crate) fn enforce_capacity(&self) {
         if let Some(capacity) = self.config.memory_capacity {
             self.memory.enforce_capacity(capacity);

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
 
-use crate::id::SessionId;
+use crate::id::{IdHashBuilder, SessionId};
 use crate::store::lifetime::Lifetimes;
 
 /// One live session: its value under a lock, and its timestamps (unix milliseconds).
@@ -111,13 +111,13 @@ impl<T> Entry<T> {
 
 /// Sessions by id.
 pub(crate) struct MemoryStore<T> {
-    sessions: DashMap<SessionId, Arc<Entry<T>>>,
+    sessions: DashMap<SessionId, Arc<Entry<T>>, IdHashBuilder>,
 }
 
 impl<T> MemoryStore<T> {
     pub(crate) fn new() -> Self {
         Self {
-            sessions: DashMap::new(),
+            sessions: DashMap::default(),
         }
     }
 

@@ -61,6 +61,55 @@ impl<T: SessionData> StoreInner<T> {
         ))
     }
 
+    /// The request's session when it can be found without I/O, which is the common case: a
+    /// session in memory whose touch is not due, or a new one. `None` sends the request down
+    /// the asynchronous [`open`](Self::open): a presented id is missing from memory (a load) or
+    /// due for a touch.
+    pub(crate) fn open_now(
+        &self,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) -> Option<RequestSession<T>> {
+        let now = now_millis();
+        let binding = self.transport.binding(headers, extensions);
+        let candidates = self
+            .transport
+            .incoming(headers, &binding)
+            .take(MAX_CANDIDATES);
+        for incoming in candidates {
+            match self.memory.get_live(incoming.id, self.lifetimes, now) {
+                Some(entry) if self.backend.is_none() || !self.touch_due(&entry, now) => {
+                    let session =
+                        RequestSession::existing(incoming.id, entry, self.lifetimes, binding.clone());
+                    if incoming.resign {
+                        session.mark_resign();
+                    }
+                    return Some(session);
+                }
+                Some(_) => return None,
+                None if self.backend.is_some() && self.may_be_stored(incoming.id) => return None,
+                None => {}
+            }
+        }
+        Some(RequestSession::fresh(
+            T::initial(),
+            now,
+            self.lifetimes,
+            binding,
+            !self.opt_in,
+        ))
+    }
+
+    /// `false` only when the key-store knows `id` was never stored.
+    fn may_be_stored(&self, id: SessionId) -> bool {
+        #[cfg(feature = "key-store")]
+        if let Some(key_store) = &self.key_store {
+            return key_store.may_contain(&StorageKey::for_id(id));
+        }
+        let _ = id;
+        true
+    }
+
     /// The live session under `id` and whether its stored expiry was extended on the way.
     async fn find(
         &self,
@@ -179,13 +228,10 @@ impl<T: SessionData> StoreInner<T> {
         id: SessionId,
         now: u64,
     ) -> Result<Option<Arc<Entry<T>>>, StoreError> {
-        let key = StorageKey::for_id(id);
-        #[cfg(feature = "key-store")]
-        if let Some(key_store) = &self.key_store
-            && !key_store.may_contain(&key)
-        {
+        if !self.may_be_stored(id) {
             return Ok(None);
         }
+        let key = StorageKey::for_id(id);
         let Some(record) = backend.load(&key, now).await? else {
             return Ok(None);
         };

@@ -49,14 +49,17 @@ impl CookieTransport {
     /// (a parent domain's cookie of the same name, or a shadowing path), so callers take the
     /// first that names a live session rather than trusting the first one sent.
     pub(crate) fn values<'h>(&'h self, headers: &'h HeaderMap) -> impl Iterator<Item = &'h str> {
+        // A `Cookie` header is `name=value; name=value` (RFC 6265 §4.2.1). Split by hand: the
+        // cookie crate builds a full cookie, attributes and all, per pair, on every request.
         headers
             .get_all(COOKIE)
             .iter()
             .filter_map(|header| header.to_str().ok())
-            .flat_map(Cookie::split_parse)
-            .filter_map(Result::ok)
-            .filter(|cookie| cookie.name() == &*self.name)
-            .filter_map(|cookie| cookie.value_raw())
+            .flat_map(|header| header.split(';'))
+            .filter_map(|pair| {
+                let (name, value) = pair.split_once('=')?;
+                (name.trim() == &*self.name).then(|| value.trim())
+            })
     }
 
     /// Adds the `Set-Cookie` that hands `value` (an id, signed or not) to the client: a

@@ -1,8 +1,11 @@
-//! The tower layer: finds the request's session before the handler, stores it after.
+//! The tower layer: finds the request's session before the handler, stores it after; its
+//! service, and the service's response future.
+
+mod future;
+
+pub use future::ResponseFuture;
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -14,8 +17,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::data::SessionData;
-use crate::session::RawSession;
-use crate::store::{SessionStore, StoreError};
+use crate::session::{RawSession, RequestSession};
+use crate::store::{SessionStore, StoreError, StoreInner};
 
 /// Adds sessions of type `T` to the routes it wraps, for [`TypedSession<T>`](crate::TypedSession)
 /// to extract.
@@ -104,13 +107,11 @@ impl<S: fmt::Debug, T: SessionData> fmt::Debug for SessionService<S, T> {
     }
 }
 
-/// The response future of [`SessionService`].
-pub type ResponseFuture<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>;
-
 impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S, T>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    S::Error: Send + 'static,
     ReqBody: Send + 'static,
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
@@ -118,18 +119,29 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<Self::Error>;
+    type Future = ResponseFuture<S::Future, T, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        // The service that was polled ready is the one to call; a clone takes its place.
+        let store = &self.store.inner;
+        // The common case needs no I/O: a session in memory (or a new one). Then the service that
+        // was polled ready is called right here, with no clone of it and no boxed future.
+        if let Some(session) = store.open_now(request.headers(), request.extensions()) {
+            let session = Arc::new(session);
+            request
+                .extensions_mut()
+                .insert(RawSession(Arc::clone(&session)));
+            let response = self.inner.call(request);
+            return ResponseFuture::running(response, session, Arc::clone(store));
+        }
+        // A load or touch of the backend comes first: the clone takes the polled one's place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let store = Arc::clone(&self.store.inner);
-        Box::pin(async move {
+        let store = Arc::clone(store);
+        ResponseFuture::boxed(Box::pin(async move {
             let session = match store.open(request.headers(), request.extensions()).await {
                 Ok(session) => Arc::new(session),
                 Err(error) => return Ok(error_response(&error)),
@@ -137,12 +149,21 @@ where
             request
                 .extensions_mut()
                 .insert(RawSession(Arc::clone(&session)));
-            let mut response = inner.call(request).await?;
-            match store.close(&session, response.headers_mut()).await {
-                Ok(()) => Ok(response.map(Body::new)),
-                Err(error) => Ok(error_response(&error)),
-            }
-        })
+            let response = inner.call(request).await?.map(Body::new);
+            Ok(finish(&store, &session, response).await)
+        }))
+    }
+}
+
+/// Closes the session and answers: the response, or an error response when the store failed.
+pub(crate) async fn finish<T: SessionData>(
+    store: &StoreInner<T>,
+    session: &RequestSession<T>,
+    mut response: Response<Body>,
+) -> Response<Body> {
+    match store.close(session, response.headers_mut()).await {
+        Ok(()) => response,
+        Err(error) => error_response(&error),
     }
 }
 
