@@ -24,6 +24,9 @@ instructions() {
 }
 
 echo "instructions per request (N1=$N1, N2=$N2, pool=$POOL), $(date -u +%F), $(uname -m)"
+low=$(instructions hmac-verify any "$N1")
+high=$(instructions hmac-verify any "$N2")
+echo "yardstick hmac-verify $(( (high - low) / (N2 - N1) ))"
 for workload in $workloads; do
   for contender in $contenders; do
     low=$(instructions "$contender" "$workload" "$N1")

@@ -3,14 +3,41 @@
 //! start-up (runtime, store, pool), leaving the cost per request.
 //!
 //! `cargo run --release -p benches --example per_request -- typed-session hot 1000`
+//! (`hmac-verify any 1000` runs the yardstick of the signed target instead.)
 
 #[path = "../harness/mod.rs"]
 mod harness;
 
 use harness::{Bench, Contender, Workload, check};
 
+/// The yardstick of the signed target: one HMAC-SHA256 verification done the usual way (keyed
+/// per call) over what a signed cookie covers (name, id, no binding).
+fn hmac_verifications(count: usize) {
+    use hmac::{Hmac, Mac};
+    let key = [7_u8; 32];
+    let message = b"visit0123456789abcdef0123456789abcdef";
+    let tag = {
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).expect("any key length");
+        mac.update(message);
+        mac.finalize().into_bytes()
+    };
+    let mut valid = 0;
+    for _ in 0..count {
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(std::hint::black_box(&key))
+            .expect("any key length");
+        mac.update(std::hint::black_box(message));
+        valid += usize::from(mac.verify_slice(&tag).is_ok());
+    }
+    println!("hmac-verify {count} verifications, {valid} valid");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("hmac-verify") {
+        let count = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1000);
+        hmac_verifications(count);
+        return;
+    }
     let usage = "usage: per_request <contender> <workload> <requests> [pool]";
     let contender = args
         .first()

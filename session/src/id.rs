@@ -87,9 +87,26 @@ impl SessionId {
     }
 }
 
+impl SessionId {
+    /// Appends the 32 hex digits to `out`, without the formatting machinery (every new
+    /// session's cookie does this).
+    pub(crate) fn write_hex(self, out: &mut String) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [0_u8; Self::TEXT_LEN];
+        for (pair, byte) in digits.chunks_exact_mut(2).zip(self.0.to_be_bytes()) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0xf)];
+        }
+        // Hex digits are ASCII, so this never fails.
+        out.push_str(std::str::from_utf8(&digits).unwrap_or_default());
+    }
+}
+
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        let mut hex = String::with_capacity(Self::TEXT_LEN);
+        self.write_hex(&mut hex);
+        f.write_str(&hex)
     }
 }
 

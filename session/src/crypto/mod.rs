@@ -7,4 +7,4 @@ mod signing;
 pub(crate) use encryption::Sealer;
 pub(crate) use keys::KeyRing;
 pub use keys::{Key, KeyError};
-pub(crate) use signing::{Signer, Verified};
+pub(crate) use signing::{SIGNATURE_LEN, Signer, Verified};

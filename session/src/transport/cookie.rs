@@ -11,7 +11,9 @@ use crate::config::{SameSite, SessionConfig};
 /// The cookie of one store, its attributes fixed at build time.
 pub(crate) struct CookieTransport {
     name: Box<str>,
-    attributes: Cookie<'static>,
+    /// `Set-Cookie` is `{name}={value}{attributes}`: the attributes are rendered once, by the
+    /// cookie crate, and each response only splices in its value.
+    attributes: Box<str>,
     /// Prebuilt, since it never changes: same name, path, domain and flags as the cookie it
     /// removes (browsers only replace a cookie whose name, path and domain match).
     removal: HeaderValue,
@@ -34,6 +36,13 @@ impl CookieTransport {
         }
         let mut removal = attributes.clone();
         removal.make_removal();
+        // Rendered with an empty value, the cookie reads `{name}={attributes}`.
+        let rendered = attributes.to_string();
+        let attributes = rendered
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('='))
+            .unwrap_or_default()
+            .into();
         Self {
             name: name.into(),
             removal: header_value(&removal),
@@ -62,16 +71,34 @@ impl CookieTransport {
             })
     }
 
-    /// Adds the `Set-Cookie` that hands `value` (an id, signed or not) to the client: a
-    /// browser-session cookie, or with `max_age` a persistent one.
-    pub(crate) fn set(&self, headers: &mut HeaderMap, value: String, max_age: Option<Duration>) {
-        let mut cookie = self.attributes.clone();
-        cookie.set_value(value);
+    /// Adds the `Set-Cookie` that hands a value (an id, signed or not, written by `write_value`)
+    /// to the client: a browser-session cookie, or with `max_age` a persistent one.
+    pub(crate) fn set(
+        &self,
+        headers: &mut HeaderMap,
+        value_len: usize,
+        write_value: impl FnOnce(&mut String),
+        max_age: Option<Duration>,
+    ) {
+        // One buffer for the whole line, the value written straight into it, sized exactly when
+        // the lengths are right: a full buffer becomes the header's bytes without another
+        // allocation.
+        let max_age_len = if max_age.is_some() { 32 } else { 0 };
+        let mut line =
+            String::with_capacity(self.name.len() + 1 + value_len + self.attributes.len() + max_age_len);
+        line.push_str(&self.name);
+        line.push('=');
+        write_value(&mut line);
+        line.push_str(&self.attributes);
         if let Some(max_age) = max_age {
-            let seconds = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
-            cookie.set_max_age(cookie::time::Duration::seconds(seconds));
+            line.push_str("; Max-Age=");
+            line.push_str(&max_age.as_secs().to_string());
         }
-        headers.append(SET_COOKIE, header_value(&cookie));
+        // Name and attributes were validated at build time; values are hex, base64url, `~`
+        // and `.`. Checked all the same: a bad header is dropped, never a panic.
+        if let Ok(line) = HeaderValue::try_from(line) {
+            headers.append(SET_COOKIE, line);
+        }
     }
 
     /// Adds the `Set-Cookie` that deletes the client's cookie.
@@ -120,7 +147,8 @@ mod tests {
         let transport = transport();
         let mut headers = HeaderMap::new();
         let id = SessionId::generate();
-        transport.set(&mut headers, id.to_string(), None);
+        transport.set(&mut headers, 32, |line| line.push_str(&id.to_string()), None);
+        transport.set(&mut headers, 1, |line| line.push('x'), Some(Duration::from_secs(60)));
         transport.remove(&mut headers);
         let set: Vec<_> = headers
             .get_all(SET_COOKIE)
@@ -136,9 +164,14 @@ mod tests {
             "SameSite=Lax",
         ] {
             assert!(set[0].contains(attribute), "{attribute} in {}", set[0]);
-            assert!(set[1].contains(attribute), "{attribute} in {}", set[1]);
+            assert!(set[2].contains(attribute), "{attribute} in {}", set[2]);
         }
-        assert!(set[1].starts_with("visit=;"), "{}", set[1]);
-        assert!(set[1].contains("Max-Age=0"), "{}", set[1]);
+        assert_eq!(
+            set[0],
+            format!("visit={id}; HttpOnly; SameSite=Lax; Secure; Path=/; Domain=example.com")
+        );
+        assert!(set[1].ends_with("; Max-Age=60"), "{}", set[1]);
+        assert!(set[2].starts_with("visit=;"), "{}", set[2]);
+        assert!(set[2].contains("Max-Age=0"), "{}", set[2]);
     }
 }

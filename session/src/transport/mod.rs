@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use crate::binding::{BindingPolicy, ClientBinding};
 use crate::clock::now_millis;
 use crate::config::{SessionConfig, SessionMode, Transport};
-use crate::crypto::{KeyRing, Signer};
+use crate::crypto::{KeyRing, SIGNATURE_LEN, Signer};
 use crate::id::SessionId;
 use cookie::CookieTransport;
 
@@ -131,20 +131,35 @@ impl IdTransport {
         Some(Incoming { id, resign })
     }
 
-    /// The value that carries `id`: signed (over the transport name, so it is valid there only)
-    /// and bound when the store has a key.
-    fn encode(&self, name: &str, id: SessionId, consent: bool, binding: &ClientBinding) -> String {
-        let mut payload = id.to_string();
+    /// The length of [`encode`](Self::encode)'s output.
+    fn value_len(&self, consent: bool) -> usize {
+        let marker = if consent && self.opt_in { CONSENT_MARKER.len() } else { 0 };
+        let signature = if self.signer.is_some() { 1 + SIGNATURE_LEN } else { 0 };
+        SessionId::TEXT_LEN + marker + signature
+    }
+
+    /// Appends the value that carries `id` to `out`: signed (over the transport name, so it is
+    /// valid there only) and bound when the store has a key.
+    fn encode(
+        &self,
+        out: &mut String,
+        name: &str,
+        id: SessionId,
+        consent: bool,
+        binding: &ClientBinding,
+    ) {
+        let start = out.len();
+        id.write_hex(out);
         if consent && self.opt_in {
-            payload.push_str(CONSENT_MARKER);
+            out.push_str(CONSENT_MARKER);
         }
         if let Some(signer) = &self.signer {
             let [ip, user_agent] = binding.signed_parts();
-            let signature = signer.sign(&[name.as_bytes(), payload.as_bytes(), &ip, &user_agent]);
-            payload.push('.');
-            payload.push_str(&signature);
+            let payload = out[start..].as_bytes();
+            let signature = signer.sign(&[name.as_bytes(), payload, &ip, &user_agent]);
+            out.push('.');
+            out.push_str(&signature);
         }
-        payload
     }
 
     /// Hands `id` to the client on every configured transport.
@@ -157,14 +172,12 @@ impl IdTransport {
         max_age: Option<Duration>,
     ) {
         if let Some(cookie) = &self.cookie {
-            cookie.set(
-                headers,
-                self.encode(cookie.name(), id, consent, binding),
-                max_age,
-            );
+            let write = |line: &mut String| self.encode(line, cookie.name(), id, consent, binding);
+            cookie.set(headers, self.value_len(consent), write, max_age);
         }
         if let Some(name) = &self.header {
-            let value = self.encode(name.as_str(), id, consent, binding);
+            let mut value = String::with_capacity(96);
+            self.encode(&mut value, name.as_str(), id, consent, binding);
             if let Ok(value) = HeaderValue::try_from(value) {
                 headers.insert(name.clone(), value);
             }
