@@ -75,15 +75,17 @@ impl SessionId {
         }
         // One pass, lowercase digits only (`from_str_radix` would also take `+` and uppercase):
         // this runs on every request.
-        bytes.iter().try_fold(0_u128, |value, &byte| {
-            let digit = match byte {
-                b'0'..=b'9' => byte - b'0',
-                b'a'..=b'f' => byte - b'a' + 10,
-                _ => return None,
-            };
-            Some(value << 4 | u128::from(digit))
-        })
-        .map(Self)
+        bytes
+            .iter()
+            .try_fold(0_u128, |value, &byte| {
+                let digit = match byte {
+                    b'0'..=b'9' => byte - b'0',
+                    b'a'..=b'f' => byte - b'a' + 10,
+                    _ => return None,
+                };
+                Some(value << 4 | u128::from(digit))
+            })
+            .map(Self)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Heap allocations per request on the hot path, counted (not timed), so a regression fails CI.
-//! Each count is taken against raw axum (the same router without a session layer) in the same
-//! process, so axum's own allocations cancel out.
+//! Each count is taken against the same routes wrapped in a layer that does nothing, in the same
+//! process, so axum's own allocations (which vary with its features) cancel out.
 
 mod common;
 
@@ -34,10 +34,12 @@ fn routes() -> Router {
         .route("/read", get(read))
 }
 
-fn raw() -> Router {
+/// The same shape of router: two routes behind a layer, one that does nothing.
+fn baseline() -> Router {
     Router::new()
         .route("/count", get(|| async { "ok" }))
         .route("/read", get(|| async { "ok" }))
+        .layer(tower::layer::util::Identity::new())
 }
 
 async fn call(app: &Router, path: &str, cookie: Option<&HeaderValue>) -> Option<HeaderValue> {
@@ -81,24 +83,36 @@ async fn the_hot_path_allocates_no_more_than_it_did() {
         .await
         .unwrap();
     let app = routes().layer(SessionLayer::new(store));
-    let raw = raw();
+    let raw = baseline();
     let cookie = call(&app, "/count", None).await.expect("a session");
 
     let baseline = allocations(&raw, "/count", Some(&cookie)).await;
     let hot = allocations(&app, "/count", Some(&cookie)).await - baseline;
     let read_only = allocations(&app, "/read", Some(&cookie)).await - baseline;
     let fresh = allocations(&app, "/count", None).await - allocations(&raw, "/count", None).await;
-    println!("allocations per request beyond raw axum: hot {hot}, read-only {read_only}, fresh {fresh}");
+    println!(
+        "allocations per request beyond a no-op layer: hot {hot}, read-only {read_only}, fresh {fresh}"
+    );
 
     // The budget, as measured when this test was written (see README "Performance"): the
-    // request's session state, its request extension (and the growth of axum's extension map
-    // to hold a fourth entry), and the service clone and boxed future of axum's `Router::layer`
-    // around any layer; for a new session also its entry, its Set-Cookie line, and the
-    // amortised growth of the session map.
-    assert!(hot <= HOT, "hot path: {hot} allocations beyond raw axum (budget {HOT})");
-    assert!(read_only <= HOT, "read-only: {read_only} (budget {HOT})");
-    assert!(fresh <= FRESH, "new session: {fresh} (budget {FRESH})");
+    // request's session state and its request extension (plus, with some axum feature sets, the
+    // growth of axum's extension map to hold one more entry); for a new session also its entry,
+    // its Set-Cookie line, and the amortised growth of the session map.
+    // Half an allocation of slack: a one-off allocation of the runtime inside one of the
+    // measured windows moves an average by 1/200, a regression by a whole one.
+    assert!(
+        hot <= HOT + 0.5,
+        "hot path: {hot} allocations beyond a no-op layer (budget {HOT})"
+    );
+    assert!(
+        read_only <= HOT + 0.5,
+        "read-only: {read_only} (budget {HOT})"
+    );
+    assert!(
+        fresh <= FRESH + 0.5,
+        "new session: {fresh} (budget {FRESH})"
+    );
 }
 
-const HOT: f64 = 6.0;
-const FRESH: f64 = 10.0;
+const HOT: f64 = 4.0;
+const FRESH: f64 = 7.0;

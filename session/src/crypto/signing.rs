@@ -17,7 +17,9 @@ pub(crate) struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("keys", &self.keyed.len()).finish()
+        f.debug_struct("Signer")
+            .field("keys", &self.keyed.len())
+            .finish()
     }
 }
 

@@ -88,9 +88,10 @@ where
                         return Poll::Ready(Ok(response));
                     }
                     let (store, session) = (Arc::clone(store), Arc::clone(session));
-                    let future: BoxedResponse<E> = Box::pin(async move {
-                        Ok(super::finish(&store, &session, response).await)
-                    });
+                    let future: BoxedResponse<E> =
+                        Box::pin(
+                            async move { Ok(super::finish(&store, &session, response).await) },
+                        );
                     state.set(State::Boxed { future });
                 }
                 StateProjection::Boxed { future } => return future.as_mut().poll(cx),

@@ -177,9 +177,10 @@ impl<T: SessionData> StoreInner<T> {
         write: u64,
     ) -> Result<Option<SessionId>, StoreError> {
         let saving = entry.save_lock.lock().await;
-        let (current, ended, stored) = {
+        let ended = entry.is_ended();
+        let (current, stored) = {
             let slot = entry.lock();
-            (slot.id, slot.ended, slot.version != 0)
+            (slot.id, slot.version != 0)
         };
         if ended {
             return Ok(None);
@@ -264,7 +265,7 @@ impl<T: SessionData> StoreInner<T> {
             let now = now_millis();
             let snapshot = {
                 let mut slot = entry.lock();
-                if slot.ended || slot.saved_writes >= write {
+                if entry.is_ended() || slot.saved_writes >= write {
                     return Ok(());
                 }
                 self.snapshot(&mut slot, entry, now)?

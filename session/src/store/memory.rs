@@ -20,6 +20,9 @@ pub(crate) struct Entry<T> {
     pub(crate) long_term: AtomicBool,
     /// Storage consent (`SessionMode::OptIn`); always set under `SessionMode::Persistent`.
     pub(crate) consent: AtomicBool,
+    /// Destroyed here or found gone from the backend: never served or saved again. An atomic
+    /// of its own, so the lookup of every request checks it without taking the value's lock.
+    ended: AtomicBool,
     /// One save at a time per session on this server: parallel requests queue here and most
     /// find their writes already carried by the save before them.
     pub(crate) save_lock: tokio::sync::Mutex<()>,
@@ -39,8 +42,6 @@ pub(crate) struct Slot<T> {
     /// request whose last write is carried needs no save of its own.
     pub(crate) writes: u64,
     pub(crate) saved_writes: u64,
-    /// Destroyed here or found gone from the backend: never saved again.
-    pub(crate) ended: bool,
 }
 
 impl<T> Entry<T> {
@@ -65,13 +66,13 @@ impl<T> Entry<T> {
                 unsaved: 0,
                 writes: 0,
                 saved_writes: 0,
-                ended: false,
             }),
             created_at,
             last_access: AtomicU64::new(now),
             synced_at: AtomicU64::new(now),
             long_term: AtomicBool::new(long_term),
             consent: AtomicBool::new(true),
+            ended: AtomicBool::new(false),
             save_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -105,7 +106,11 @@ impl<T> Entry<T> {
 
     /// Marks the session over: saves of parallel requests stop.
     pub(crate) fn end(&self) {
-        self.lock().ended = true;
+        self.ended.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
     }
 }
 
@@ -130,7 +135,7 @@ impl<T> MemoryStore<T> {
         now: u64,
     ) -> Option<Arc<Entry<T>>> {
         let entry = Arc::clone(&*self.sessions.get(&id)?);
-        if entry.lock().ended {
+        if entry.is_ended() {
             // A tombstone: destroyed, kept so a racing load cannot cache the session again.
             return None;
         }
@@ -166,8 +171,7 @@ impl<T> MemoryStore<T> {
         entry: Arc<Entry<T>>,
     ) -> Option<Arc<Entry<T>>> {
         let cached = Arc::clone(self.sessions.entry(id).or_insert(entry).value());
-        let ended = cached.lock().ended;
-        (!ended).then_some(cached)
+        (!cached.is_ended()).then_some(cached)
     }
 
     /// Moves `entry` from `old` (if it is still there: it may have been evicted) to a fresh id,
@@ -199,7 +203,7 @@ impl<T> MemoryStore<T> {
             let idle_too_long = idle_limit.is_some_and(|limit| {
                 now.saturating_sub(entry.last_access.load(Ordering::Relaxed)) >= limit
             });
-            !entry.is_expired(lifetimes, now) && !idle_too_long && !entry.lock().ended
+            !entry.is_expired(lifetimes, now) && !idle_too_long && !entry.is_ended()
         });
         before.saturating_sub(self.sessions.len())
     }

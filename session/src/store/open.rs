@@ -79,8 +79,12 @@ impl<T: SessionData> StoreInner<T> {
         for incoming in candidates {
             match self.memory.get_live(incoming.id, self.lifetimes, now) {
                 Some(entry) if self.backend.is_none() || !self.touch_due(&entry, now) => {
-                    let session =
-                        RequestSession::existing(incoming.id, entry, self.lifetimes, binding.clone());
+                    let session = RequestSession::existing(
+                        incoming.id,
+                        entry,
+                        self.lifetimes,
+                        binding.clone(),
+                    );
                     if incoming.resign {
                         session.mark_resign();
                     }
@@ -170,12 +174,12 @@ impl<T: SessionData> StoreInner<T> {
                 entry.synced_at.store(now, Ordering::Release);
                 return Ok(true);
             }
-            let mut slot = entry.lock();
+            let slot = entry.lock();
             if slot.id != id {
                 // Renewed while we touched the old key: the session lives on under its new id.
                 return Ok(true);
             }
-            slot.ended = true;
+            entry.end();
             drop(slot);
             self.memory.remove(id, entry);
             return Ok(false);

@@ -84,8 +84,9 @@ impl CookieTransport {
         // the lengths are right: a full buffer becomes the header's bytes without another
         // allocation.
         let max_age_len = if max_age.is_some() { 32 } else { 0 };
-        let mut line =
-            String::with_capacity(self.name.len() + 1 + value_len + self.attributes.len() + max_age_len);
+        let mut line = String::with_capacity(
+            self.name.len() + 1 + value_len + self.attributes.len() + max_age_len,
+        );
         line.push_str(&self.name);
         line.push('=');
         write_value(&mut line);
@@ -147,8 +148,18 @@ mod tests {
         let transport = transport();
         let mut headers = HeaderMap::new();
         let id = SessionId::generate();
-        transport.set(&mut headers, 32, |line| line.push_str(&id.to_string()), None);
-        transport.set(&mut headers, 1, |line| line.push('x'), Some(Duration::from_secs(60)));
+        transport.set(
+            &mut headers,
+            32,
+            |line| line.push_str(&id.to_string()),
+            None,
+        );
+        transport.set(
+            &mut headers,
+            1,
+            |line| line.push('x'),
+            Some(Duration::from_secs(60)),
+        );
         transport.remove(&mut headers);
         let set: Vec<_> = headers
             .get_all(SET_COOKIE)

@@ -133,8 +133,16 @@ impl IdTransport {
 
     /// The length of [`encode`](Self::encode)'s output.
     fn value_len(&self, consent: bool) -> usize {
-        let marker = if consent && self.opt_in { CONSENT_MARKER.len() } else { 0 };
-        let signature = if self.signer.is_some() { 1 + SIGNATURE_LEN } else { 0 };
+        let marker = if consent && self.opt_in {
+            CONSENT_MARKER.len()
+        } else {
+            0
+        };
+        let signature = if self.signer.is_some() {
+            1 + SIGNATURE_LEN
+        } else {
+            0
+        };
         SessionId::TEXT_LEN + marker + signature
     }
 
@@ -155,7 +163,7 @@ impl IdTransport {
         }
         if let Some(signer) = &self.signer {
             let [ip, user_agent] = binding.signed_parts();
-            let payload = out[start..].as_bytes();
+            let payload = &out.as_bytes()[start..];
             let signature = signer.sign(&[name.as_bytes(), payload, &ip, &user_agent]);
             out.push('.');
             out.push_str(&signature);
