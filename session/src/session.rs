@@ -132,9 +132,12 @@ impl<T> RequestSession<T> {
         if changed {
             slot.unsaved |= fields;
             slot.writes += 1;
-            self.last_write.fetch_max(slot.writes, Ordering::AcqRel);
+            // Plain stores: every writer of this request's marks holds the value's lock here, so
+            // they never race, and the response is built only after the handler returned.
+            self.last_write.store(slot.writes, Ordering::Release);
+            let dirty = self.dirty.load(Ordering::Relaxed);
+            self.dirty.store(dirty | fields, Ordering::Release);
             drop(slot);
-            self.dirty.fetch_or(fields, Ordering::AcqRel);
         }
         result
     }

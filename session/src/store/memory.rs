@@ -143,7 +143,11 @@ impl<T> MemoryStore<T> {
             self.remove(id, &entry);
             return None;
         }
-        entry.last_access.fetch_max(now, Ordering::Relaxed);
+        // A plain store, not a read-modify-write: requests within one millisecond skip it, and
+        // a race between two stores can only move the idle clock back by a millisecond.
+        if entry.last_access.load(Ordering::Relaxed) < now {
+            entry.last_access.store(now, Ordering::Relaxed);
+        }
         Some(entry)
     }
 
