@@ -5,8 +5,8 @@ use std::sync::Arc;
 use sqlx::postgres::PgPool;
 
 use crate::backend::sql::{
-    CommonStatements, Dialect, TableName, millis_to_db, record_from_row, stored_count, stored_key,
-    stored_u64, version_to_db,
+    CommonStatements, Dialect, TableName, millis_to_db, record_from_row, shared_sql_constructors,
+    shared_sql_methods, stored_count, stored_key, stored_u64, upsert_sql_backend, version_to_db,
 };
 use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
 
@@ -97,145 +97,7 @@ impl PostgresBackend {
         Ok(Self::from_pool(pool))
     }
 
-    /// Uses an existing pool and the table `typed_sessions`.
-    #[must_use]
-    pub fn from_pool(pool: PgPool) -> Self {
-        Self {
-            pool,
-            statements: Arc::new(Statements::new(&TableName::default_table())),
-        }
-    }
-
-    /// Uses table `name` instead; it must match `[A-Za-z_][A-Za-z0-9_]{0,62}`.
-    pub fn with_table_name(self, name: &str) -> Result<Self, BackendError> {
-        let table = TableName::new(name)?;
-        Ok(Self {
-            pool: self.pool,
-            statements: Arc::new(Statements::new(&table)),
-        })
-    }
-
-    /// The pool, for your own queries or to close it.
-    #[must_use]
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
+    shared_sql_constructors!(PgPool);
 }
 
-impl SessionBackend for PostgresBackend {
-    async fn create_schema(&self) -> Result<(), BackendError> {
-        let context = "creating the sessions table";
-        for statement in [&self.statements.create_table, &self.statements.create_index] {
-            sqlx::query(statement)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| BackendError::new(context, e))?;
-        }
-        Ok(())
-    }
-
-    async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
-        let row = sqlx::query_as::<_, (String, i64, i64)>(&self.statements.common.load)
-            .bind(key.as_str())
-            .bind(millis_to_db(now))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| BackendError::new("loading a session", e))?;
-        row.map(record_from_row).transpose()
-    }
-
-    async fn save(
-        &self,
-        key: &StorageKey,
-        record: &Record,
-        expected_version: Option<u64>,
-        now: u64,
-    ) -> Result<SaveOutcome, BackendError> {
-        let version = version_to_db(record.version)?;
-        let expires_at = millis_to_db(record.expires_at);
-        let query = match expected_version {
-            None => sqlx::query(&self.statements.insert)
-                .bind(key.as_str())
-                .bind(record.data.as_str())
-                .bind(version)
-                .bind(expires_at)
-                .bind(millis_to_db(now)),
-            Some(expected) => sqlx::query(&self.statements.common.update)
-                .bind(record.data.as_str())
-                .bind(version)
-                .bind(expires_at)
-                .bind(key.as_str())
-                .bind(version_to_db(expected)?)
-                .bind(millis_to_db(now)),
-        };
-        let done = query
-            .execute(&self.pool)
-            .await
-            .map_err(|e| BackendError::new("saving a session", e))?;
-        Ok(if done.rows_affected() == 1 {
-            SaveOutcome::Saved
-        } else {
-            SaveOutcome::Conflict
-        })
-    }
-
-    async fn touch(
-        &self,
-        key: &StorageKey,
-        expires_at: u64,
-        now: u64,
-    ) -> Result<Option<u64>, BackendError> {
-        let version = sqlx::query_scalar::<_, i64>(&self.statements.touch)
-            .bind(millis_to_db(expires_at))
-            .bind(key.as_str())
-            .bind(millis_to_db(now))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| BackendError::new("touching a session", e))?;
-        version.map(|v| stored_u64(v, "version")).transpose()
-    }
-
-    async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
-        sqlx::query(&self.statements.common.delete)
-            .bind(key.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| BackendError::new("deleting a session", e))?;
-        Ok(())
-    }
-
-    async fn delete_expired(&self, now: u64) -> Result<u64, BackendError> {
-        let done = sqlx::query(&self.statements.common.delete_expired)
-            .bind(millis_to_db(now))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| BackendError::new("deleting expired sessions", e))?;
-        Ok(done.rows_affected())
-    }
-
-    async fn count(&self, now: u64) -> Result<u64, BackendError> {
-        let count = sqlx::query_scalar::<_, i64>(&self.statements.common.count)
-            .bind(millis_to_db(now))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| BackendError::new("counting sessions", e))?;
-        stored_count(count)
-    }
-
-    async fn delete_all(&self) -> Result<(), BackendError> {
-        sqlx::query(&self.statements.common.delete_all)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| BackendError::new("deleting all sessions", e))?;
-        Ok(())
-    }
-
-    async fn list_keys(&self, now: u64) -> Result<Vec<StorageKey>, BackendError> {
-        let ids = sqlx::query_scalar::<_, String>(&self.statements.common.list_keys)
-            .bind(millis_to_db(now))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| BackendError::new("listing session keys", e))?;
-        ids.iter().map(|id| stored_key(id)).collect()
-    }
-}
+upsert_sql_backend!(PostgresBackend);
