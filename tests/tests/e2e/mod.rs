@@ -642,6 +642,53 @@ pub async fn another_servers_logout_is_noticed_within_the_touch_interval<F: Fixt
     );
 }
 
+/// Renewal and destroy racing parallel requests that carry the old id: whatever the
+/// interleaving, the old id ends up dead in memory and in the backend, and the renewed id works.
+pub async fn parallel_requests_never_revive_a_renewed_or_destroyed_id<F: Fixture>(fixture: &F) {
+    for ending in ["/renew", "/destroy"] {
+        let app = server(fixture).await;
+        let mut browser = Browser::new(&app);
+        browser.get("/").await;
+        let old = cookie_of(&browser);
+        let old_key = StorageKey::for_id(id_of(&browser));
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let (app, old) = (app.clone(), old.clone());
+            tasks.push(tokio::spawn(async move {
+                let reply = get_with_cookie(&app, "/", &old).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            }));
+        }
+        let ended = browser.get(ending).await;
+        assert_eq!(ended.status, StatusCode::OK);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let dump = fixture.dump().await;
+        assert!(
+            !dump.contains(old_key.as_str()),
+            "{ending}: the old record came back: {dump}"
+        );
+        for app in [&app, &server(fixture).await] {
+            let replay = get_with_cookie(app, "/peek", &old).await;
+            assert!(
+                replay.body.starts_with("0 "),
+                "{ending}: the old id still works: {}",
+                replay.body
+            );
+        }
+        if ending == "/renew" {
+            let mut renewed = browser.on(&server(fixture).await);
+            assert_ne!(cookie_of(&renewed), old);
+            let body = renewed.get("/peek").await.body;
+            assert!(
+                !body.starts_with("0 "),
+                "the renewed session lives on: {body}"
+            );
+        }
+    }
+}
+
 pub fn now_millis() -> u64 {
     u64::try_from(
         std::time::SystemTime::now()
@@ -674,6 +721,7 @@ macro_rules! e2e_suite {
             purge_deletes_expired_records,
             another_servers_logout_is_noticed_within_the_touch_interval,
             the_purge_task_survives_backend_errors,
+            parallel_requests_never_revive_a_renewed_or_destroyed_id,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {
