@@ -300,17 +300,7 @@ async fn racing_inserts<B: SessionBackend>(backend: &B) {
     let check = "concurrent save(None) of one key: exactly one wins";
     let now = now_millis();
     let key = fresh_key();
-    let records: Vec<Record> = (0..RACERS)
-        .map(|n| record(&format!("racer {n}"), 1, now + HOUR))
-        .collect();
-    let outcomes = join_all(
-        records
-            .iter()
-            .map(|r| backend.save(&key, r, None, now))
-            .collect(),
-    )
-    .await;
-    one_winner(check, backend, &key, now, &records, outcomes).await;
+    race(check, backend, &key, None, now).await;
 }
 
 async fn racing_updates<B: SessionBackend>(backend: &B) {
@@ -326,17 +316,29 @@ async fn racing_updates<B: SessionBackend>(backend: &B) {
         now,
     )
     .await;
+    race(check, backend, &key, Some(1), now).await;
+}
+
+/// `RACERS` saves of `key` from `expected` at once; exactly one may win.
+async fn race<B: SessionBackend>(
+    check: &str,
+    backend: &B,
+    key: &StorageKey,
+    expected: Option<u64>,
+    now: u64,
+) {
+    let version = expected.map_or(1, |version| version + 1);
     let records: Vec<Record> = (0..RACERS)
-        .map(|n| record(&format!("racer {n}"), 2, now + HOUR))
+        .map(|n| record(&format!("racer {n}"), version, now + HOUR))
         .collect();
     let outcomes = join_all(
         records
             .iter()
-            .map(|r| backend.save(&key, r, Some(1), now))
+            .map(|r| backend.save(key, r, expected, now))
             .collect(),
     )
     .await;
-    one_winner(check, backend, &key, now, &records, outcomes).await;
+    one_winner(check, backend, key, now, &records, outcomes).await;
 }
 
 async fn delete_all<B: SessionBackend>(backend: &B) {

@@ -97,7 +97,7 @@ impl MySqlBackend {
         Ok(Self::from_pool(pool))
     }
 
-    shared_sql_constructors!(MySqlPool);
+    shared_sql_constructors!(MySqlPool, Statements::new);
 
     /// `save` without an expected version: remove an expired row in the way, then insert; a
     /// live row makes the insert fail on the primary key, which is the conflict. (Unlike

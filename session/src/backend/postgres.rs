@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sqlx::postgres::PgPool;
 
 use crate::backend::sql::{
-    CommonStatements, Dialect, TableName, millis_to_db, record_from_row, shared_sql_constructors,
+    Dialect, TableName, UpsertStatements, millis_to_db, record_from_row, shared_sql_constructors,
     shared_sql_methods, stored_count, stored_key, stored_u64, upsert_sql_backend, version_to_db,
 };
 use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
@@ -43,48 +43,7 @@ use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageK
 #[derive(Debug, Clone)]
 pub struct PostgresBackend {
     pool: PgPool,
-    statements: Arc<Statements>,
-}
-
-/// Every statement of one table, formatted once.
-#[derive(Debug)]
-struct Statements {
-    common: CommonStatements,
-    create_table: String,
-    create_index: String,
-    /// Creates the row, or replaces an expired one. Binds: id, data, version, expires_at, now.
-    insert: String,
-    /// Binds: expires_at, id, now. Returns: version.
-    touch: String,
-}
-
-impl Statements {
-    fn new(table: &TableName) -> Self {
-        let dialect = Dialect::Postgres;
-        let t = dialect.quote(table.as_str());
-        let index = dialect.quote(&table.index_name());
-        Self {
-            common: CommonStatements::new(dialect, table),
-            create_table: format!(
-                "CREATE TABLE IF NOT EXISTS {t} (\
-                 id TEXT PRIMARY KEY NOT NULL, \
-                 data TEXT NOT NULL, \
-                 version BIGINT NOT NULL, \
-                 expires_at BIGINT NOT NULL)"
-            ),
-            create_index: format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_at)"),
-            // The upsert's WHERE turns "a live row exists" into zero rows changed.
-            insert: format!(
-                "INSERT INTO {t} (id, data, version, expires_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
-                 version = excluded.version, expires_at = excluded.expires_at \
-                 WHERE {t}.expires_at <= $5"
-            ),
-            touch: format!(
-                "UPDATE {t} SET expires_at = $1 WHERE id = $2 AND expires_at > $3 RETURNING version"
-            ),
-        }
-    }
+    statements: Arc<UpsertStatements>,
 }
 
 impl PostgresBackend {
@@ -97,7 +56,10 @@ impl PostgresBackend {
         Ok(Self::from_pool(pool))
     }
 
-    shared_sql_constructors!(PgPool);
+    shared_sql_constructors!(PgPool, |table| UpsertStatements::new(
+        Dialect::Postgres,
+        table
+    ));
 }
 
 upsert_sql_backend!(PostgresBackend);

@@ -213,6 +213,56 @@ pub(crate) fn stored_key(id: &str) -> Result<StorageKey, BackendError> {
     })
 }
 
+/// The statements of the backends with an upsert (SQLite and PostgreSQL), formatted once per
+/// table; they differ only in quoting and placeholders.
+#[derive(Debug)]
+pub(crate) struct UpsertStatements {
+    pub(crate) common: CommonStatements,
+    pub(crate) create_table: String,
+    pub(crate) create_index: String,
+    /// Creates the row, or replaces an expired one. Binds: id, data, version, expires_at, now.
+    pub(crate) insert: String,
+    /// Binds: expires_at, id, now. Returns: version.
+    pub(crate) touch: String,
+}
+
+impl UpsertStatements {
+    pub(crate) fn new(dialect: Dialect, table: &TableName) -> Self {
+        let t = dialect.quote(table.as_str());
+        let index = dialect.quote(&table.index_name());
+        let p = |n| dialect.param(n);
+        Self {
+            common: CommonStatements::new(dialect, table),
+            create_table: format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\
+                 id TEXT PRIMARY KEY NOT NULL, \
+                 data TEXT NOT NULL, \
+                 version BIGINT NOT NULL, \
+                 expires_at BIGINT NOT NULL)"
+            ),
+            create_index: format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_at)"),
+            // The upsert's WHERE turns "a live row exists" into zero rows changed.
+            insert: format!(
+                "INSERT INTO {t} (id, data, version, expires_at) VALUES ({}, {}, {}, {}) \
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
+                 version = excluded.version, expires_at = excluded.expires_at \
+                 WHERE {t}.expires_at <= {}",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5)
+            ),
+            touch: format!(
+                "UPDATE {t} SET expires_at = {} WHERE id = {} AND expires_at > {} RETURNING version",
+                p(1),
+                p(2),
+                p(3)
+            ),
+        }
+    }
+}
+
 /// The methods every SQL backend shares word for word (their queries differ only in the
 /// statements prepared at construction): written once here, expanded in each backend's
 /// `SessionBackend` impl.
@@ -274,15 +324,16 @@ macro_rules! shared_sql_methods {
     };
 }
 
-/// The constructors every SQL backend shares, for its pool type.
+/// The constructors every SQL backend shares, for its pool type and its statements'
+/// constructor.
 macro_rules! shared_sql_constructors {
-    ($pool:ty) => {
+    ($pool:ty, $statements:expr) => {
         /// Uses an existing pool and the table `typed_sessions`.
         #[must_use]
         pub fn from_pool(pool: $pool) -> Self {
             Self {
                 pool,
-                statements: Arc::new(Statements::new(&TableName::default_table())),
+                statements: Arc::new($statements(&TableName::default_table())),
             }
         }
 
@@ -291,7 +342,7 @@ macro_rules! shared_sql_constructors {
             let table = TableName::new(name)?;
             Ok(Self {
                 pool: self.pool,
-                statements: Arc::new(Statements::new(&table)),
+                statements: Arc::new($statements(&table)),
             })
         }
 

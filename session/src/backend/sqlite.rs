@@ -7,7 +7,7 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 
 use crate::backend::sql::{
-    CommonStatements, Dialect, TableName, millis_to_db, record_from_row, shared_sql_constructors,
+    Dialect, TableName, UpsertStatements, millis_to_db, record_from_row, shared_sql_constructors,
     shared_sql_methods, stored_count, stored_key, stored_u64, upsert_sql_backend, version_to_db,
 };
 use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
@@ -59,48 +59,7 @@ use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageK
 #[derive(Debug, Clone)]
 pub struct SqliteBackend {
     pool: SqlitePool,
-    statements: Arc<Statements>,
-}
-
-/// Every statement of one table, formatted once.
-#[derive(Debug)]
-struct Statements {
-    common: CommonStatements,
-    create_table: String,
-    create_index: String,
-    /// Creates the row, or replaces an expired one. Binds: id, data, version, expires_at, now.
-    insert: String,
-    /// Binds: expires_at, id, now. Returns: version.
-    touch: String,
-}
-
-impl Statements {
-    fn new(table: &TableName) -> Self {
-        let dialect = Dialect::Sqlite;
-        let t = dialect.quote(table.as_str());
-        let index = dialect.quote(&table.index_name());
-        Self {
-            common: CommonStatements::new(dialect, table),
-            create_table: format!(
-                "CREATE TABLE IF NOT EXISTS {t} (\
-                 id TEXT PRIMARY KEY NOT NULL, \
-                 data TEXT NOT NULL, \
-                 version BIGINT NOT NULL, \
-                 expires_at BIGINT NOT NULL)"
-            ),
-            create_index: format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_at)"),
-            // The upsert's WHERE turns "a live row exists" into zero rows changed.
-            insert: format!(
-                "INSERT INTO {t} (id, data, version, expires_at) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
-                 version = excluded.version, expires_at = excluded.expires_at \
-                 WHERE {t}.expires_at <= ?"
-            ),
-            touch: format!(
-                "UPDATE {t} SET expires_at = ? WHERE id = ? AND expires_at > ? RETURNING version"
-            ),
-        }
-    }
+    statements: Arc<UpsertStatements>,
 }
 
 impl SqliteBackend {
@@ -122,7 +81,10 @@ impl SqliteBackend {
         Ok(Self::from_pool(pool))
     }
 
-    shared_sql_constructors!(SqlitePool);
+    shared_sql_constructors!(SqlitePool, |table| UpsertStatements::new(
+        Dialect::Sqlite,
+        table
+    ));
 }
 
 upsert_sql_backend!(SqliteBackend);
