@@ -306,3 +306,123 @@ mod redis {
 
     crate::e2e_suite!(make);
 }
+
+mod mongodb {
+    use mongodb::Client;
+    use mongodb::bson::Document;
+    use typed_session::backend::MongoBackend;
+
+    use crate::common::services::{mongodb_url, unique_name};
+
+    pub struct Mongo {
+        client: Client,
+        collection: String,
+    }
+
+    async fn make() -> Option<Mongo> {
+        let url = mongodb_url()?;
+        Some(Mongo {
+            client: Client::with_uri_str(&url).await.unwrap(),
+            collection: unique_name("sessions_"),
+        })
+    }
+
+    impl Mongo {
+        fn backend_now(&self) -> MongoBackend {
+            MongoBackend::from_client(self.client.clone())
+                .with_collection(&self.collection)
+                .unwrap()
+        }
+    }
+
+    impl crate::e2e::Fixture for Mongo {
+        type Backend = MongoBackend;
+
+        async fn backend(&self) -> MongoBackend {
+            self.backend_now()
+        }
+
+        async fn dump(&self) -> String {
+            let backend = self.backend_now();
+            let mut cursor = backend
+                .collection()
+                .unwrap()
+                .find(Document::new())
+                .await
+                .unwrap();
+            let mut dump = String::new();
+            while cursor.advance().await.unwrap() {
+                let document: Document = cursor.deserialize_current().unwrap();
+                dump.push_str(&format!("{document}\n"));
+            }
+            dump
+        }
+    }
+
+    impl crate::e2e::Cleanup for Mongo {
+        async fn cleanup(self) {
+            self.backend_now()
+                .collection()
+                .unwrap()
+                .drop()
+                .await
+                .unwrap();
+        }
+    }
+
+    crate::e2e_suite!(make);
+
+    #[tokio::test]
+    async fn a_closed_port_at_request_time_gives_503_and_no_session() {
+        let url = "mongodb://127.0.0.1:1/test?serverSelectionTimeoutMS=500";
+        crate::e2e::closed_port_gives_503(MongoBackend::connect(url).await.unwrap()).await;
+    }
+}
+
+mod surrealdb {
+    use typed_session::backend::{SessionBackend, SurrealBackend};
+
+    use crate::common::services::{surrealdb_url, unique_name};
+
+    /// One engine per test (a fresh memory engine, or a table of its own on a real server).
+    pub struct Surreal {
+        backend: SurrealBackend,
+    }
+
+    async fn make() -> Option<Surreal> {
+        let url = surrealdb_url()?;
+        let backend = SurrealBackend::connect(&url, "typed_session", "e2e")
+            .await
+            .unwrap()
+            .with_table_name(&unique_name("sessions_"))
+            .unwrap();
+        Some(Surreal { backend })
+    }
+
+    impl crate::e2e::Fixture for Surreal {
+        type Backend = SurrealBackend;
+
+        async fn backend(&self) -> SurrealBackend {
+            self.backend.clone()
+        }
+
+        async fn dump(&self) -> String {
+            let mut response = self
+                .backend
+                .client()
+                .query(format!("SELECT * FROM `{}`", self.backend.table_name()))
+                .await
+                .unwrap();
+            let rows: Vec<surrealdb::types::Value> = response.take(0).unwrap();
+            rows.iter().map(|row| format!("{row:?}\n")).collect()
+        }
+    }
+
+    impl crate::e2e::Cleanup for Surreal {
+        async fn cleanup(self) {
+            self.backend.delete_all().await.unwrap();
+        }
+    }
+
+    crate::e2e_suite!(make);
+}

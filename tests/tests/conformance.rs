@@ -7,9 +7,13 @@
 mod common;
 
 use std::panic::resume_unwind;
+use std::time::Duration;
 
-use common::services::{mysql_url, postgres_url, redis_url, unique_name};
+use common::services::{
+    mongodb_url, mysql_url, postgres_url, redis_url, surrealdb_url, unique_name,
+};
 use common::shared_map::SharedMap;
+use mongodb::bson::{DateTime, doc};
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::mysql::MySqlPool;
@@ -18,8 +22,8 @@ use sqlx::sqlite::SqlitePool;
 use typed_session::SessionId;
 use typed_session::backend::conformance::check;
 use typed_session::backend::{
-    BackendError, MySqlBackend, PostgresBackend, RedisBackend, SessionBackend, SqliteBackend,
-    StorageKey,
+    BackendError, MongoBackend, MySqlBackend, PostgresBackend, RedisBackend, SessionBackend,
+    SqliteBackend, StorageKey, SurrealBackend,
 };
 
 /// Runs the suite in a task of its own, so the caller can clean up before a failure propagates.
@@ -195,6 +199,256 @@ async fn redis_reports_malformed_records_as_errors() {
     backend.delete_all().await.unwrap();
     let left: Option<String> = conn.get(&stray).await.unwrap();
     assert_eq!(left, None, "delete_all removes every key under the prefix");
+}
+
+#[tokio::test]
+async fn mongodb_conforms_and_indexes_the_expiry() {
+    let Some(url) = mongodb_url() else { return };
+    let backend = MongoBackend::connect(&url)
+        .await
+        .unwrap()
+        .with_collection(&unique_name("sessions_"))
+        .unwrap();
+    let collection = backend.collection().unwrap().clone();
+
+    let outcome = run_suite(&backend).await;
+    if outcome.is_ok() {
+        // By its keys and options, not its name: nx-27017 names indexes its own way.
+        let mut cursor = collection.list_indexes().await.unwrap();
+        let mut ttl = false;
+        while cursor.advance().await.unwrap() {
+            let index = cursor.deserialize_current().unwrap();
+            ttl |= index.keys == doc! { "expires_at": 1 }
+                && index.options.and_then(|o| o.expire_after) == Some(Duration::ZERO);
+        }
+        assert!(ttl, "the TTL index on expires_at exists");
+    }
+    collection.drop().await.unwrap();
+    finish(outcome);
+}
+
+#[tokio::test]
+async fn mongodb_reports_malformed_records_as_errors() {
+    let Some(url) = mongodb_url() else { return };
+    let backend = MongoBackend::connect(&url)
+        .await
+        .unwrap()
+        .with_collection(&unique_name("sessions_"))
+        .unwrap();
+    backend.create_schema().await.unwrap();
+    let collection = backend.collection().unwrap().clone();
+    let now = 1_800_000_000_000;
+    let later = DateTime::from_millis(1_800_000_060_000);
+
+    let data_not_text = StorageKey::for_id(SessionId::generate());
+    collection
+        .insert_one(doc! { "_id": data_not_text.as_str(), "data": 5, "version": 1_i64, "expires_at": later })
+        .await
+        .unwrap();
+    let loaded = backend.load(&data_not_text, now).await;
+    assert!(loaded.is_err(), "{loaded:?}");
+
+    let expiry_not_a_date = StorageKey::for_id(SessionId::generate());
+    collection
+        .insert_one(doc! { "_id": expiry_not_a_date.as_str(), "data": "{}", "version": 1_i64, "expires_at": "tomorrow" })
+        .await
+        .unwrap();
+    // Never read as a live session: MongoDB's filter skips a string expiry, and a server that
+    // compares it as text gets the backend's type check.
+    assert!(!matches!(
+        backend.load(&expiry_not_a_date, now).await,
+        Ok(Some(_))
+    ));
+
+    let negative_version = StorageKey::for_id(SessionId::generate());
+    collection
+        .insert_one(doc! { "_id": negative_version.as_str(), "data": "{}", "version": -1_i64, "expires_at": later })
+        .await
+        .unwrap();
+    assert!(backend.load(&negative_version, now).await.is_err());
+    assert!(
+        backend
+            .touch(&negative_version, now + 120_000, now)
+            .await
+            .is_err()
+    );
+
+    collection
+        .insert_one(doc! { "_id": "not-a-storage-key", "data": "{}", "version": 1_i64, "expires_at": later })
+        .await
+        .unwrap();
+    assert!(backend.list_keys(now).await.is_err());
+
+    backend.delete_all().await.unwrap();
+    assert_eq!(collection.count_documents(doc! {}).await.unwrap(), 0);
+    collection.drop().await.unwrap();
+}
+
+/// No server needed: the missing database is noticed before any I/O.
+#[tokio::test]
+async fn mongodb_without_a_database_fails_the_build() {
+    let backend = MongoBackend::connect("mongodb://127.0.0.1:27017")
+        .await
+        .unwrap();
+    assert!(backend.collection().is_none());
+    let error = typed_session::SessionStore::<Nothing>::builder()
+        .backend(backend.clone())
+        .build()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("names no database"), "{error}");
+    assert!(error.contains("with_database"), "{error}");
+    let key = StorageKey::for_id(SessionId::generate());
+    assert!(backend.load(&key, 0).await.is_err(), "no silent no-op");
+
+    let chosen = backend.with_database("app").unwrap();
+    assert_eq!(
+        chosen.collection().map(|c| c.namespace().to_string()),
+        Some("app.typed_sessions".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn mongodb_rejects_bad_names() {
+    let backend = MongoBackend::connect("mongodb://127.0.0.1:27017/app")
+        .await
+        .unwrap();
+    for name in [
+        "",
+        "a b",
+        "a$b",
+        "system.users",
+        ".hidden",
+        &"a".repeat(121),
+    ] {
+        assert_rejected(backend.clone().with_collection(name), name);
+    }
+    for name in ["", "a.b", "a/b", "a b", "a$", &"a".repeat(64)] {
+        assert_rejected(backend.clone().with_database(name), name);
+    }
+    let chosen = backend
+        .with_database("other")
+        .unwrap()
+        .with_collection("web.sessions")
+        .unwrap();
+    assert_eq!(
+        chosen.collection().map(|c| c.namespace().to_string()),
+        Some("other.web.sessions".to_owned())
+    );
+}
+
+async fn surreal_backend() -> Option<SurrealBackend> {
+    let url = surrealdb_url()?;
+    let backend = SurrealBackend::connect(&url, "typed_session", "test")
+        .await
+        .unwrap()
+        .with_table_name(&unique_name("sessions_"))
+        .unwrap();
+    Some(backend)
+}
+
+async fn remove_table(backend: &SurrealBackend) {
+    backend
+        .client()
+        .query(format!("REMOVE TABLE IF EXISTS `{}`", backend.table_name()))
+        .await
+        .and_then(surrealdb::IndexedResults::check)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn surrealdb_conforms_and_stores_expiry_as_a_datetime() {
+    let Some(backend) = surreal_backend().await else {
+        return;
+    };
+
+    let outcome = run_suite(&backend).await;
+    if outcome.is_ok() {
+        let key = StorageKey::for_id(SessionId::generate());
+        let record = typed_session::backend::Record {
+            data: "{}".to_owned(),
+            version: 1,
+            expires_at: 1_800_000_000_000,
+        };
+        backend.save(&key, &record, None, 0).await.unwrap();
+        let table = backend.table_name();
+        let mut kinds = backend
+            .client()
+            .query(format!(
+                "SELECT VALUE type::is_datetime(expires_at) FROM `{table}`;
+                 CREATE `{table}`:planted CONTENT {{ data: '{{}}', version: 1, expires_at: '2030-01-01' }};"
+            ))
+            .await
+            .unwrap();
+        let datetimes: Vec<bool> = kinds.take(0).unwrap();
+        assert_eq!(datetimes, [true], "the expiry is stored as a datetime");
+        assert!(
+            kinds.take::<Vec<surrealdb::types::Value>>(1).is_err(),
+            "the schema refuses a string expiry"
+        );
+    }
+    remove_table(&backend).await;
+    finish(outcome);
+}
+
+#[tokio::test]
+async fn surrealdb_keeps_to_its_namespace_database_and_table() {
+    let Some(url) = surrealdb_url() else { return };
+    let client = surrealdb::engine::any::connect(&url).await.unwrap();
+    client.use_ns("app").use_db("main").await.unwrap();
+    let backend = SurrealBackend::from_client(&client, "typed_session", "test")
+        .await
+        .unwrap()
+        .with_table_name(&unique_name("sessions_"))
+        .unwrap();
+    backend.create_schema().await.unwrap();
+    let key = StorageKey::for_id(SessionId::generate());
+    let record = typed_session::backend::Record {
+        data: "{}".to_owned(),
+        version: 1,
+        expires_at: u64::MAX,
+    };
+    backend.save(&key, &record, None, 0).await.unwrap();
+
+    // The application's handle still works in its own namespace and database.
+    let mut here = client
+        .query("RETURN [session::ns(), session::db()]")
+        .await
+        .unwrap();
+    let place: Vec<String> = here.take(0).unwrap();
+    assert_eq!(place, ["app", "main"]);
+    let mut there = backend
+        .client()
+        .query("RETURN [session::ns(), session::db()]")
+        .await
+        .unwrap();
+    let place: Vec<String> = there.take(0).unwrap();
+    assert_eq!(place, ["typed_session", "test"]);
+
+    assert_eq!(backend.count(0).await.unwrap(), 1);
+    remove_table(&backend).await;
+
+    for (namespace, database) in [("", "db"), ("ns", "")] {
+        assert!(
+            SurrealBackend::from_client(&client, namespace, database)
+                .await
+                .is_err()
+        );
+    }
+    let default = SurrealBackend::from_client(&client, "ns", "db")
+        .await
+        .unwrap();
+    assert_eq!(default.table_name(), "typed_sessions");
+    for name in BAD_TABLE_NAMES {
+        assert_rejected(default.clone().with_table_name(name), name);
+    }
+}
+
+/// A session type for the build-only tests.
+#[derive(typed_session::SessionData, Default)]
+struct Nothing {
+    seen: bool,
 }
 
 fn assert_rejected(result: Result<impl Sized, BackendError>, name: &str) {

@@ -8,8 +8,19 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis",
+    feature = "mongodb",
+    feature = "surrealdb"
+))]
+mod convert;
 mod error;
 mod key;
+#[cfg(feature = "mongodb")]
+mod mongodb;
 #[cfg(feature = "mysql")]
 mod mysql;
 mod null;
@@ -21,11 +32,22 @@ mod redis;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "surrealdb")]
+mod surrealdb;
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "surrealdb"
+))]
+mod table_name;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisBackend;
 pub use error::BackendError;
 pub use key::StorageKey;
+#[cfg(feature = "mongodb")]
+pub use mongodb::MongoBackend;
 #[cfg(feature = "mysql")]
 pub use mysql::MySqlBackend;
 pub use null::NullBackend;
@@ -33,6 +55,8 @@ pub use null::NullBackend;
 pub use postgres::PostgresBackend;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteBackend;
+#[cfg(feature = "surrealdb")]
+pub use surrealdb::SurrealBackend;
 
 use std::future::Future;
 

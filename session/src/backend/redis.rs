@@ -7,6 +7,7 @@ use std::sync::Arc;
 use redis::aio::ConnectionManager;
 use redis::{Client, RedisError, Script};
 
+use crate::backend::convert::millis_to_db;
 use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
 
 /// The prefix used unless told otherwise.
@@ -298,8 +299,8 @@ impl SessionBackend for RedisBackend {
             .arg(expected_version.map_or_else(String::new, |v| v.to_string()))
             .arg(record.data.as_str())
             .arg(record.version.to_string())
-            .arg(millis_to_redis(record.expires_at))
-            .arg(millis_to_redis(now))
+            .arg(millis_to_db(record.expires_at))
+            .arg(millis_to_db(now))
             .invoke_async(&mut conn)
             .await
             .map_err(|e| BackendError::new("saving a session", e))?;
@@ -322,8 +323,8 @@ impl SessionBackend for RedisBackend {
             .scripts
             .touch
             .key(self.key_name(key))
-            .arg(millis_to_redis(expires_at))
-            .arg(millis_to_redis(now))
+            .arg(millis_to_db(expires_at))
+            .arg(millis_to_db(now))
             .invoke_async(&mut conn)
             .await
             .map_err(|e| BackendError::new(context, e))?;
@@ -370,12 +371,6 @@ impl SessionBackend for RedisBackend {
     async fn list_keys(&self, now: u64) -> Result<Vec<StorageKey>, BackendError> {
         self.live_keys(now, "listing session keys").await
     }
-}
-
-/// An instant (unix ms) as Redis takes it: a signed 64-bit number. Past `i64::MAX` it
-/// saturates rather than wraps; a saturated instant still lies after every real `now`.
-fn millis_to_redis(millis: u64) -> i64 {
-    i64::try_from(millis).unwrap_or(i64::MAX)
 }
 
 /// The expiry `PEXPIRETIME` reports: `None` for a missing key (`-2`), `i64::MAX` for a key
@@ -432,6 +427,5 @@ mod tests {
         assert_eq!(stored_expiry(-2), None);
         assert_eq!(stored_expiry(-1), Some(i64::MAX as u64));
         assert_eq!(stored_expiry(1_000), Some(1_000));
-        assert_eq!(millis_to_redis(u64::MAX), i64::MAX);
     }
 }

@@ -1,70 +1,10 @@
-//! What the SQL backends share: the validated table name, identifier quoting, the statements
-//! every dialect spells alike, and the conversions between the trait's `u64` and SQL's `BIGINT`.
+//! What the SQL backends share: identifier quoting, the statements every dialect spells alike,
+//! and reading rows back.
 
-use crate::backend::{BackendError, Record, StorageKey};
+use crate::backend::{BackendError, Record};
 
-/// The table a SQL backend uses unless told otherwise.
-pub(crate) const DEFAULT_TABLE: &str = "typed_sessions";
-
-/// The longest identifier every supported server keeps whole (PostgreSQL truncates past 63
-/// bytes, MySQL refuses past 64).
-const MAX_IDENTIFIER_LEN: usize = 63;
-
-/// A table name checked to be a plain identifier, so it can be quoted into SQL without escaping.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TableName(Box<str>);
-
-impl TableName {
-    /// Checks `name` against `[A-Za-z_][A-Za-z0-9_]{0,62}`.
-    pub(crate) fn new(name: &str) -> Result<Self, BackendError> {
-        let mut bytes = name.bytes();
-        let valid = bytes
-            .next()
-            .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
-            && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && name.len() <= MAX_IDENTIFIER_LEN;
-        if valid {
-            Ok(Self(name.into()))
-        } else {
-            Err(BackendError::new(
-                "choosing the sessions table",
-                format!(
-                    "invalid table name {name:?}: it must match [A-Za-z_][A-Za-z0-9_]{{0,62}} \
-                     (a letter or underscore, then at most 62 letters, digits or underscores)"
-                ),
-            ))
-        }
-    }
-
-    /// The default table, `typed_sessions`.
-    pub(crate) fn default_table() -> Self {
-        Self(DEFAULT_TABLE.into())
-    }
-
-    /// The name as given.
-    pub(crate) fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The name of the index on `expires_at`: `<table>_expires_at`. Index names are global to a
-    /// schema in PostgreSQL and SQLite, so a long table name is cut and disambiguated with a
-    /// hash of the whole name rather than left to the server to truncate (two tables sharing a
-    /// long prefix would otherwise share one index name, and the second index would silently
-    /// not be created). MySQL scopes index names to their table and needs none of this.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub(crate) fn index_name(&self) -> String {
-        use sha2::{Digest, Sha256};
-
-        const SUFFIX: &str = "_expires_at";
-        if self.0.len() + SUFFIX.len() <= MAX_IDENTIFIER_LEN {
-            return format!("{}{SUFFIX}", self.0);
-        }
-        let digest = Sha256::digest(self.0.as_bytes());
-        let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-        let head: String = self.0.chars().take(42).collect();
-        format!("{head}_{hash}{SUFFIX}")
-    }
-}
+pub(crate) use crate::backend::convert::{millis_to_db, stored_key, stored_u64, version_to_db};
+pub(crate) use crate::backend::table_name::TableName;
 
 /// The SQL spelling differences the shared statements care about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,24 +98,6 @@ impl CommonStatements {
     }
 }
 
-/// An instant (unix ms) for a `BIGINT` column. Past `i64::MAX` (some 292 million years from
-/// now) it saturates rather than wraps: a saturated instant still lies after every real `now`,
-/// so every expiry comparison keeps its meaning.
-pub(crate) fn millis_to_db(millis: u64) -> i64 {
-    i64::try_from(millis).unwrap_or(i64::MAX)
-}
-
-/// A version for a `BIGINT` column. Past `i64::MAX` it is an error: saturating would make two
-/// different versions look equal and defeat compare-and-set.
-pub(crate) fn version_to_db(version: u64) -> Result<i64, BackendError> {
-    i64::try_from(version).map_err(|_| {
-        BackendError::new(
-            "saving a session",
-            format!("version {version} does not fit a BIGINT column"),
-        )
-    })
-}
-
 /// A record read back from its `data`, `version` and `expires_at` columns; a negative number
 /// is a malformed row.
 pub(crate) fn record_from_row(
@@ -188,29 +110,9 @@ pub(crate) fn record_from_row(
     })
 }
 
-/// A stored `BIGINT` that must not be negative.
-pub(crate) fn stored_u64(value: i64, column: &'static str) -> Result<u64, BackendError> {
-    u64::try_from(value).map_err(|_| {
-        BackendError::new(
-            "reading a stored session",
-            format!("column {column} holds the negative value {value}"),
-        )
-    })
-}
-
 /// A count from `COUNT(*)`.
 pub(crate) fn stored_count(value: i64) -> Result<u64, BackendError> {
     stored_u64(value, "COUNT(*)")
-}
-
-/// A stored `id` that must be a storage key.
-pub(crate) fn stored_key(id: &str) -> Result<StorageKey, BackendError> {
-    StorageKey::parse(id).ok_or_else(|| {
-        BackendError::new(
-            "reading a stored session key",
-            format!("stored id {id:?} is not 64 lowercase hexadecimal digits"),
-        )
-    })
 }
 
 /// The statements of the backends with an upsert (SQLite and PostgreSQL), formatted once per
@@ -427,49 +329,3 @@ macro_rules! upsert_sql_backend {
 }
 
 pub(crate) use {shared_sql_constructors, shared_sql_methods, upsert_sql_backend};
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_names_are_plain_identifiers() {
-        for good in ["typed_sessions", "_t", "T1", &"a".repeat(63)] {
-            assert!(TableName::new(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "",
-            "1abc",
-            "bad name; drop table x",
-            "a-b",
-            "\"x\"",
-            "é",
-            &"a".repeat(64),
-        ] {
-            let err = TableName::new(bad).unwrap_err();
-            assert!(err.to_string().contains("[A-Za-z_]"), "{err}");
-        }
-    }
-
-    #[test]
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    fn index_names_fit_and_stay_distinct() {
-        assert_eq!(
-            TableName::default_table().index_name(),
-            "typed_sessions_expires_at"
-        );
-        let long_a = TableName::new(&format!("{}a", "x".repeat(62))).unwrap();
-        let long_b = TableName::new(&format!("{}b", "x".repeat(62))).unwrap();
-        assert!(long_a.index_name().len() <= MAX_IDENTIFIER_LEN);
-        assert_ne!(long_a.index_name(), long_b.index_name());
-    }
-
-    #[test]
-    fn numbers_convert_without_wrapping() {
-        assert_eq!(millis_to_db(u64::MAX), i64::MAX);
-        assert_eq!(millis_to_db(5), 5);
-        assert!(version_to_db(u64::MAX).is_err());
-        assert!(stored_u64(-1, "version").is_err());
-        assert_eq!(stored_u64(7, "version").unwrap(), 7);
-    }
-}

@@ -36,6 +36,31 @@ pub fn redis_url() -> Option<String> {
     )
 }
 
+/// The MongoDB URL to test against, or `None` (after a notice) when the server is down. The
+/// local server is `nx-27017` (a MongoDB wire-protocol server on SQLite), started by
+/// `.ci/services`; the short server selection timeout makes a server that goes away fail a test
+/// in seconds rather than the driver's default 30.
+pub fn mongodb_url() -> Option<String> {
+    service_url(
+        "MongoDB",
+        "TYPED_SESSION_MONGODB_URL",
+        "mongodb://127.0.0.1:27017/typed_session_test?serverSelectionTimeoutMS=5000",
+        27017,
+    )
+}
+
+/// Where the SurrealDB tests run: `TYPED_SESSION_SURREALDB_URL` (a real server, for example
+/// `ws://127.0.0.1:8000`, which must accept unauthenticated queries) when set, else the
+/// in-process memory engine (`mem://`), which runs the same queries and needs no server.
+pub fn surrealdb_url() -> Option<String> {
+    match std::env::var("TYPED_SESSION_SURREALDB_URL") {
+        Ok(url) if !url.is_empty() => {
+            service_url("SurrealDB", "TYPED_SESSION_SURREALDB_URL", &url, 8000)
+        }
+        _ => Some("mem://".to_owned()),
+    }
+}
+
 /// `prefix` followed by 16 random hex digits: a table name or key prefix of this test's own.
 pub fn unique_name(prefix: &str) -> String {
     let random = SessionId::generate().to_string();

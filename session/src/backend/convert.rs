@@ -1,0 +1,56 @@
+//! Conversions between the trait's `u64` numbers and the signed 64-bit integers databases store,
+//! shared by every backend that stores numbers.
+
+use crate::backend::{BackendError, StorageKey};
+
+/// An instant (unix ms) for a signed 64-bit column. Past `i64::MAX` (some 292 million years from
+/// now) it saturates rather than wraps: a saturated instant still lies after every real `now`,
+/// so every expiry comparison keeps its meaning.
+pub(crate) fn millis_to_db(millis: u64) -> i64 {
+    i64::try_from(millis).unwrap_or(i64::MAX)
+}
+
+/// A version for a signed 64-bit column. Past `i64::MAX` it is an error: saturating would make two
+/// different versions look equal and defeat compare-and-set.
+pub(crate) fn version_to_db(version: u64) -> Result<i64, BackendError> {
+    i64::try_from(version).map_err(|_| {
+        BackendError::new(
+            "saving a session",
+            format!("version {version} does not fit a signed 64-bit column"),
+        )
+    })
+}
+
+/// A stored signed 64-bit number that must not be negative.
+pub(crate) fn stored_u64(value: i64, column: &'static str) -> Result<u64, BackendError> {
+    u64::try_from(value).map_err(|_| {
+        BackendError::new(
+            "reading a stored session",
+            format!("column {column} holds the negative value {value}"),
+        )
+    })
+}
+
+/// A stored `id` that must be a storage key.
+pub(crate) fn stored_key(id: &str) -> Result<StorageKey, BackendError> {
+    StorageKey::parse(id).ok_or_else(|| {
+        BackendError::new(
+            "reading a stored session key",
+            format!("stored id {id:?} is not 64 lowercase hexadecimal digits"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_convert_without_wrapping() {
+        assert_eq!(millis_to_db(u64::MAX), i64::MAX);
+        assert_eq!(millis_to_db(5), 5);
+        assert!(version_to_db(u64::MAX).is_err());
+        assert!(stored_u64(-1, "version").is_err());
+        assert_eq!(stored_u64(7, "version").unwrap(), 7);
+    }
+}
