@@ -3,8 +3,9 @@
 //! binding; header transport; encryption at rest; id renewal; storage consent; secrets in logs.
 //!
 //! Scenarios where storage matters are written once and run on several storages with
-//! `on_storages!`: memory only, a user-written backend (`SharedMap`), SQLite and PostgreSQL
-//! (skipped, or failed under `TYPED_SESSION_REQUIRE_SERVICES=1`, when its server is down).
+//! `on_storages!`: memory only, a user-written backend (`SharedMap`), SQLite, PostgreSQL, MongoDB
+//! and SurrealDB (skipped, or failed under `TYPED_SESSION_REQUIRE_SERVICES=1`, when its server is
+//! down).
 
 mod common;
 
@@ -24,13 +25,15 @@ use serde_json::Value;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::SqlitePool;
 use tower::ServiceExt;
-use typed_session::backend::{PostgresBackend, SqliteBackend, StorageKey};
+use typed_session::backend::{
+    MongoBackend, PostgresBackend, SessionBackend, SqliteBackend, StorageKey, SurrealBackend,
+};
 use typed_session::{
     ClientIp, Key, SessionConfig, SessionData, SessionId, SessionLayer, SessionMode, SessionStore,
     Transport, TypedSession,
 };
 
-use common::services::{postgres_url, unique_name};
+use common::services::{mongodb_url, postgres_url, surrealdb_url, unique_name};
 use common::shared_map::SharedMap;
 use common::{Browser, Reply, Request, StatusCode, get_with_cookie, header, send};
 
@@ -384,6 +387,8 @@ enum Storage {
         pool: PgPool,
         table: String,
     },
+    Mongo(MongoBackend),
+    Surreal(SurrealBackend),
 }
 
 impl Storage {
@@ -420,6 +425,26 @@ impl Storage {
         })
     }
 
+    async fn mongodb() -> Option<Self> {
+        let url = mongodb_url()?;
+        let backend = MongoBackend::connect(&url)
+            .await
+            .unwrap()
+            .with_collection(&unique_name("security_"))
+            .unwrap();
+        Some(Self::Mongo(backend))
+    }
+
+    async fn surrealdb() -> Option<Self> {
+        let url = surrealdb_url()?;
+        let backend = SurrealBackend::connect(&url, "typed_session", "security")
+            .await
+            .unwrap()
+            .with_table_name(&unique_name("security_"))
+            .unwrap();
+        Some(Self::Surreal(backend))
+    }
+
     /// A store ("a server") on this storage; each call is another server sharing it.
     async fn store<T: SessionData>(&self, config: SessionConfig) -> SessionStore<T> {
         let builder = SessionStore::<T>::builder().config(config);
@@ -436,6 +461,8 @@ impl Storage {
                     .with_table_name(table)
                     .unwrap(),
             ),
+            Self::Mongo(backend) => builder.backend(backend.clone()),
+            Self::Surreal(backend) => builder.backend(backend.clone()),
         };
         builder.build().await.unwrap()
     }
@@ -460,6 +487,28 @@ impl Storage {
                     .fetch_all(pool)
                     .await
                     .unwrap()
+            }
+            Self::Mongo(backend) => {
+                let collection = backend.collection().unwrap();
+                let mut cursor = collection.find(mongodb::bson::doc! {}).await.unwrap();
+                let mut records = Vec::new();
+                while cursor.advance().await.unwrap() {
+                    let document = cursor.deserialize_current().unwrap();
+                    records.push((
+                        document.get_str("_id").unwrap().to_owned(),
+                        document.get_str("data").unwrap().to_owned(),
+                    ));
+                }
+                records
+            }
+            Self::Surreal(backend) => {
+                let table = backend.table_name();
+                let mut response = backend
+                    .client()
+                    .query(format!("SELECT VALUE [record::id(id), data] FROM `{table}`"))
+                    .await
+                    .unwrap();
+                response.take(0).unwrap()
             }
         }
     }
@@ -509,6 +558,30 @@ impl Storage {
                     .unwrap()
                     .rows_affected()
             }
+            Self::Mongo(backend) => {
+                backend
+                    .collection()
+                    .unwrap()
+                    .update_one(
+                        mongodb::bson::doc! { "_id": key.as_str() },
+                        mongodb::bson::doc! { "$set": { "data": data } },
+                    )
+                    .await
+                    .unwrap()
+                    .modified_count
+            }
+            Self::Surreal(backend) => {
+                let mut response = backend
+                    .client()
+                    .query("UPDATE type::record($table, $key) SET data = $data RETURN VALUE id")
+                    .bind(("table", backend.table_name().to_owned()))
+                    .bind(("key", key.as_str().to_owned()))
+                    .bind(("data", data.to_owned()))
+                    .await
+                    .unwrap();
+                let updated: Vec<surrealdb::types::RecordId> = response.take(0).unwrap();
+                updated.len() as u64
+            }
         };
         assert_eq!(changed, 1, "no stored record to tamper with");
     }
@@ -532,6 +605,8 @@ impl Storage {
                     .unwrap();
                 pool.close().await;
             }
+            Self::Mongo(backend) => backend.collection().unwrap().drop().await.unwrap(),
+            Self::Surreal(backend) => backend.delete_all().await.unwrap(),
         }
     }
 }
@@ -763,7 +838,7 @@ async fn key_rotation_keeps_sessions_and_resigns(storage: Storage) {
     );
 }
 
-on_storages!(key_rotation_keeps_sessions_and_resigns: map, sqlite, postgres);
+on_storages!(key_rotation_keeps_sessions_and_resigns: map, sqlite, postgres, mongodb, surrealdb);
 
 // ---------------------------------------------------------------------------------------------
 // A signed value is valid only under the name it was issued for
@@ -1140,7 +1215,7 @@ async fn encrypted_fields_are_not_stored_in_plaintext(storage: Storage) {
     );
 }
 
-on_storages!(encrypted_fields_are_not_stored_in_plaintext: map, sqlite, postgres);
+on_storages!(encrypted_fields_are_not_stored_in_plaintext: map, sqlite, postgres, mongodb, surrealdb);
 
 /// `with_encrypt_all`: no field value, and no field name, is readable at rest.
 async fn encrypt_all_stores_no_field_in_plaintext(storage: Storage) {
@@ -1171,7 +1246,7 @@ async fn encrypt_all_stores_no_field_in_plaintext(storage: Storage) {
     );
 }
 
-on_storages!(encrypt_all_stores_no_field_in_plaintext: map, sqlite, postgres);
+on_storages!(encrypt_all_stores_no_field_in_plaintext: map, sqlite, postgres, mongodb, surrealdb);
 
 /// Ciphertexts are bound to the session they were sealed for, so renewal must re-seal them for
 /// the new id: the renewed session reads on a server that never saw it, and the old record
@@ -1204,7 +1279,7 @@ async fn encrypted_fields_survive_renewal(storage: Storage) {
     assert_no_set_cookie(&reply);
 }
 
-on_storages!(encrypted_fields_survive_renewal: map, sqlite, postgres);
+on_storages!(encrypted_fields_survive_renewal: map, sqlite, postgres, mongodb, surrealdb);
 
 /// Someone with write access to the table copies Alice's encrypted e-mail into Bob's record.
 /// The ciphertext is bound to Alice's session, so Bob's record no longer decrypts: Bob gets a
@@ -1242,7 +1317,7 @@ async fn a_ciphertext_copied_into_another_session_gives_a_fresh_session(storage:
     );
 }
 
-on_storages!(a_ciphertext_copied_into_another_session_gives_a_fresh_session: map, sqlite, postgres);
+on_storages!(a_ciphertext_copied_into_another_session_gives_a_fresh_session: map, sqlite, postgres, mongodb, surrealdb);
 
 /// The same with a whole sealed record (`with_encrypt_all`).
 async fn a_sealed_record_copied_into_another_session_gives_a_fresh_session(storage: Storage) {
@@ -1376,7 +1451,7 @@ async fn rotation_reencrypts_whole_records(storage: Storage) {
     rotation_reads_old_records_and_reencrypts_on_write(storage, true).await;
 }
 
-on_storages!(rotation_reencrypts_fields: map, sqlite, postgres);
+on_storages!(rotation_reencrypts_fields: map, sqlite, postgres, mongodb, surrealdb);
 on_storages!(rotation_reencrypts_whole_records: map, sqlite);
 
 #[tokio::test]
@@ -1503,7 +1578,7 @@ async fn old_ids_after_renewal_and_destroy_give_a_fresh_session(storage: Storage
     }
 }
 
-on_storages!(old_ids_after_renewal_and_destroy_give_a_fresh_session: memory, sqlite, postgres);
+on_storages!(old_ids_after_renewal_and_destroy_give_a_fresh_session: memory, sqlite, postgres, mongodb, surrealdb);
 
 // ---------------------------------------------------------------------------------------------
 // Storage consent (SessionMode::OptIn)
