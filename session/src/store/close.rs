@@ -56,7 +56,7 @@ impl<T: SessionData> StoreInner<T> {
             (session.dirty() & T::PERSISTED != 0 || meta_changed) && entry.has_consent();
         if session.is_new {
             if session.dirty() != 0 || meta_changed {
-                let id = self.memory.insert_new(session.id, entry);
+                let id = self.memory.insert_created(session.id, entry);
                 self.enforce_capacity();
                 if persisted && let Err(error) = self.save(entry, session.last_write()).await {
                     // The client gets an error and no cookie: keep nothing it cannot reach.
@@ -106,7 +106,7 @@ impl<T: SessionData> StoreInner<T> {
         }
         if session.is_new {
             if session.dirty() != 0 || meta_changed {
-                let id = self.memory.insert_new(session.id, entry);
+                let id = self.memory.insert_created(session.id, entry);
                 self.enforce_capacity();
                 self.hand_out(headers, session, id);
             }

@@ -153,15 +153,30 @@ impl<T> MemoryStore<T> {
 
     /// Stores a new session under `id`, or under a fresh id if `id` is taken (a 2^-122 event,
     /// but an existing session is never overwritten). Returns the id used.
-    pub(crate) fn insert_new(&self, mut id: SessionId, entry: &Arc<Entry<T>>) -> SessionId {
+    pub(crate) fn insert_new(&self, id: SessionId, entry: &Arc<Entry<T>>) -> SessionId {
+        self.insert(id, entry, false)
+    }
+
+    /// [`insert_new`](Self::insert_new) for an entry created under `id`: its value's lock is
+    /// taken only if the id has to change.
+    pub(crate) fn insert_created(&self, id: SessionId, entry: &Arc<Entry<T>>) -> SessionId {
+        self.insert(id, entry, true)
+    }
+
+    fn insert(&self, mut id: SessionId, entry: &Arc<Entry<T>>, mut named: bool) -> SessionId {
         loop {
             match self.sessions.entry(id) {
                 MapEntry::Vacant(slot) => {
                     slot.insert(Arc::clone(entry));
-                    entry.lock().id = id;
+                    if !named {
+                        entry.lock().id = id;
+                    }
                     return id;
                 }
-                MapEntry::Occupied(_) => id = SessionId::generate(),
+                MapEntry::Occupied(_) => {
+                    id = SessionId::generate();
+                    named = false;
+                }
             }
         }
     }
