@@ -114,28 +114,34 @@ fn parse_eight(chunk: u64) -> Option<u32> {
     u32::try_from(packed).ok()
 }
 
-/// The two hex digits of each byte.
-const HEX_PAIRS: [[u8; 2]; 256] = {
-    let mut table = [[0_u8; 2]; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let hex = b"0123456789abcdef";
-        table[byte] = [hex[byte >> 4], hex[byte & 0xf]];
-        byte += 1;
-    }
-    table
-};
-
 impl SessionId {
     /// The 32 hex digits, without the formatting machinery (every new session's cookie does
     /// this).
     pub(crate) fn hex(self) -> [u8; Self::TEXT_LEN] {
         let mut digits = [0_u8; Self::TEXT_LEN];
-        for (pair, byte) in digits.chunks_exact_mut(2).zip(self.0.to_be_bytes()) {
-            pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
-        }
+        let (high, low) = digits.split_at_mut(16);
+        // Truncations on purpose: the two halves.
+        high.copy_from_slice(&hex_sixteen((self.0 >> 64) as u64));
+        low.copy_from_slice(&hex_sixteen(self.0 as u64));
         digits
     }
+}
+
+/// The 16 hex digits of `value`, all at once: each nibble spread into a byte of its own (the
+/// highest first), then turned into its digit. No sum carries from one byte into the next.
+fn hex_sixteen(value: u64) -> [u8; 16] {
+    const ONES: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
+    let x = u128::from(value);
+    let x = ((x & 0xffff_ffff_0000_0000) << 32) | (x & 0xffff_ffff);
+    let x = ((x & 0x0000_0000_ffff_0000_0000_0000_ffff_0000) << 16)
+        | (x & 0x0000_0000_0000_ffff_0000_0000_0000_ffff);
+    let x = ((x & 0x0000_ff00_0000_ff00_0000_ff00_0000_ff00) << 8)
+        | (x & 0x0000_00ff_0000_00ff_0000_00ff_0000_00ff);
+    let x = ((x & 0x00f0_00f0_00f0_00f0_00f0_00f0_00f0_00f0) << 4)
+        | (x & 0x000f_000f_000f_000f_000f_000f_000f_000f);
+    // 0..=9 becomes '0'..='9'; 10..=15 (whose byte plus 6 reaches 16) becomes 'a'..='f'.
+    let letters = ((x + 6 * ONES) >> 4) & ONES;
+    (x + b'0' as u128 * ONES + letters * u128::from(b'a' - b'0' - 10)).to_be_bytes()
 }
 
 impl fmt::Display for SessionId {
@@ -210,7 +216,14 @@ mod tests {
         }
         let id = SessionId::generate();
         assert_eq!(SessionId::parse_bytes(&id.hex()), Some(id));
-        assert_eq!(SessionId(0xff).to_string(), format!("{:032x}", 0xff));
+        for value in (0..1000).map(|_| SessionId::generate().0).chain([
+            0,
+            u128::MAX,
+            0xff,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+        ]) {
+            assert_eq!(SessionId(value).to_string(), format!("{value:032x}"));
+        }
     }
 
     #[test]
