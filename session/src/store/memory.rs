@@ -1,6 +1,6 @@
 //! The in-process session map: live typed values, no serialisation on a hit.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use dashmap::DashMap;
@@ -23,6 +23,9 @@ pub(crate) struct Entry<T> {
     /// Destroyed here or found gone from the backend: never served or saved again. An atomic
     /// of its own, so the lookup of every request checks it without taking the value's lock.
     ended: AtomicBool,
+    /// While the session is new and unstored, the operations its creating request asked for
+    /// (see `Session::Fresh`); unused after.
+    pub(crate) creator_actions: AtomicU8,
     /// One save at a time per session on this server: parallel requests queue here and most
     /// find their writes already carried by the save before them.
     pub(crate) save_lock: tokio::sync::Mutex<()>,
@@ -73,6 +76,7 @@ impl<T> Entry<T> {
             long_term: AtomicBool::new(long_term),
             consent: AtomicBool::new(true),
             ended: AtomicBool::new(false),
+            creator_actions: AtomicU8::new(0),
             save_lock: tokio::sync::Mutex::new(()),
         }
     }
