@@ -95,29 +95,25 @@ impl IdTransport {
     }
 
     /// Parses and verifies one value: `<id>[~s][.<signature>]`.
-    fn decode(&self, name: &str, value: &str, binding: &ClientBinding) -> Option<Incoming> {
-        // The id is the first 32 characters (all ASCII once parsed, so the slicing below is on
-        // character boundaries).
-        let id = SessionId::parse_bytes(value.as_bytes().get(..SessionId::TEXT_LEN)?)?;
+    fn decode(&self, name: &str, value: &[u8], binding: &ClientBinding) -> Option<Incoming> {
+        let id = SessionId::parse_bytes(value.get(..SessionId::TEXT_LEN)?)?;
         // The consent marker is signed with the id, so it cannot be added by the client; the
         // store's own flag is what counts.
-        let payload_len = SessionId::TEXT_LEN
-            + if value[SessionId::TEXT_LEN..].starts_with(CONSENT_MARKER) {
-                CONSENT_MARKER.len()
-            } else {
-                0
-            };
-        let (payload, rest) = value.split_at(payload_len);
-        let signature = if rest.is_empty() {
-            None
+        let marker = if value[SessionId::TEXT_LEN..].starts_with(CONSENT_MARKER.as_bytes()) {
+            CONSENT_MARKER.len()
         } else {
-            Some(rest.strip_prefix('.')?)
+            0
+        };
+        let (payload, signature) = match value.split_at(SessionId::TEXT_LEN + marker) {
+            (payload, []) => (payload, None),
+            (payload, [b'.', signature @ ..]) => (payload, Some(signature)),
+            _ => return None,
         };
         let resign = match (&self.signer, signature) {
             (None, None) => false,
             (Some(signer), Some(signature)) => {
                 let [ip, user_agent] = binding.signed_parts();
-                let parts: [&[u8]; 4] = [name.as_bytes(), payload.as_bytes(), &ip, &user_agent];
+                let parts: [&[u8]; 4] = [name.as_bytes(), payload, &ip, &user_agent];
                 match signer.verify(&parts, signature) {
                     Some(crate::crypto::Verified::Current) => false,
                     Some(crate::crypto::Verified::Previous) => true,
@@ -222,11 +218,8 @@ impl Iterator for Candidates<'_> {
     fn next(&mut self) -> Option<Incoming> {
         if let Some((name, values)) = &mut self.header {
             for value in values.by_ref() {
-                let Ok(value) = value.to_str() else { continue };
-                if let Some(incoming) =
-                    self.transport
-                        .decode(name.as_str(), value.trim(), self.binding)
-                {
+                let value = cookie::trim(value.as_bytes());
+                if let Some(incoming) = self.transport.decode(name.as_str(), value, self.binding) {
                     return Some(incoming);
                 }
             }
