@@ -61,8 +61,10 @@ impl Contender {
             .find(|contender| contender.name() == name)
     }
 
+    /// The contender's router as `axum::serve` runs it: `with_state(())` turns each route into
+    /// its service once (a `Router` called directly would do so on every request).
     pub async fn router(self) -> Router {
-        match self {
+        let router = match self {
             Self::RawAxum => raw::router(),
             Self::TypedMemory => typed::router(typed::Variant::Memory).await,
             Self::TypedSigned => typed::router(typed::Variant::Signed).await,
@@ -71,7 +73,8 @@ impl Contender {
             Self::TowerSessionsSigned => tower_sessions_peer::router(true),
             Self::AxumSession => axum_session_peer::router(false).await,
             Self::AxumSessionSigned => axum_session_peer::router(true).await,
-        }
+        };
+        router.with_state(())
     }
 }
 

@@ -69,46 +69,85 @@ impl SessionId {
     /// Parses the canonical text form; `None` for anything else.
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
-        let bytes = text.as_bytes();
+        Self::parse_bytes(text.as_bytes())
+    }
+
+    /// [`parse`](Self::parse) on bytes: lowercase hex digits only (`from_str_radix` would also
+    /// take `+` and uppercase). Eight digits at a time: this runs on every request.
+    pub(crate) fn parse_bytes(bytes: &[u8]) -> Option<Self> {
         if bytes.len() != Self::TEXT_LEN {
             return None;
         }
-        // One pass, lowercase digits only (`from_str_radix` would also take `+` and uppercase):
-        // this runs on every request.
-        bytes
-            .iter()
-            .try_fold(0_u128, |value, &byte| {
-                let digit = match byte {
-                    b'0'..=b'9' => byte - b'0',
-                    b'a'..=b'f' => byte - b'a' + 10,
-                    _ => return None,
-                };
-                Some(value << 4 | u128::from(digit))
-            })
-            .map(Self)
+        let mut value = 0_u128;
+        for chunk in bytes.chunks_exact(8) {
+            let chunk = u64::from_be_bytes(chunk.try_into().ok()?);
+            value = (value << 32) | u128::from(parse_eight(chunk)?);
+        }
+        Some(Self(value))
     }
 }
 
-impl SessionId {
-    /// Appends the 32 hex digits to `out`, without the formatting machinery (every new
-    /// session's cookie does this).
-    pub(crate) fn write_hex(self, out: &mut String) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut digits = [0_u8; Self::TEXT_LEN];
-        for (pair, byte) in digits.chunks_exact_mut(2).zip(self.0.to_be_bytes()) {
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 0xf)];
-        }
-        // Hex digits are ASCII, so this never fails.
-        out.push_str(std::str::from_utf8(&digits).unwrap_or_default());
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Eight lowercase hex digits (one per byte, the first in the highest) as a number, all bytes
+/// at once. No sum below carries from one byte into the next: every byte is below 0x80 first.
+fn parse_eight(chunk: u64) -> Option<u32> {
+    if chunk & HIGH_BITS != 0 {
+        return None;
     }
+    // A byte's high bit is set when the byte is at least `low` (or above `high`).
+    let at_least = |low: u8| chunk + ONES * u64::from(0x80 - low);
+    let above = |high: u8| chunk + ONES * u64::from(0x7f - high);
+    let digits = at_least(b'0') & !above(b'9');
+    let letters = at_least(b'a') & !above(b'f');
+    if (digits | letters) & HIGH_BITS != HIGH_BITS {
+        return None;
+    }
+    // '0'..='9' is 0x30..=0x39 and 'a'..='f' is 0x61..=0x66: the low nibble, plus 9 for letters
+    // (bit 6).
+    let nibbles = (chunk & (ONES * 0x0f)) + 9 * ((chunk >> 6) & ONES);
+    // Pack the eight nibbles, pairwise, into 32 bits.
+    let packed = (nibbles | nibbles >> 4) & 0x00ff_00ff_00ff_00ff;
+    let packed = (packed | packed >> 8) & 0x0000_ffff_0000_ffff;
+    let packed = (packed | packed >> 16) & 0xffff_ffff;
+    u32::try_from(packed).ok()
+}
+
+impl SessionId {
+    /// The 32 hex digits, without the formatting machinery (every new session's cookie does
+    /// this).
+    pub(crate) fn hex(self) -> [u8; Self::TEXT_LEN] {
+        let mut digits = [0_u8; Self::TEXT_LEN];
+        let (high, low) = digits.split_at_mut(16);
+        // Truncations on purpose: the two halves.
+        high.copy_from_slice(&hex_sixteen((self.0 >> 64) as u64));
+        low.copy_from_slice(&hex_sixteen(self.0 as u64));
+        digits
+    }
+}
+
+/// The 16 hex digits of `value`, all at once: each nibble spread into a byte of its own (the
+/// highest first), then turned into its digit. No sum carries from one byte into the next.
+fn hex_sixteen(value: u64) -> [u8; 16] {
+    const ONES: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
+    let x = u128::from(value);
+    let x = ((x & 0xffff_ffff_0000_0000) << 32) | (x & 0xffff_ffff);
+    let x = ((x & 0x0000_0000_ffff_0000_0000_0000_ffff_0000) << 16)
+        | (x & 0x0000_0000_0000_ffff_0000_0000_0000_ffff);
+    let x = ((x & 0x0000_ff00_0000_ff00_0000_ff00_0000_ff00) << 8)
+        | (x & 0x0000_00ff_0000_00ff_0000_00ff_0000_00ff);
+    let x = ((x & 0x00f0_00f0_00f0_00f0_00f0_00f0_00f0_00f0) << 4)
+        | (x & 0x000f_000f_000f_000f_000f_000f_000f_000f);
+    // 0..=9 becomes '0'..='9'; 10..=15 (whose byte plus 6 reaches 16) becomes 'a'..='f'.
+    let letters = ((x + 6 * ONES) >> 4) & ONES;
+    (x + b'0' as u128 * ONES + letters * u128::from(b'a' - b'0' - 10)).to_be_bytes()
 }
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut hex = String::with_capacity(Self::TEXT_LEN);
-        self.write_hex(&mut hex);
-        f.write_str(&hex)
+        // Hex digits are ASCII, so this never fails.
+        f.write_str(std::str::from_utf8(&self.hex()).unwrap_or_default())
     }
 }
 
@@ -157,6 +196,33 @@ mod tests {
             "ééééééééééééééé0",
         ] {
             assert_eq!(SessionId::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_byte_in_every_position_parses_as_the_plain_definition_says() {
+        let valid = "0123456789abcdef0123456789abcdef".as_bytes();
+        for position in 0..SessionId::TEXT_LEN {
+            for byte in 0..=255_u8 {
+                let mut text = valid.to_vec();
+                text[position] = byte;
+                let expected = (byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+                    .then(|| std::str::from_utf8(&text).ok())
+                    .flatten()
+                    .and_then(|text| u128::from_str_radix(text, 16).ok())
+                    .map(SessionId);
+                assert_eq!(SessionId::parse_bytes(&text), expected, "{position} {byte}");
+            }
+        }
+        let id = SessionId::generate();
+        assert_eq!(SessionId::parse_bytes(&id.hex()), Some(id));
+        for value in (0..1000).map(|_| SessionId::generate().0).chain([
+            0,
+            u128::MAX,
+            0xff,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+        ]) {
+            assert_eq!(SessionId(value).to_string(), format!("{value:032x}"));
         }
     }
 

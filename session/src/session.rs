@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use crate::binding::ClientBinding;
 use crate::clock::to_system_time;
 use crate::id::SessionId;
 use crate::store::Lifetimes;
@@ -17,16 +16,13 @@ const TOUCHED: u8 = 8;
 const RESIGN: u8 = 16;
 const CONSENT_CHANGED: u8 = 32;
 
-/// The session of one request, shared by the layer and every extractor of that request.
+/// A stored session as one request sees it: the shared live entry plus what this request did
+/// to it.
 pub(crate) struct RequestSession<T> {
-    /// The id the request arrived with (or, for a new session, the id it will get).
-    pub(crate) id: SessionId,
-    pub(crate) entry: Arc<Entry<T>>,
-    /// Not yet in the store: created only if this request writes to it.
-    pub(crate) is_new: bool,
+    /// The id the request arrived with.
+    id: SessionId,
+    entry: Arc<Entry<T>>,
     lifetimes: Lifetimes,
-    /// The client this request came from, for signing the id handed back.
-    pub(crate) binding: ClientBinding,
     /// One bit per field (by declaration order) that this request wrote.
     dirty: AtomicU64,
     /// The entry's write counter after this request's last write: a save that carried that
@@ -36,107 +32,186 @@ pub(crate) struct RequestSession<T> {
 }
 
 impl<T> RequestSession<T> {
-    pub(crate) fn existing(
-        id: SessionId,
-        entry: Arc<Entry<T>>,
-        lifetimes: Lifetimes,
-        binding: ClientBinding,
-    ) -> Self {
-        Self::new(id, entry, false, lifetimes, binding)
-    }
-
-    /// A new session; `consent` is whether it may be stored before `set_store(true)`.
-    pub(crate) fn fresh(
-        value: T,
-        now: u64,
-        lifetimes: Lifetimes,
-        binding: ClientBinding,
-        consent: bool,
-    ) -> Self {
-        let id = SessionId::generate();
-        let entry = Entry::new(value, id, now);
-        entry.consent.store(consent, Ordering::Release);
-        Self::new(id, Arc::new(entry), true, lifetimes, binding)
-    }
-
-    fn new(
-        id: SessionId,
-        entry: Arc<Entry<T>>,
-        is_new: bool,
-        lifetimes: Lifetimes,
-        binding: ClientBinding,
-    ) -> Self {
+    pub(crate) fn existing(id: SessionId, entry: Arc<Entry<T>>, lifetimes: Lifetimes) -> Self {
         Self {
             id,
             entry,
-            is_new,
             lifetimes,
-            binding,
             dirty: AtomicU64::new(0),
             last_write: AtomicU64::new(0),
             actions: AtomicU8::new(0),
         }
     }
 
-    pub(crate) fn dirty(&self) -> u64 {
-        self.dirty.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn last_write(&self) -> u64 {
-        self.last_write.load(Ordering::Acquire)
-    }
-
-    fn has(&self, action: u8) -> bool {
-        self.actions.load(Ordering::Acquire) & action != 0
-    }
-
-    pub(crate) fn destroy_requested(&self) -> bool {
-        self.has(DESTROY)
-    }
-
-    pub(crate) fn renew_requested(&self) -> bool {
-        self.has(RENEW)
-    }
-
-    pub(crate) fn long_term_changed(&self) -> bool {
-        self.has(LONG_TERM_CHANGED)
-    }
-
-    /// Whether opening this request extended the session's stored expiry.
-    pub(crate) fn touched(&self) -> bool {
-        self.has(TOUCHED)
-    }
-
     pub(crate) fn mark_touched(&self) {
         self.actions.fetch_or(TOUCHED, Ordering::AcqRel);
-    }
-
-    /// Whether the id arrived signed with a previous key.
-    pub(crate) fn resign(&self) -> bool {
-        self.has(RESIGN)
     }
 
     pub(crate) fn mark_resign(&self) {
         self.actions.fetch_or(RESIGN, Ordering::AcqRel);
     }
+}
 
-    pub(crate) fn consent_changed(&self) -> bool {
+/// The session of one request, shared by the layer and every extractor of that request.
+pub(crate) enum Session<T> {
+    /// A stored session: the request's own marks beside the shared entry.
+    Existing(Arc<RequestSession<T>>),
+    /// A new session. Until it is stored only this request can reach its entry, so the entry
+    /// itself carries the request's marks (its unsaved fields, write counter and
+    /// `creator_actions`): no allocation of per-request state for a new session.
+    Fresh {
+        /// The id it gets if this request writes to it.
+        id: SessionId,
+        entry: Arc<Entry<T>>,
+        lifetimes: Lifetimes,
+    },
+}
+
+impl<T> Clone for Session<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Existing(session) => Self::Existing(Arc::clone(session)),
+            Self::Fresh {
+                id,
+                entry,
+                lifetimes,
+            } => Self::Fresh {
+                id: *id,
+                entry: Arc::clone(entry),
+                lifetimes: *lifetimes,
+            },
+        }
+    }
+}
+
+/// What a request did to its session, read once when it closes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Marks {
+    /// One bit per field that the request wrote.
+    pub(crate) dirty: u64,
+    /// The entry's write counter after the request's last write.
+    pub(crate) last_write: u64,
+    actions: u8,
+}
+
+impl Marks {
+    fn has(self, action: u8) -> bool {
+        self.actions & action != 0
+    }
+
+    pub(crate) fn destroy_requested(self) -> bool {
+        self.has(DESTROY)
+    }
+
+    pub(crate) fn renew_requested(self) -> bool {
+        self.has(RENEW)
+    }
+
+    pub(crate) fn long_term_changed(self) -> bool {
+        self.has(LONG_TERM_CHANGED)
+    }
+
+    /// Whether opening this request extended the session's stored expiry.
+    pub(crate) fn touched(self) -> bool {
+        self.has(TOUCHED)
+    }
+
+    /// Whether the id arrived signed with a previous key.
+    pub(crate) fn resign(self) -> bool {
+        self.has(RESIGN)
+    }
+
+    pub(crate) fn consent_changed(self) -> bool {
         self.has(CONSENT_CHANGED)
+    }
+}
+
+impl<T> Session<T> {
+    /// A new session; `consent` is whether it may be stored before `set_store(true)`.
+    pub(crate) fn fresh(value: T, now: u64, lifetimes: Lifetimes, consent: bool) -> Self {
+        let id = SessionId::generate();
+        let entry = Entry::new(value, id, now);
+        entry.consent.store(consent, Ordering::Release);
+        Self::Fresh {
+            id,
+            entry: Arc::new(entry),
+            lifetimes,
+        }
+    }
+
+    /// The id the request arrived with (or, for a new session, the id it will get).
+    pub(crate) fn id(&self) -> SessionId {
+        match self {
+            Self::Existing(session) => session.id,
+            Self::Fresh { id, .. } => *id,
+        }
+    }
+
+    pub(crate) fn entry(&self) -> &Arc<Entry<T>> {
+        match self {
+            Self::Existing(session) => &session.entry,
+            Self::Fresh { entry, .. } => entry,
+        }
+    }
+
+    /// Not yet in the store: created only if this request writes to it.
+    pub(crate) fn is_new(&self) -> bool {
+        matches!(self, Self::Fresh { .. })
+    }
+
+    fn lifetimes(&self) -> Lifetimes {
+        match self {
+            Self::Existing(session) => session.lifetimes,
+            Self::Fresh { lifetimes, .. } => *lifetimes,
+        }
+    }
+
+    fn actions(&self) -> &AtomicU8 {
+        match self {
+            Self::Existing(session) => &session.actions,
+            Self::Fresh { entry, .. } => &entry.creator_actions,
+        }
+    }
+
+    fn mark(&self, action: u8) {
+        self.actions().fetch_or(action, Ordering::AcqRel);
+    }
+
+    /// What the request did, read once at close.
+    pub(crate) fn marks(&self) -> Marks {
+        match self {
+            Self::Existing(session) => Marks {
+                dirty: session.dirty.load(Ordering::Acquire),
+                last_write: session.last_write.load(Ordering::Acquire),
+                actions: session.actions.load(Ordering::Acquire),
+            },
+            Self::Fresh { entry, .. } => {
+                let slot = entry.lock();
+                Marks {
+                    dirty: slot.unsaved,
+                    last_write: slot.writes,
+                    actions: entry.creator_actions.load(Ordering::Acquire),
+                }
+            }
+        }
     }
 
     /// Runs `change` on the slot under its lock, then records the write for this request and
-    /// for the entry: `fields` dirty here, unsaved there.
+    /// for the entry: `fields` dirty here, unsaved there (for a new session that is one record).
     fn write<R>(&self, fields: u64, change: impl FnOnce(&mut Slot<T>) -> (bool, R)) -> R {
-        let mut slot = self.entry.lock();
+        let mut slot = self.entry().lock();
         let (changed, result) = change(&mut slot);
         if changed {
             slot.unsaved |= fields;
             slot.writes += 1;
-            // Plain stores: every writer of this request's marks holds the value's lock here, so
-            // they never race, and the response is built only after the handler returned.
-            self.last_write.store(slot.writes, Ordering::Release);
-            let dirty = self.dirty.load(Ordering::Relaxed);
-            self.dirty.store(dirty | fields, Ordering::Release);
+            if let Self::Existing(session) = self {
+                // Plain stores: every writer of this request's marks holds the value's lock
+                // here, so they never race, and the response is built only after the handler
+                // returned.
+                session.last_write.store(slot.writes, Ordering::Release);
+                let dirty = session.dirty.load(Ordering::Relaxed);
+                session.dirty.store(dirty | fields, Ordering::Release);
+            }
             drop(slot);
         }
         result
@@ -146,18 +221,18 @@ impl<T> RequestSession<T> {
 /// The request's session as the generated accessors see it. Not part of the public API:
 /// generated code calls it, users call the accessors.
 #[doc(hidden)]
-pub struct RawSession<T>(pub(crate) Arc<RequestSession<T>>);
+pub struct RawSession<T>(pub(crate) Session<T>);
 
 impl<T> Clone for RawSession<T> {
     fn clone(&self) -> Self {
-        Self(Arc::clone(&self.0))
+        Self(self.0.clone())
     }
 }
 
 impl<T> RawSession<T> {
     /// Runs `read` on the value under its lock; marks nothing.
     pub fn read<R>(&self, read: impl FnOnce(&T) -> R) -> R {
-        read(&self.0.entry.lock().value)
+        read(&self.0.entry().lock().value)
     }
 
     /// Runs `write` on the value under its lock and marks field number `field` dirty.
@@ -182,45 +257,45 @@ impl<T> RawSession<T> {
     }
 
     pub(crate) fn id(&self) -> SessionId {
-        self.0.id
+        self.0.id()
     }
 
     pub(crate) fn is_new(&self) -> bool {
-        self.0.is_new
+        self.0.is_new()
     }
 
     pub(crate) fn expires_at(&self) -> SystemTime {
-        to_system_time(self.0.entry.expires_at(self.0.lifetimes))
+        to_system_time(self.0.entry().expires_at(self.0.lifetimes()))
     }
 
     pub(crate) fn is_long_term(&self) -> bool {
-        self.0.entry.is_long_term()
+        self.0.entry().is_long_term()
     }
 
     pub(crate) fn set_long_term(&self, long_term: bool) {
-        let entry = &self.0.entry;
+        let entry = self.0.entry();
         // Under the value lock, so a save's snapshot sees the flag and the write counter agree.
         let changed = self.0.write(0, |_| {
             let changed = entry.long_term.swap(long_term, Ordering::AcqRel) != long_term;
             (changed, changed)
         });
         if changed {
-            self.0.actions.fetch_or(LONG_TERM_CHANGED, Ordering::AcqRel);
+            self.0.mark(LONG_TERM_CHANGED);
         }
     }
 
     pub(crate) fn has_consent(&self) -> bool {
-        self.0.entry.has_consent()
+        self.0.entry().has_consent()
     }
 
     pub(crate) fn set_consent(&self, consent: bool) {
-        let entry = &self.0.entry;
+        let entry = self.0.entry();
         let changed = self.0.write(0, |_| {
             let changed = entry.consent.swap(consent, Ordering::AcqRel) != consent;
             (changed, changed)
         });
         if changed {
-            self.0.actions.fetch_or(CONSENT_CHANGED, Ordering::AcqRel);
+            self.0.mark(CONSENT_CHANGED);
         }
     }
 
@@ -232,10 +307,10 @@ impl<T> RawSession<T> {
     }
 
     pub(crate) fn destroy(&self) {
-        self.0.actions.fetch_or(DESTROY, Ordering::AcqRel);
+        self.0.mark(DESTROY);
     }
 
     pub(crate) fn renew(&self) {
-        self.0.actions.fetch_or(RENEW, Ordering::AcqRel);
+        self.0.mark(RENEW);
     }
 }

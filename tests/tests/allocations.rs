@@ -94,10 +94,12 @@ async fn the_hot_path_allocates_no_more_than_it_did() {
         "allocations per request beyond a no-op layer: hot {hot}, read-only {read_only}, fresh {fresh}"
     );
 
-    // The budget, as measured when this test was written (see README "Performance"): the
-    // request's session state and its request extension (plus, with some axum feature sets, the
-    // growth of axum's extension map to hold one more entry); for a new session also its entry,
-    // its Set-Cookie line, and the amortised growth of the session map.
+    // The budget, as measured (see README "Performance"): the request's session state and its
+    // request extension, and the growth of axum's extension map to hold one more entry (with
+    // the workspace's features; `-p tests` alone measures one less); a new session has no
+    // separate request state (its entry carries the request's marks) but its entry, its
+    // Set-Cookie line (plus this test's own copy of it, in `call`), and the amortised growth of
+    // the session map.
     // Half an allocation of slack: a one-off allocation of the runtime inside one of the
     // measured windows moves an average by 1/200, a regression by a whole one.
     assert!(
@@ -115,4 +117,4 @@ async fn the_hot_path_allocates_no_more_than_it_did() {
 }
 
 const HOT: f64 = 4.0;
-const FRESH: f64 = 7.0;
+const FRESH: f64 = 6.0;

@@ -11,8 +11,9 @@ use bytes::Bytes;
 use http::Response;
 use pin_project_lite::pin_project;
 
+use crate::binding::ClientBinding;
 use crate::data::SessionData;
-use crate::session::RequestSession;
+use crate::session::Session;
 use crate::store::StoreInner;
 
 type BoxedResponse<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>;
@@ -33,7 +34,8 @@ pin_project! {
         Running {
             #[pin]
             inner: F,
-            session: Arc<RequestSession<T>>,
+            session: Session<T>,
+            binding: ClientBinding,
             store: Arc<StoreInner<T>>,
         },
         Boxed {
@@ -45,13 +47,15 @@ pin_project! {
 impl<F, T: SessionData, E> ResponseFuture<F, T, E> {
     pub(crate) fn running(
         inner: F,
-        session: Arc<RequestSession<T>>,
+        session: Session<T>,
+        binding: ClientBinding,
         store: Arc<StoreInner<T>>,
     ) -> Self {
         Self {
             state: State::Running {
                 inner,
                 session,
+                binding,
                 store,
             },
         }
@@ -81,17 +85,18 @@ where
                 StateProjection::Running {
                     inner,
                     session,
+                    binding,
                     store,
                 } => {
                     let mut response = ready!(inner.poll(cx))?.map(Body::new);
-                    if store.close_now(session, response.headers_mut()) {
+                    if store.close_now(session, binding, response.headers_mut()) {
                         return Poll::Ready(Ok(response));
                     }
-                    let (store, session) = (Arc::clone(store), Arc::clone(session));
-                    let future: BoxedResponse<E> =
-                        Box::pin(
-                            async move { Ok(super::finish(&store, &session, response).await) },
-                        );
+                    let (store, session) = (Arc::clone(store), session.clone());
+                    let binding = std::mem::take(binding);
+                    let future: BoxedResponse<E> = Box::pin(async move {
+                        Ok(super::finish(&store, &session, &binding, response).await)
+                    });
                     state.set(State::Boxed { future });
                 }
                 StateProjection::Boxed { future } => return future.as_mut().poll(cx),

@@ -16,8 +16,9 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::binding::ClientBinding;
 use crate::data::SessionData;
-use crate::session::{RawSession, RequestSession};
+use crate::session::{RawSession, Session};
 use crate::store::{SessionStore, StoreError, StoreInner};
 
 /// Adds sessions of type `T` to the routes it wraps, for [`TypedSession<T>`](crate::TypedSession)
@@ -129,28 +130,24 @@ where
         let store = &self.store.inner;
         // The common case needs no I/O: a session in memory (or a new one). Then the service that
         // was polled ready is called right here, with no clone of it and no boxed future.
-        if let Some(session) = store.open_now(request.headers(), request.extensions()) {
-            let session = Arc::new(session);
-            request
-                .extensions_mut()
-                .insert(RawSession(Arc::clone(&session)));
+        if let Some((session, binding)) = store.open_now(request.headers(), request.extensions()) {
+            request.extensions_mut().insert(RawSession(session.clone()));
             let response = self.inner.call(request);
-            return ResponseFuture::running(response, session, Arc::clone(store));
+            return ResponseFuture::running(response, session, binding, Arc::clone(store));
         }
         // A load or touch of the backend comes first: the clone takes the polled one's place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let store = Arc::clone(store);
         ResponseFuture::boxed(Box::pin(async move {
-            let session = match store.open(request.headers(), request.extensions()).await {
-                Ok(session) => Arc::new(session),
+            let (session, binding) = match store.open(request.headers(), request.extensions()).await
+            {
+                Ok(opened) => opened,
                 Err(error) => return Ok(error_response(&error)),
             };
-            request
-                .extensions_mut()
-                .insert(RawSession(Arc::clone(&session)));
+            request.extensions_mut().insert(RawSession(session.clone()));
             let response = inner.call(request).await?.map(Body::new);
-            Ok(finish(&store, &session, response).await)
+            Ok(finish(&store, &session, &binding, response).await)
         }))
     }
 }
@@ -158,10 +155,11 @@ where
 /// Closes the session and answers: the response, or an error response when the store failed.
 pub(crate) async fn finish<T: SessionData>(
     store: &StoreInner<T>,
-    session: &RequestSession<T>,
+    session: &Session<T>,
+    binding: &ClientBinding,
     mut response: Response<Body>,
 ) -> Response<Body> {
-    match store.close(session, response.headers_mut()).await {
+    match store.close(session, binding, response.headers_mut()).await {
         Ok(()) => response,
         Err(error) => error_response(&error),
     }

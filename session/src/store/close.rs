@@ -7,11 +7,12 @@ use std::sync::atomic::Ordering;
 use http::HeaderMap;
 
 use crate::backend::{BackendError, Record, SaveOutcome, StorageKey};
+use crate::binding::ClientBinding;
 use crate::clock::now_millis;
 use crate::data::SessionData;
 use crate::id::SessionId;
 use crate::record::{self, Meta};
-use crate::session::RequestSession;
+use crate::session::Session;
 use crate::store::StoreInner;
 use crate::store::error::StoreError;
 use crate::store::memory::{Entry, Slot};
@@ -36,55 +37,56 @@ impl<T: SessionData> StoreInner<T> {
     /// live value; what remains is the backend copy and the cookie.
     pub(crate) async fn close(
         &self,
-        session: &RequestSession<T>,
+        session: &Session<T>,
+        binding: &ClientBinding,
         headers: &mut HeaderMap,
     ) -> Result<(), StoreError> {
-        let entry = &session.entry;
-        if session.destroy_requested() {
-            if !session.is_new {
+        let entry = session.entry();
+        let marks = session.marks();
+        if marks.destroy_requested() {
+            if !session.is_new() {
                 self.destroy(entry).await?;
                 self.transport.remove(headers);
             }
             return Ok(());
         }
-        if session.consent_changed() && !entry.has_consent() {
+        if marks.consent_changed() && !entry.has_consent() {
             self.withdraw(entry).await?;
         }
-        let meta_changed = session.long_term_changed() || session.consent_changed();
+        let meta_changed = marks.long_term_changed() || marks.consent_changed();
         // Without storage consent (`SessionMode::OptIn`) the session stays in memory.
-        let persisted =
-            (session.dirty() & T::PERSISTED != 0 || meta_changed) && entry.has_consent();
-        if session.is_new {
-            if session.dirty() != 0 || meta_changed {
-                let id = self.memory.insert_new(session.id, entry);
+        let persisted = (marks.dirty & T::PERSISTED != 0 || meta_changed) && entry.has_consent();
+        if session.is_new() {
+            if marks.dirty != 0 || meta_changed {
+                let id = self.memory.insert_created(session.id(), entry);
                 self.enforce_capacity();
-                if persisted && let Err(error) = self.save(entry, session.last_write()).await {
+                if persisted && let Err(error) = self.save(entry, marks.last_write).await {
                     // The client gets an error and no cookie: keep nothing it cannot reach.
                     entry.end();
                     self.memory.remove(id, entry);
                     return Err(error);
                 }
-                self.hand_out(headers, session, id);
+                self.hand_out(headers, entry, binding, id);
             }
             return Ok(());
         }
-        if session.renew_requested() {
+        if marks.renew_requested() {
             let renewed = self
-                .renew(session.id, entry, persisted, session.last_write())
+                .renew(session.id(), entry, persisted, marks.last_write)
                 .await?;
             if let Some(id) = renewed {
-                self.hand_out(headers, session, id);
+                self.hand_out(headers, entry, binding, id);
             }
             return Ok(());
         }
         if persisted {
-            self.save(entry, session.last_write()).await?;
+            self.save(entry, marks.last_write).await?;
         }
         // Re-sent when what it says changed, when it was signed with a retired key, and (a
         // long-term cookie's Max-Age slides with the session) with each touch.
-        if meta_changed || session.resign() || (session.touched() && entry.is_long_term()) {
+        if meta_changed || marks.resign() || (marks.touched() && entry.is_long_term()) {
             let id = entry.lock().id;
-            self.hand_out(headers, session, id);
+            self.hand_out(headers, entry, binding, id);
         }
         Ok(())
     }
@@ -92,27 +94,33 @@ impl<T: SessionData> StoreInner<T> {
     /// Closes the session right away when that needs no I/O, which is the common case: nothing
     /// to write to a backend, and no destroy, renewal or consent change. `false` leaves the whole
     /// job to the asynchronous [`close`](Self::close).
-    pub(crate) fn close_now(&self, session: &RequestSession<T>, headers: &mut HeaderMap) -> bool {
-        if session.destroy_requested() || session.renew_requested() || session.consent_changed() {
+    pub(crate) fn close_now(
+        &self,
+        session: &Session<T>,
+        binding: &ClientBinding,
+        headers: &mut HeaderMap,
+    ) -> bool {
+        let marks = session.marks();
+        if marks.destroy_requested() || marks.renew_requested() || marks.consent_changed() {
             return false;
         }
-        let entry = &session.entry;
-        let meta_changed = session.long_term_changed();
+        let entry = session.entry();
+        let meta_changed = marks.long_term_changed();
         let persisted = self.backend.is_some()
-            && (session.dirty() & T::PERSISTED != 0 || meta_changed)
+            && (marks.dirty & T::PERSISTED != 0 || meta_changed)
             && entry.has_consent();
         if persisted {
             return false;
         }
-        if session.is_new {
-            if session.dirty() != 0 || meta_changed {
-                let id = self.memory.insert_new(session.id, entry);
+        if session.is_new() {
+            if marks.dirty != 0 || meta_changed {
+                let id = self.memory.insert_created(session.id(), entry);
                 self.enforce_capacity();
-                self.hand_out(headers, session, id);
+                self.hand_out(headers, entry, binding, id);
             }
-        } else if meta_changed || session.resign() || (session.touched() && entry.is_long_term()) {
+        } else if meta_changed || marks.resign() || (marks.touched() && entry.is_long_term()) {
             let id = entry.lock().id;
-            self.hand_out(headers, session, id);
+            self.hand_out(headers, entry, binding, id);
         }
         true
     }
@@ -124,13 +132,18 @@ impl<T: SessionData> StoreInner<T> {
     }
 
     /// Gives the client `id`, signed for its binding, with the consent flag and the lifetime.
-    fn hand_out(&self, headers: &mut HeaderMap, session: &RequestSession<T>, id: SessionId) {
-        let entry = &session.entry;
+    fn hand_out(
+        &self,
+        headers: &mut HeaderMap,
+        entry: &Entry<T>,
+        binding: &ClientBinding,
+        id: SessionId,
+    ) {
         let max_age = entry
             .is_long_term()
             .then_some(self.config.long_term_timeout);
         self.transport
-            .set(headers, id, entry.has_consent(), &session.binding, max_age);
+            .set(headers, id, entry.has_consent(), binding, max_age);
     }
 
     /// Consent withdrawn: the stored copy goes, the session lives on in memory.

@@ -1,6 +1,6 @@
 //! The in-process session map: live typed values, no serialisation on a hit.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use dashmap::DashMap;
@@ -23,6 +23,9 @@ pub(crate) struct Entry<T> {
     /// Destroyed here or found gone from the backend: never served or saved again. An atomic
     /// of its own, so the lookup of every request checks it without taking the value's lock.
     ended: AtomicBool,
+    /// While the session is new and unstored, the operations its creating request asked for
+    /// (see `Session::Fresh`); unused after.
+    pub(crate) creator_actions: AtomicU8,
     /// One save at a time per session on this server: parallel requests queue here and most
     /// find their writes already carried by the save before them.
     pub(crate) save_lock: tokio::sync::Mutex<()>,
@@ -73,6 +76,7 @@ impl<T> Entry<T> {
             long_term: AtomicBool::new(long_term),
             consent: AtomicBool::new(true),
             ended: AtomicBool::new(false),
+            creator_actions: AtomicU8::new(0),
             save_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -153,15 +157,30 @@ impl<T> MemoryStore<T> {
 
     /// Stores a new session under `id`, or under a fresh id if `id` is taken (a 2^-122 event,
     /// but an existing session is never overwritten). Returns the id used.
-    pub(crate) fn insert_new(&self, mut id: SessionId, entry: &Arc<Entry<T>>) -> SessionId {
+    pub(crate) fn insert_new(&self, id: SessionId, entry: &Arc<Entry<T>>) -> SessionId {
+        self.insert(id, entry, false)
+    }
+
+    /// [`insert_new`](Self::insert_new) for an entry created under `id`: its value's lock is
+    /// taken only if the id has to change.
+    pub(crate) fn insert_created(&self, id: SessionId, entry: &Arc<Entry<T>>) -> SessionId {
+        self.insert(id, entry, true)
+    }
+
+    fn insert(&self, mut id: SessionId, entry: &Arc<Entry<T>>, mut named: bool) -> SessionId {
         loop {
             match self.sessions.entry(id) {
                 MapEntry::Vacant(slot) => {
                     slot.insert(Arc::clone(entry));
-                    entry.lock().id = id;
+                    if !named {
+                        entry.lock().id = id;
+                    }
                     return id;
                 }
-                MapEntry::Occupied(_) => id = SessionId::generate(),
+                MapEntry::Occupied(_) => {
+                    id = SessionId::generate();
+                    named = false;
+                }
             }
         }
     }

@@ -6,12 +6,13 @@ use std::sync::atomic::Ordering;
 use http::{Extensions, HeaderMap};
 
 use crate::backend::StorageKey;
+use crate::binding::ClientBinding;
 use crate::clock::now_millis;
 use crate::crypto::Sealer;
 use crate::data::SessionData;
 use crate::id::SessionId;
 use crate::record;
-use crate::session::RequestSession;
+use crate::session::{RequestSession, Session};
 use crate::store::StoreInner;
 use crate::store::erased::DynBackend;
 use crate::store::error::StoreError;
@@ -23,7 +24,8 @@ use crate::store::memory::Entry;
 const MAX_CANDIDATES: usize = 4;
 
 impl<T: SessionData> StoreInner<T> {
-    /// The session named by the request's cookie if it is live, else a new one.
+    /// The session named by the request's cookie if it is live, else a new one; and the
+    /// request's client binding, for signing the id handed back.
     ///
     /// Only an id this store issued and still holds is adopted; anything else (malformed,
     /// expired, destroyed, invented by the client) gets a fresh id, which stops session fixation
@@ -32,7 +34,7 @@ impl<T: SessionData> StoreInner<T> {
         &self,
         headers: &HeaderMap,
         extensions: &Extensions,
-    ) -> Result<RequestSession<T>, StoreError> {
+    ) -> Result<(Session<T>, ClientBinding), StoreError> {
         let now = now_millis();
         let binding = self.transport.binding(headers, extensions);
         let candidates = self
@@ -41,24 +43,18 @@ impl<T: SessionData> StoreInner<T> {
             .take(MAX_CANDIDATES);
         for incoming in candidates {
             if let Some((entry, touched)) = self.find(incoming.id, now).await? {
-                let session =
-                    RequestSession::existing(incoming.id, entry, self.lifetimes, binding.clone());
+                let session = RequestSession::existing(incoming.id, entry, self.lifetimes);
                 if touched {
                     session.mark_touched();
                 }
                 if incoming.resign {
                     session.mark_resign();
                 }
-                return Ok(session);
+                return Ok((Session::Existing(Arc::new(session)), binding));
             }
         }
-        Ok(RequestSession::fresh(
-            T::initial(),
-            now,
-            self.lifetimes,
-            binding,
-            !self.opt_in,
-        ))
+        let session = Session::fresh(T::initial(), now, self.lifetimes, !self.opt_in);
+        Ok((session, binding))
     }
 
     /// The request's session when it can be found without I/O, which is the common case: a
@@ -69,7 +65,7 @@ impl<T: SessionData> StoreInner<T> {
         &self,
         headers: &HeaderMap,
         extensions: &Extensions,
-    ) -> Option<RequestSession<T>> {
+    ) -> Option<(Session<T>, ClientBinding)> {
         let now = now_millis();
         let binding = self.transport.binding(headers, extensions);
         let candidates = self
@@ -79,29 +75,19 @@ impl<T: SessionData> StoreInner<T> {
         for incoming in candidates {
             match self.memory.get_live(incoming.id, self.lifetimes, now) {
                 Some(entry) if self.backend.is_none() || !self.touch_due(&entry, now) => {
-                    let session = RequestSession::existing(
-                        incoming.id,
-                        entry,
-                        self.lifetimes,
-                        binding.clone(),
-                    );
+                    let session = RequestSession::existing(incoming.id, entry, self.lifetimes);
                     if incoming.resign {
                         session.mark_resign();
                     }
-                    return Some(session);
+                    return Some((Session::Existing(Arc::new(session)), binding));
                 }
                 Some(_) => return None,
                 None if self.backend.is_some() && self.may_be_stored(incoming.id) => return None,
                 None => {}
             }
         }
-        Some(RequestSession::fresh(
-            T::initial(),
-            now,
-            self.lifetimes,
-            binding,
-            !self.opt_in,
-        ))
+        let session = Session::fresh(T::initial(), now, self.lifetimes, !self.opt_in);
+        Some((session, binding))
     }
 
     /// `false` only when the key-store knows `id` was never stored.

@@ -57,18 +57,12 @@ impl CookieTransport {
     /// Every value sent under this store's cookie name, in order. More than one is possible
     /// (a parent domain's cookie of the same name, or a shadowing path), so callers take the
     /// first that names a live session rather than trusting the first one sent.
-    pub(crate) fn values<'h>(&'h self, headers: &'h HeaderMap) -> impl Iterator<Item = &'h str> {
-        // A `Cookie` header is `name=value; name=value` (RFC 6265 §4.2.1). Split by hand: the
-        // cookie crate builds a full cookie, attributes and all, per pair, on every request.
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|header| header.to_str().ok())
-            .flat_map(|header| header.split(';'))
-            .filter_map(|pair| {
-                let (name, value) = pair.split_once('=')?;
-                (name.trim() == &*self.name).then(|| value.trim())
-            })
+    pub(crate) fn values<'h>(&'h self, headers: &'h HeaderMap) -> Values<'h> {
+        Values {
+            name: self.name.as_bytes(),
+            headers: headers.get_all(COOKIE).iter(),
+            rest: &[],
+        }
     }
 
     /// Adds the `Set-Cookie` that hands a value (an id, signed or not, written by `write_value`)
@@ -77,23 +71,23 @@ impl CookieTransport {
         &self,
         headers: &mut HeaderMap,
         value_len: usize,
-        write_value: impl FnOnce(&mut String),
+        write_value: impl FnOnce(&mut Vec<u8>),
         max_age: Option<Duration>,
     ) {
         // One buffer for the whole line, the value written straight into it, sized exactly when
         // the lengths are right: a full buffer becomes the header's bytes without another
         // allocation.
         let max_age_len = if max_age.is_some() { 32 } else { 0 };
-        let mut line = String::with_capacity(
+        let mut line = Vec::with_capacity(
             self.name.len() + 1 + value_len + self.attributes.len() + max_age_len,
         );
-        line.push_str(&self.name);
-        line.push('=');
+        line.extend_from_slice(self.name.as_bytes());
+        line.push(b'=');
         write_value(&mut line);
-        line.push_str(&self.attributes);
+        line.extend_from_slice(self.attributes.as_bytes());
         if let Some(max_age) = max_age {
-            line.push_str("; Max-Age=");
-            line.push_str(&max_age.as_secs().to_string());
+            line.extend_from_slice(b"; Max-Age=");
+            write_decimal(&mut line, max_age.as_secs());
         }
         // Name and attributes were validated at build time; values are hex, base64url, `~`
         // and `.`. Checked all the same: a bad header is dropped, never a panic.
@@ -106,6 +100,94 @@ impl CookieTransport {
     pub(crate) fn remove(&self, headers: &mut HeaderMap) {
         headers.append(SET_COOKIE, self.removal.clone());
     }
+}
+
+/// The values of one cookie name in the `Cookie` headers: a header is `name=value; name=value`
+/// (RFC 6265 §4.2.1), split here by hand over bytes. The cookie crate would build a full cookie
+/// per pair, and a `str` check of the whole header would let one non-ASCII cookie of another
+/// name hide the session. Values are checked by whoever parses them.
+pub(crate) struct Values<'h> {
+    name: &'h [u8],
+    headers: http::header::ValueIter<'h, HeaderValue>,
+    /// What is left of the current header.
+    rest: &'h [u8],
+}
+
+impl<'h> Iterator for Values<'h> {
+    type Item = &'h [u8];
+
+    fn next(&mut self) -> Option<&'h [u8]> {
+        loop {
+            if self.rest.is_empty() {
+                self.rest = self.headers.next()?.as_bytes();
+                continue;
+            }
+            let (pair, rest) = match find_byte(self.rest, b';') {
+                Some(end) => (&self.rest[..end], &self.rest[end + 1..]),
+                None => (self.rest, &[][..]),
+            };
+            self.rest = rest;
+            let Some(equals) = find_byte(pair, b'=') else {
+                continue;
+            };
+            if trim(&pair[..equals]) == self.name {
+                return Some(trim(&pair[equals + 1..]));
+            }
+        }
+    }
+}
+
+/// The index of the first `needle` in `haystack`, eight bytes at a time (a `Cookie` header
+/// can run to kilobytes, and the session's pair may come last).
+fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut chunks = haystack.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in chunks.by_ref() {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?) ^ (ONES * u64::from(needle));
+        // Each zero byte of `word` is a match. The lowest flagged byte is always a real one
+        // (only bytes above a real match can be flagged falsely).
+        let found = word.wrapping_sub(ONES) & !word & (ONES << 7);
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&byte| byte == needle)
+        .map(|index| offset + index)
+}
+
+/// `bytes` without the spaces and tabs around it (the only whitespace a header value holds).
+pub(crate) fn trim(bytes: &[u8]) -> &[u8] {
+    let blank = |byte: &u8| *byte == b' ' || *byte == b'\t';
+    let start = bytes
+        .iter()
+        .position(|byte| !blank(byte))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|byte| !blank(byte))
+        .map_or(start, |last| last + 1);
+    &bytes[start..end]
+}
+
+/// Appends `value` in decimal.
+fn write_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0_u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        // `value % 10` is a digit: the cast never truncates.
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 fn header_value(cookie: &Cookie<'_>) -> HeaderValue {
@@ -133,14 +215,19 @@ mod tests {
         headers.append(COOKIE, HeaderValue::from_static("visit=z;;garbage; ="));
         let transport = transport();
         let values: Vec<_> = transport.values(&headers).collect();
-        assert_eq!(values, ["x", "z"]);
+        assert_eq!(values, [b"x", b"z"]);
     }
 
     #[test]
-    fn ignores_non_utf8_headers() {
+    fn non_ascii_cookies_do_not_hide_their_neighbours() {
         let mut headers = HeaderMap::new();
-        headers.append(COOKIE, HeaderValue::from_bytes(b"visit=\xff").unwrap());
-        assert_eq!(transport().values(&headers).count(), 0);
+        let transport = transport();
+        headers.append(
+            COOKIE,
+            HeaderValue::from_bytes(b"other=\xc3; \tvisit = y\t;visit").unwrap(),
+        );
+        let values: Vec<_> = transport.values(&headers).collect();
+        assert_eq!(values, [b"y"]);
     }
 
     #[test]
@@ -151,13 +238,13 @@ mod tests {
         transport.set(
             &mut headers,
             32,
-            |line| line.push_str(&id.to_string()),
+            |line| line.extend_from_slice(id.to_string().as_bytes()),
             None,
         );
         transport.set(
             &mut headers,
             1,
-            |line| line.push('x'),
+            |line| line.push(b'x'),
             Some(Duration::from_secs(60)),
         );
         transport.remove(&mut headers);
@@ -182,6 +269,27 @@ mod tests {
             format!("visit={id}; HttpOnly; SameSite=Lax; Secure; Path=/; Domain=example.com")
         );
         assert!(set[1].ends_with("; Max-Age=60"), "{}", set[1]);
+        for length in 0..40 {
+            for at in 0..length {
+                let mut haystack = vec![b'a'; length];
+                haystack[at] = b';';
+                if at + 1 < length {
+                    haystack[length - 1] = b';';
+                }
+                assert_eq!(find_byte(&haystack, b';'), Some(at), "{length} {at}");
+                haystack[at] = 0xbb;
+                assert_eq!(
+                    find_byte(&haystack, b';'),
+                    haystack.iter().position(|&byte| byte == b';')
+                );
+            }
+        }
+        let mut decimal = Vec::new();
+        for value in [0, 7, 10, 86_400, u64::MAX] {
+            decimal.clear();
+            write_decimal(&mut decimal, value);
+            assert_eq!(decimal, value.to_string().as_bytes());
+        }
         assert!(set[2].starts_with("visit=;"), "{}", set[2]);
         assert!(set[2].contains("Max-Age=0"), "{}", set[2]);
     }

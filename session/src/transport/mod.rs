@@ -82,37 +82,38 @@ impl IdTransport {
         &'a self,
         headers: &'a HeaderMap,
         binding: &'a ClientBinding,
-    ) -> impl Iterator<Item = Incoming> + 'a {
-        let from_header = self.header.iter().flat_map(move |name| {
-            headers
-                .get_all(name)
-                .iter()
-                .filter_map(|value| value.to_str().ok())
-                .filter_map(move |value| self.decode(name.as_str(), value.trim(), binding))
-        });
-        let from_cookie = self.cookie.iter().flat_map(move |cookie| {
-            cookie
-                .values(headers)
-                .filter_map(move |value| self.decode(cookie.name(), value, binding))
-        });
-        from_header.chain(from_cookie)
+    ) -> Candidates<'a> {
+        Candidates {
+            transport: self,
+            binding,
+            header: self
+                .header
+                .as_ref()
+                .map(|name| (name, headers.get_all(name).iter())),
+            cookie: self.cookie.as_ref().map(|cookie| cookie.values(headers)),
+        }
     }
 
     /// Parses and verifies one value: `<id>[~s][.<signature>]`.
-    fn decode(&self, name: &str, value: &str, binding: &ClientBinding) -> Option<Incoming> {
-        let (payload, signature) = match value.split_once('.') {
-            Some((payload, signature)) => (payload, Some(signature)),
-            None => (value, None),
-        };
+    fn decode(&self, name: &str, value: &[u8], binding: &ClientBinding) -> Option<Incoming> {
+        let id = SessionId::parse_bytes(value.get(..SessionId::TEXT_LEN)?)?;
         // The consent marker is signed with the id, so it cannot be added by the client; the
         // store's own flag is what counts.
-        let id_text = payload.strip_suffix(CONSENT_MARKER).unwrap_or(payload);
-        let id = SessionId::parse(id_text)?;
+        let marker = if value[SessionId::TEXT_LEN..].starts_with(CONSENT_MARKER.as_bytes()) {
+            CONSENT_MARKER.len()
+        } else {
+            0
+        };
+        let (payload, signature) = match value.split_at(SessionId::TEXT_LEN + marker) {
+            (payload, []) => (payload, None),
+            (payload, [b'.', signature @ ..]) => (payload, Some(signature)),
+            _ => return None,
+        };
         let resign = match (&self.signer, signature) {
             (None, None) => false,
             (Some(signer), Some(signature)) => {
                 let [ip, user_agent] = binding.signed_parts();
-                let parts: [&[u8]; 4] = [name.as_bytes(), payload.as_bytes(), &ip, &user_agent];
+                let parts: [&[u8]; 4] = [name.as_bytes(), payload, &ip, &user_agent];
                 match signer.verify(&parts, signature) {
                     Some(crate::crypto::Verified::Current) => false,
                     Some(crate::crypto::Verified::Previous) => true,
@@ -150,23 +151,23 @@ impl IdTransport {
     /// valid there only) and bound when the store has a key.
     fn encode(
         &self,
-        out: &mut String,
+        out: &mut Vec<u8>,
         name: &str,
         id: SessionId,
         consent: bool,
         binding: &ClientBinding,
     ) {
         let start = out.len();
-        id.write_hex(out);
+        out.extend_from_slice(&id.hex());
         if consent && self.opt_in {
-            out.push_str(CONSENT_MARKER);
+            out.extend_from_slice(CONSENT_MARKER.as_bytes());
         }
         if let Some(signer) = &self.signer {
             let [ip, user_agent] = binding.signed_parts();
-            let payload = &out.as_bytes()[start..];
+            let payload = &out[start..];
             let signature = signer.sign(&[name.as_bytes(), payload, &ip, &user_agent]);
-            out.push('.');
-            out.push_str(&signature);
+            out.push(b'.');
+            out.extend_from_slice(signature.as_bytes());
         }
     }
 
@@ -180,11 +181,11 @@ impl IdTransport {
         max_age: Option<Duration>,
     ) {
         if let Some(cookie) = &self.cookie {
-            let write = |line: &mut String| self.encode(line, cookie.name(), id, consent, binding);
+            let write = |line: &mut Vec<u8>| self.encode(line, cookie.name(), id, consent, binding);
             cookie.set(headers, self.value_len(consent), write, max_age);
         }
         if let Some(name) = &self.header {
-            let mut value = String::with_capacity(96);
+            let mut value = Vec::with_capacity(self.value_len(consent));
             self.encode(&mut value, name.as_str(), id, consent, binding);
             if let Ok(value) = HeaderValue::try_from(value) {
                 headers.insert(name.clone(), value);
@@ -200,6 +201,33 @@ impl IdTransport {
         if let Some(name) = &self.header {
             headers.insert(name.clone(), HeaderValue::from_static(""));
         }
+    }
+}
+
+/// The ids a request presents, in the order they are tried: see [`IdTransport::incoming`].
+pub(crate) struct Candidates<'a> {
+    transport: &'a IdTransport,
+    binding: &'a ClientBinding,
+    header: Option<(&'a HeaderName, http::header::ValueIter<'a, HeaderValue>)>,
+    cookie: Option<cookie::Values<'a>>,
+}
+
+impl Iterator for Candidates<'_> {
+    type Item = Incoming;
+
+    fn next(&mut self) -> Option<Incoming> {
+        if let Some((name, values)) = &mut self.header {
+            for value in values.by_ref() {
+                let value = cookie::trim(value.as_bytes());
+                if let Some(incoming) = self.transport.decode(name.as_str(), value, self.binding) {
+                    return Some(incoming);
+                }
+            }
+            self.header = None;
+        }
+        let cookie = self.cookie.as_mut()?;
+        let name = self.transport.cookie.as_ref()?.name();
+        cookie.find_map(|value| self.transport.decode(name, value, self.binding))
     }
 }
 
