@@ -505,7 +505,9 @@ impl Storage {
                 let table = backend.table_name();
                 let mut response = backend
                     .client()
-                    .query(format!("SELECT VALUE [record::id(id), data] FROM `{table}`"))
+                    .query(format!(
+                        "SELECT VALUE [record::id(id), data] FROM `{table}`"
+                    ))
                     .await
                     .unwrap();
                 response.take(0).unwrap()

@@ -184,17 +184,30 @@ impl<C: Connection> SurrealBackend<C> {
         RecordId::new(self.table.as_str(), key.as_str())
     }
 
-    /// Runs `query` with `bindings` and fails on the first statement that failed.
+    /// Runs `query` with `bindings` and fails on the first statement that failed. A statement
+    /// that lost a write-write race inside the engine ("transaction conflict") wrote nothing
+    /// and is run again: every statement here is a single-record compare-and-set, so a rerun
+    /// judges the record as it now is. Without this, a touch racing a save would make the save
+    /// report a conflict (and reload) or the touch fail the request.
     async fn try_run(
         &self,
         query: &str,
         bindings: Bindings,
     ) -> Result<IndexedResults, surrealdb::Error> {
-        let mut request = self.db.query(query);
-        for (name, value) in bindings.0 {
-            request = request.bind((name, value));
+        let mut attempt = 1;
+        loop {
+            let mut request = self.db.query(query);
+            for (name, value) in &bindings.0 {
+                request = request.bind((*name, value.clone()));
+            }
+            match request.await.and_then(IndexedResults::check) {
+                Err(error) if is_transaction_conflict(&error) && attempt < CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::task::yield_now().await;
+                }
+                outcome => return outcome,
+            }
         }
-        request.await.and_then(IndexedResults::check)
     }
 
     async fn run(
@@ -241,9 +254,16 @@ fn stored_millis(at: Datetime) -> Result<u64, BackendError> {
     stored_u64(at.timestamp_millis(), "expires_at")
 }
 
+/// How often a statement runs before an engine-level transaction conflict is given up on.
+const CONFLICT_ATTEMPTS: u32 = 8;
+
+fn is_transaction_conflict(error: &surrealdb::Error) -> bool {
+    error.query_details() == Some(&QueryError::TransactionConflict)
+}
+
 /// Whether a failed write wrote nothing because another one got there first.
 fn lost_a_race(error: &surrealdb::Error) -> bool {
-    error.is_already_exists() || error.query_details() == Some(&QueryError::TransactionConflict)
+    error.is_already_exists() || is_transaction_conflict(error)
 }
 
 impl<C: Connection> SessionBackend for SurrealBackend<C> {
