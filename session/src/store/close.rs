@@ -221,16 +221,21 @@ impl<T: SessionData> StoreInner<T> {
             // Never stored and nothing to store: memory is its only copy.
             return Ok(Some(self.memory.rekey(old, entry)));
         }
-        let new = self.memory.rekey(old, entry);
-        let moved = self.write_new(entry).await;
+        // The old id leaves memory only once its record is gone: a request that missed memory
+        // under it in between would load the old record and cache the session under it again.
+        let new = self.memory.insert_new(SessionId::generate(), entry);
+        let moved = match self.write_new(entry).await {
+            Ok(()) if stored => backend.delete(&old_key).await.map_err(StoreError::from),
+            written => written,
+        };
         match moved {
-            Ok(()) if stored => {
-                backend.delete(&old_key).await?;
+            Ok(()) => {
+                self.memory.remove(old, entry);
                 Ok(Some(new))
             }
-            Ok(()) => Ok(Some(new)),
             Err(error) => {
-                self.memory.restore(new, old, entry);
+                self.memory.remove(new, entry);
+                entry.lock().id = old;
                 Err(error)
             }
         }
