@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use surrealdb::engine::any::Any;
 use surrealdb::types::{Datetime, QueryError, RecordId, RecordIdKey};
@@ -202,8 +203,14 @@ impl<C: Connection> SurrealBackend<C> {
             }
             match request.await.and_then(IndexedResults::check) {
                 Err(error) if is_transaction_conflict(&error) && attempt < CONFLICT_ATTEMPTS => {
+                    // A short pause that grows and differs between callers, so two writers
+                    // that keep colliding fall out of step.
+                    let jitter = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |since| u64::from(since.subsec_nanos() % 250));
+                    let pause = Duration::from_micros(100 * u64::from(attempt) + jitter);
                     attempt += 1;
-                    tokio::task::yield_now().await;
+                    tokio::time::sleep(pause).await;
                 }
                 outcome => return outcome,
             }
@@ -255,7 +262,7 @@ fn stored_millis(at: Datetime) -> Result<u64, BackendError> {
 }
 
 /// How often a statement runs before an engine-level transaction conflict is given up on.
-const CONFLICT_ATTEMPTS: u32 = 8;
+const CONFLICT_ATTEMPTS: u32 = 16;
 
 fn is_transaction_conflict(error: &surrealdb::Error) -> bool {
     error.query_details() == Some(&QueryError::TransactionConflict)
