@@ -728,12 +728,23 @@ macro_rules! e2e_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
+                $crate::e2e::show_store_logs();
                 let Some(fixture) = ($make)().await else { return };
                 $crate::e2e::$name(&fixture).await;
                 $crate::e2e::Cleanup::cleanup(fixture).await;
             }
         )*
     };
+}
+
+/// Sends the store's warnings and errors (a failed save, a backend error behind a 503) to the
+/// test's captured output, so a failing test shows why the store answered as it did.
+pub fn show_store_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_ansi(false)
+        .with_env_filter("typed_session=warn")
+        .try_init();
 }
 
 /// Removes a fixture's storage after a passing test.
