@@ -86,6 +86,22 @@ pub enum SaveOutcome {
     Conflict,
 }
 
+impl SaveOutcome {
+    /// [`Saved`](Self::Saved) if the record was written, else [`Conflict`](Self::Conflict):
+    /// for a backend whose compare-and-set reports whether it wrote (a row count, a flag).
+    ///
+    /// ```
+    /// use typed_session::backend::SaveOutcome;
+    ///
+    /// let rows_affected = 0;
+    /// assert_eq!(SaveOutcome::written(rows_affected == 1), SaveOutcome::Conflict);
+    /// ```
+    #[must_use]
+    pub fn written(written: bool) -> Self {
+        if written { Self::Saved } else { Self::Conflict }
+    }
+}
+
 /// A place to persist sessions: implement it to store sessions anywhere.
 ///
 /// Every method receives the current time (`now`, unix milliseconds) from the store, so all

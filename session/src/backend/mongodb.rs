@@ -312,11 +312,7 @@ impl SessionBackend for MongoBackend {
                 result.matched_count == 1
             }
         };
-        Ok(if written {
-            SaveOutcome::Saved
-        } else {
-            SaveOutcome::Conflict
-        })
+        Ok(SaveOutcome::written(written))
     }
 
     async fn touch(

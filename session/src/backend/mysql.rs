@@ -167,11 +167,7 @@ impl SessionBackend for MySqlBackend {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| BackendError::new("saving a session", e))?;
-                Ok(if done.rows_affected() == 1 {
-                    SaveOutcome::Saved
-                } else {
-                    SaveOutcome::Conflict
-                })
+                Ok(SaveOutcome::written(done.rows_affected() == 1))
             }
         }
     }

@@ -304,11 +304,7 @@ impl SessionBackend for RedisBackend {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| BackendError::new("saving a session", e))?;
-        Ok(if written == 1 {
-            SaveOutcome::Saved
-        } else {
-            SaveOutcome::Conflict
-        })
+        Ok(SaveOutcome::written(written == 1))
     }
 
     async fn touch(

@@ -300,11 +300,7 @@ macro_rules! upsert_sql_backend {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| BackendError::new("saving a session", e))?;
-                Ok(if done.rows_affected() == 1 {
-                    SaveOutcome::Saved
-                } else {
-                    SaveOutcome::Conflict
-                })
+                Ok(SaveOutcome::written(done.rows_affected() == 1))
             }
 
             async fn touch(

@@ -338,11 +338,7 @@ impl<C: Connection> SessionBackend for SurrealBackend<C> {
                 !versions.is_empty()
             }
         };
-        Ok(if written {
-            SaveOutcome::Saved
-        } else {
-            SaveOutcome::Conflict
-        })
+        Ok(SaveOutcome::written(written))
     }
 
     async fn touch(
