@@ -328,7 +328,7 @@ mod mongodb {
     }
 
     impl Mongo {
-        fn backend_now(&self) -> MongoBackend {
+        fn collection_backend(&self) -> MongoBackend {
             MongoBackend::from_client(self.client.clone())
                 .with_collection(&self.collection)
                 .unwrap()
@@ -339,11 +339,11 @@ mod mongodb {
         type Backend = MongoBackend;
 
         async fn backend(&self) -> MongoBackend {
-            self.backend_now()
+            self.collection_backend()
         }
 
         async fn dump(&self) -> String {
-            let backend = self.backend_now();
+            let backend = self.collection_backend();
             let mut cursor = backend
                 .collection()
                 .unwrap()
@@ -361,7 +361,7 @@ mod mongodb {
 
     impl crate::e2e::Cleanup for Mongo {
         async fn cleanup(self) {
-            self.backend_now()
+            self.collection_backend()
                 .collection()
                 .unwrap()
                 .drop()

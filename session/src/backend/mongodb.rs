@@ -65,17 +65,16 @@ const NO_DATABASE: &str = "the MongoDB connection string names no database and n
 pub struct MongoBackend {
     client: Client,
     /// `None` until a database is named: every operation then fails with [`NO_DATABASE`].
-    collection: Option<Collection<Document>>,
+    database: Option<Database>,
     collection_name: Box<str>,
+    /// The collection `collection_name` in `database`, made once rather than per operation.
+    collection: Option<Collection<Document>>,
 }
 
 impl fmt::Debug for MongoBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MongoBackend")
-            .field(
-                "database",
-                &self.collection.as_ref().map(|c| c.namespace().db),
-            )
+            .field("database", &self.database.as_ref().map(Database::name))
             .field("collection", &self.collection_name)
             .finish_non_exhaustive()
     }
@@ -96,14 +95,13 @@ impl MongoBackend {
     /// if any) and the collection `typed_sessions`.
     #[must_use]
     pub fn from_client(client: Client) -> Self {
-        let collection = client
-            .default_database()
-            .map(|db| db.collection(DEFAULT_COLLECTION));
         Self {
+            database: client.default_database(),
             client,
-            collection,
             collection_name: DEFAULT_COLLECTION.into(),
+            collection: None,
         }
+        .targeted()
     }
 
     /// Stores sessions in the database `name` instead of the connection string's: 1 to 63
@@ -123,8 +121,11 @@ impl MongoBackend {
                 ),
             ));
         }
-        let database = self.client.database(name);
-        Ok(self.in_database(&database))
+        Ok(Self {
+            database: Some(self.client.database(name)),
+            ..self
+        }
+        .targeted())
     }
 
     /// Stores sessions in the collection `name` instead: 1 to 120 bytes of `A-Z a-z 0-9 _ - .`,
@@ -147,18 +148,15 @@ impl MongoBackend {
             ));
         }
         self.collection_name = name.into();
-        let database = self
-            .collection
-            .as_ref()
-            .map(|c| self.client.database(&c.namespace().db));
-        Ok(match database {
-            Some(database) => self.in_database(&database),
-            None => self,
-        })
+        Ok(self.targeted())
     }
 
-    fn in_database(mut self, database: &Database) -> Self {
-        self.collection = Some(database.collection(&self.collection_name));
+    /// Points `collection` at the current database and collection name.
+    fn targeted(mut self) -> Self {
+        self.collection = self
+            .database
+            .as_ref()
+            .map(|db| db.collection(&self.collection_name));
         self
     }
 
