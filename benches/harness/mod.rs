@@ -10,7 +10,8 @@ use std::fmt;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, header};
+use axum::body::Bytes;
+use axum::http::{HeaderValue, Request, Response, header};
 use axum::routing::get;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -20,6 +21,8 @@ use tower::ServiceExt;
 pub enum Contender {
     /// No session layer at all: the ceiling.
     RawAxum,
+    /// A yardstick: the least a cookie session layer can do, written plainly (`floor.rs`).
+    MinimalLayer,
     TypedMemory,
     TypedSigned,
     /// SQLite behind the memory cache.
@@ -31,8 +34,9 @@ pub enum Contender {
 }
 
 impl Contender {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::RawAxum,
+        Self::MinimalLayer,
         Self::TypedMemory,
         Self::TypedSigned,
         Self::TypedSqlite,
@@ -45,6 +49,7 @@ impl Contender {
     pub fn name(self) -> &'static str {
         match self {
             Self::RawAxum => "raw-axum",
+            Self::MinimalLayer => "minimal-layer",
             Self::TypedMemory => "typed-session",
             Self::TypedSigned => "typed-session-signed",
             Self::TypedSqlite => "typed-session-sqlite",
@@ -66,6 +71,7 @@ impl Contender {
     pub async fn router(self) -> Router {
         let router = match self {
             Self::RawAxum => raw::router(),
+            Self::MinimalLayer => floor::router(),
             Self::TypedMemory => typed::router(typed::Variant::Memory).await,
             Self::TypedSigned => typed::router(typed::Variant::Signed).await,
             Self::TypedSqlite => typed::router(typed::Variant::Sqlite).await,
@@ -157,8 +163,7 @@ impl Bench {
             Workload::Hot => ("/count", Some(self.pick())),
             Workload::ReadOnly => ("/read", Some(self.pick())),
         };
-        let (body, _) = send(&self.app, path, cookie).await;
-        body.len()
+        serve(&self.app, path, cookie).await
     }
 
     /// xorshift64: a deterministic, allocation-free index into the pool.
@@ -212,22 +217,15 @@ async fn check_once(contender: Contender) -> Result<(), String> {
     Ok(())
 }
 
-/// Sends one GET; returns the body and the `name=value` pairs of every `Set-Cookie`, joined as
-/// one `Cookie` header (some contenders set more than one cookie).
+/// Sends one GET; returns the body and the `name=value` pair of the first `Set-Cookie` (the
+/// session cookie of every contender), ready to send back as a `Cookie` header. For checks and
+/// for building the pool: the measured requests go through [`serve`], which does no client work.
 pub async fn send(
     app: &Router,
     path: &str,
     cookie: Option<HeaderValue>,
 ) -> (String, Option<HeaderValue>) {
-    let mut request = Request::get(path);
-    if let Some(cookie) = cookie {
-        request = request.header(header::COOKIE, cookie);
-    }
-    let response = app
-        .clone()
-        .oneshot(request.body(Body::empty()).expect("a valid request"))
-        .await
-        .expect("routers are infallible");
+    let response = respond(app, path, cookie).await;
     let cookie = response
         .headers()
         .get(header::SET_COOKIE)
@@ -235,17 +233,44 @@ pub async fn send(
             let pair = value.to_str().ok()?.split(';').next()?;
             HeaderValue::from_str(pair).ok()
         });
+    let body = drain(response).await;
+    (String::from_utf8_lossy(&body).into_owned(), cookie)
+}
+
+/// One measured request: what a server does with it (route it, run it, take the body out) and
+/// nothing a client would do after (no `Set-Cookie` parsing, no body text). Returns the body's
+/// length.
+pub async fn serve(app: &Router, path: &str, cookie: Option<HeaderValue>) -> usize {
+    let response = respond(app, path, cookie).await;
+    drain(response).await.len()
+}
+
+async fn respond(app: &Router, path: &str, cookie: Option<HeaderValue>) -> Response<Body> {
+    let mut request = Request::get(path);
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    app.clone()
+        .oneshot(request.body(Body::empty()).expect("a valid request"))
+        .await
+        .expect("routers are infallible")
+}
+
+/// The response's body, as a server would stream it out; then the tasks a contender spawned
+/// run (axum_session stores new sessions from a spawned task), as a server's other connections
+/// would let them. Every contender pays this alike.
+async fn drain(response: Response<Body>) -> Bytes {
     let body = response
         .into_body()
         .collect()
         .await
         .expect("bodies are in memory")
         .to_bytes();
-    // Let tasks a contender spawned run (axum_session stores new sessions from a spawned task),
-    // as a server's other connections would. Every contender pays this alike.
     tokio::task::yield_now().await;
-    (String::from_utf8_lossy(&body).into_owned(), cookie)
+    body
 }
+
+mod floor;
 
 mod raw {
     use super::*;

@@ -119,30 +119,24 @@ impl SessionId {
     /// this).
     pub(crate) fn hex(self) -> [u8; Self::TEXT_LEN] {
         let mut digits = [0_u8; Self::TEXT_LEN];
-        let (high, low) = digits.split_at_mut(16);
-        // Truncations on purpose: the two halves.
-        high.copy_from_slice(&hex_sixteen((self.0 >> 64) as u64));
-        low.copy_from_slice(&hex_sixteen(self.0 as u64));
+        for (pair, byte) in digits.chunks_exact_mut(2).zip(self.0.to_be_bytes()) {
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
+        }
         digits
     }
 }
 
-/// The 16 hex digits of `value`, all at once: each nibble spread into a byte of its own (the
-/// highest first), then turned into its digit. No sum carries from one byte into the next.
-fn hex_sixteen(value: u64) -> [u8; 16] {
-    const ONES: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
-    let x = u128::from(value);
-    let x = ((x & 0xffff_ffff_0000_0000) << 32) | (x & 0xffff_ffff);
-    let x = ((x & 0x0000_0000_ffff_0000_0000_0000_ffff_0000) << 16)
-        | (x & 0x0000_0000_0000_ffff_0000_0000_0000_ffff);
-    let x = ((x & 0x0000_ff00_0000_ff00_0000_ff00_0000_ff00) << 8)
-        | (x & 0x0000_00ff_0000_00ff_0000_00ff_0000_00ff);
-    let x = ((x & 0x00f0_00f0_00f0_00f0_00f0_00f0_00f0_00f0) << 4)
-        | (x & 0x000f_000f_000f_000f_000f_000f_000f_000f);
-    // 0..=9 becomes '0'..='9'; 10..=15 (whose byte plus 6 reaches 16) becomes 'a'..='f'.
-    let letters = ((x + 6 * ONES) >> 4) & ONES;
-    (x + b'0' as u128 * ONES + letters * u128::from(b'a' - b'0' - 10)).to_be_bytes()
-}
+/// The two hex digits of every byte: one lookup per byte.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [DIGITS[byte >> 4], DIGITS[byte & 15]];
+        byte += 1;
+    }
+    pairs
+};
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
