@@ -13,7 +13,7 @@ N2=${N2:-1500}
 POOL=${POOL:-1000}
 workloads=${1:-"hot fresh read-only"}
 shift || true
-contenders=${*:-"raw-axum typed-session typed-session-signed typed-session-sqlite tower-sessions tower-sessions-signed axum_session axum_session-signed"}
+contenders=${*:-"raw-axum minimal-layer typed-session typed-session-signed typed-session-sqlite tower-sessions tower-sessions-signed axum_session axum_session-signed"}
 
 cargo build --quiet --release -p benches --example per_request
 bin=${CARGO_TARGET_DIR:-target}/release/examples/per_request

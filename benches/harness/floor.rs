@@ -118,8 +118,7 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let now = now_millis();
-        let found = cookie_id(&request)
-            .and_then(|id| Some((id, Arc::clone(&*self.map.get(&id)?))));
+        let found = cookie_id(&request).and_then(|id| Some((id, Arc::clone(&*self.map.get(&id)?))));
         let (id, entry, new) = match found {
             Some((id, entry)) => (id, entry, false),
             None => (uuid::Uuid::new_v4().as_u128(), Arc::default(), true),
@@ -160,7 +159,11 @@ where
             line.extend_from_slice(COOKIE_NAME.as_bytes());
             line.push(b'=');
             const DIGITS: &[u8; 16] = b"0123456789abcdef";
-            line.extend((0..32).rev().map(|nibble| DIGITS[(id >> (nibble * 4)) as usize & 15]));
+            line.extend(
+                (0..32)
+                    .rev()
+                    .map(|nibble| DIGITS[(id >> (nibble * 4)) as usize & 15]),
+            );
             line.extend_from_slice(ATTRIBUTES.as_bytes());
             if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(line)) {
                 response.headers_mut().append(header::SET_COOKIE, value);
@@ -171,14 +174,20 @@ where
 }
 
 async fn count(FloorSession(entry): FloorSession) -> String {
-    let mut count = entry.count.lock().unwrap_or_else(|poison| poison.into_inner());
+    let mut count = entry
+        .count
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
     *count += 1;
     entry.written.store(true, Ordering::Relaxed);
     count.to_string()
 }
 
 async fn read(FloorSession(entry): FloorSession) -> String {
-    let count = *entry.count.lock().unwrap_or_else(|poison| poison.into_inner());
+    let count = *entry
+        .count
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
     count.to_string()
 }
 
