@@ -40,6 +40,8 @@ impl<T: SessionData> StoreInner<T> {
         let candidates = self
             .transport
             .incoming(headers, &binding)
+            .into_iter()
+            .flatten()
             .take(MAX_CANDIDATES);
         for incoming in candidates {
             if let Some((entry, touched)) = self.find(incoming.id, now).await? {
@@ -71,6 +73,8 @@ impl<T: SessionData> StoreInner<T> {
         let candidates = self
             .transport
             .incoming(headers, &binding)
+            .into_iter()
+            .flatten()
             .take(MAX_CANDIDATES);
         for incoming in candidates {
             match self.memory.get_live(incoming.id, self.lifetimes, now) {

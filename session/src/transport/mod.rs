@@ -77,21 +77,28 @@ impl IdTransport {
     }
 
     /// Every well-formed, correctly signed id the request presents: header values first (an API
-    /// client means it), then cookies.
+    /// client means it), then cookies. `None` when it presents no value at all, so a new
+    /// client's request skips the search.
     pub(crate) fn incoming<'a>(
         &'a self,
         headers: &'a HeaderMap,
         binding: &'a ClientBinding,
-    ) -> Candidates<'a> {
-        Candidates {
+    ) -> Option<Candidates<'a>> {
+        let header = self.header.as_ref().and_then(|name| {
+            let mut values = headers.get_all(name).iter();
+            let first = values.next()?;
+            Some((name, std::iter::once(first).chain(values)))
+        });
+        let cookie = self
+            .cookie
+            .as_ref()
+            .and_then(|cookie| cookie.values(headers));
+        (header.is_some() || cookie.is_some()).then_some(Candidates {
             transport: self,
             binding,
-            header: self
-                .header
-                .as_ref()
-                .map(|name| (name, headers.get_all(name).iter())),
-            cookie: self.cookie.as_ref().map(|cookie| cookie.values(headers)),
-        }
+            header,
+            cookie,
+        })
     }
 
     /// Parses and verifies one value: `<id>[~s][.<signature>]`.
@@ -204,11 +211,15 @@ impl IdTransport {
     }
 }
 
+/// The values of the id header, the first already taken to see that there is one.
+type HeaderValues<'a> =
+    std::iter::Chain<std::iter::Once<&'a HeaderValue>, http::header::ValueIter<'a, HeaderValue>>;
+
 /// The ids a request presents, in the order they are tried: see [`IdTransport::incoming`].
 pub(crate) struct Candidates<'a> {
     transport: &'a IdTransport,
     binding: &'a ClientBinding,
-    header: Option<(&'a HeaderName, http::header::ValueIter<'a, HeaderValue>)>,
+    header: Option<(&'a HeaderName, HeaderValues<'a>)>,
     cookie: Option<cookie::Values<'a>>,
 }
 
