@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Instructions per request of every contender and workload, under callgrind: deterministic, so
 # it does not depend on what else the machine is doing. Per request = (I(N2) - I(N1)) / (N2 - N1),
-# which cancels what the first requests pay once. Only `per_request`'s `measure_*` functions are
-# counted (`--toggle-collect`): set-up (runtime, store, check, session pool) is left out. Needs
-# valgrind.
+# which cancels what the first requests pay once. On the main thread only `per_request`'s
+# `measure_*` functions are counted (`--toggle-collect`), so its set-up (runtime, store, check,
+# session pool) is left out; other threads (SQLite's connection workers) are counted whole, their
+# set-up cancelling in the difference. Needs valgrind.
 #
 #   benches/callgrind.sh                  # all contenders and workloads
 #   benches/callgrind.sh hot typed-session tower-sessions
@@ -21,7 +22,9 @@ cargo build --quiet --release -p benches --example per_request
 bin=${CARGO_TARGET_DIR:-target}/release/examples/per_request
 
 instructions() {
-  valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect='*per_request::measure_*' "$bin" "$1" "$2" "$3" "$POOL" 2>&1 \
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+    --toggle-collect='*per_request::measure_*' --toggle-collect='*Thread>::new::thread_start' \
+    "$bin" "$1" "$2" "$3" "$POOL" 2>&1 \
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 

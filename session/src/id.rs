@@ -73,45 +73,48 @@ impl SessionId {
     }
 
     /// [`parse`](Self::parse) on bytes: lowercase hex digits only (`from_str_radix` would also
-    /// take `+` and uppercase). Eight digits at a time: this runs on every request.
+    /// take `+` and uppercase). Eight digits at a time and one check at the end: this runs on
+    /// every request.
     pub(crate) fn parse_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != Self::TEXT_LEN {
+        let bytes: &[u8; Self::TEXT_LEN] = bytes.try_into().ok()?;
+        let ([a, b, c, d], []) = bytes.as_chunks::<8>() else {
             return None;
-        }
-        let mut value = 0_u128;
-        for chunk in bytes.chunks_exact(8) {
-            let chunk = u64::from_be_bytes(chunk.try_into().ok()?);
-            value = (value << 32) | u128::from(parse_eight(chunk)?);
-        }
-        Some(Self(value))
+        };
+        let [a, b, c, d] = [a, b, c, d].map(|chunk| parse_eight(u64::from_be_bytes(*chunk)));
+        let high = a.value << 32 | b.value;
+        let low = c.value << 32 | d.value;
+        let invalid = a.invalid | b.invalid | c.invalid | d.invalid;
+        (invalid == 0).then_some(Self(u128::from(high) << 64 | u128::from(low)))
     }
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
+/// Eight hex digits read at once: their value, and nonzero `invalid` if any byte is not one.
+struct EightDigits {
+    value: u64,
+    invalid: u64,
+}
+
 /// Eight lowercase hex digits (one per byte, the first in the highest) as a number, all bytes
-/// at once. No sum below carries from one byte into the next: every byte is below 0x80 first.
-fn parse_eight(chunk: u64) -> Option<u32> {
-    if chunk & HIGH_BITS != 0 {
-        return None;
-    }
+/// at once. For bytes below 0x80 no sum carries from one byte into the next; a byte at or above
+/// 0x80 makes the chunk invalid whatever the sums give.
+fn parse_eight(chunk: u64) -> EightDigits {
     // A byte's high bit is set when the byte is at least `low` (or above `high`).
-    let at_least = |low: u8| chunk + ONES * u64::from(0x80 - low);
-    let above = |high: u8| chunk + ONES * u64::from(0x7f - high);
+    let at_least = |low: u8| chunk.wrapping_add(ONES * u64::from(0x80 - low));
+    let above = |high: u8| chunk.wrapping_add(ONES * u64::from(0x7f - high));
     let digits = at_least(b'0') & !above(b'9');
     let letters = at_least(b'a') & !above(b'f');
-    if (digits | letters) & HIGH_BITS != HIGH_BITS {
-        return None;
-    }
+    let invalid = (chunk | !(digits | letters)) & HIGH_BITS;
     // '0'..='9' is 0x30..=0x39 and 'a'..='f' is 0x61..=0x66: the low nibble, plus 9 for letters
     // (bit 6).
     let nibbles = (chunk & (ONES * 0x0f)) + 9 * ((chunk >> 6) & ONES);
     // Pack the eight nibbles, pairwise, into 32 bits.
     let packed = (nibbles | nibbles >> 4) & 0x00ff_00ff_00ff_00ff;
     let packed = (packed | packed >> 8) & 0x0000_ffff_0000_ffff;
-    let packed = (packed | packed >> 16) & 0xffff_ffff;
-    u32::try_from(packed).ok()
+    let value = (packed | packed >> 16) & 0xffff_ffff;
+    EightDigits { value, invalid }
 }
 
 impl SessionId {

@@ -37,22 +37,18 @@ impl<T: SessionData> StoreInner<T> {
     ) -> Result<(Session<T>, ClientBinding), StoreError> {
         let now = now_millis();
         let binding = self.transport.binding(headers, extensions);
-        let candidates = self
-            .transport
-            .incoming(headers, &binding)
-            .into_iter()
-            .flatten()
-            .take(MAX_CANDIDATES);
-        for incoming in candidates {
-            if let Some((entry, touched)) = self.find(incoming.id, now).await? {
-                let session = RequestSession::existing(incoming.id, entry, self.lifetimes);
-                if touched {
-                    session.mark_touched();
+        if let Some(candidates) = self.transport.incoming(headers, &binding) {
+            for incoming in candidates.take(MAX_CANDIDATES) {
+                if let Some((entry, touched)) = self.find(incoming.id, now).await? {
+                    let session = RequestSession::existing(incoming.id, entry, self.lifetimes);
+                    if touched {
+                        session.mark_touched();
+                    }
+                    if incoming.resign {
+                        session.mark_resign();
+                    }
+                    return Ok((Session::Existing(Arc::new(session)), binding));
                 }
-                if incoming.resign {
-                    session.mark_resign();
-                }
-                return Ok((Session::Existing(Arc::new(session)), binding));
             }
         }
         let session = Session::fresh(T::initial(), now, self.lifetimes, !self.opt_in);
@@ -70,24 +66,22 @@ impl<T: SessionData> StoreInner<T> {
     ) -> Option<(Session<T>, ClientBinding)> {
         let now = now_millis();
         let binding = self.transport.binding(headers, extensions);
-        let candidates = self
-            .transport
-            .incoming(headers, &binding)
-            .into_iter()
-            .flatten()
-            .take(MAX_CANDIDATES);
-        for incoming in candidates {
-            match self.memory.get_live(incoming.id, self.lifetimes, now) {
-                Some(entry) if self.backend.is_none() || !self.touch_due(&entry, now) => {
-                    let session = RequestSession::existing(incoming.id, entry, self.lifetimes);
-                    if incoming.resign {
-                        session.mark_resign();
+        if let Some(candidates) = self.transport.incoming(headers, &binding) {
+            for incoming in candidates.take(MAX_CANDIDATES) {
+                match self.memory.get_live(incoming.id, self.lifetimes, now) {
+                    Some(entry) if self.backend.is_none() || !self.touch_due(&entry, now) => {
+                        let session = RequestSession::existing(incoming.id, entry, self.lifetimes);
+                        if incoming.resign {
+                            session.mark_resign();
+                        }
+                        return Some((Session::Existing(Arc::new(session)), binding));
                     }
-                    return Some((Session::Existing(Arc::new(session)), binding));
+                    Some(_) => return None,
+                    None if self.backend.is_some() && self.may_be_stored(incoming.id) => {
+                        return None;
+                    }
+                    None => {}
                 }
-                Some(_) => return None,
-                None if self.backend.is_some() && self.may_be_stored(incoming.id) => return None,
-                None => {}
             }
         }
         let session = Session::fresh(T::initial(), now, self.lifetimes, !self.opt_in);
