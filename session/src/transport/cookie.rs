@@ -219,6 +219,10 @@ mod tests {
         let transport = transport();
         let values: Vec<_> = transport.values(&headers).into_iter().flatten().collect();
         assert_eq!(values, [b"x", b"z"]);
+        assert!(
+            transport.values(&HeaderMap::new()).is_none(),
+            "no Cookie header, nothing to search"
+        );
     }
 
     #[test]
