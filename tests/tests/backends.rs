@@ -382,7 +382,7 @@ mod mongodb {
 mod surrealdb {
     use typed_session::backend::{SessionBackend, SurrealBackend};
 
-    use crate::common::services::{surrealdb_url, unique_name};
+    use crate::common::services::surrealdb_backend;
 
     /// One engine per test (a fresh memory engine, or a table of its own on a real server).
     pub struct Surreal {
@@ -390,12 +390,7 @@ mod surrealdb {
     }
 
     async fn make() -> Option<Surreal> {
-        let url = surrealdb_url()?;
-        let backend = SurrealBackend::connect(&url, "typed_session", "e2e")
-            .await
-            .unwrap()
-            .with_table_name(&unique_name("sessions_"))
-            .unwrap();
+        let backend = surrealdb_backend("sessions_").await?;
         Some(Surreal { backend })
     }
 

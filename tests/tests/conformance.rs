@@ -10,7 +10,8 @@ use std::panic::resume_unwind;
 use std::time::Duration;
 
 use common::services::{
-    mongodb_url, mysql_url, postgres_url, redis_url, surrealdb_url, unique_name,
+    mongodb_backend, mysql_url, postgres_url, redis_url, surrealdb_backend, surrealdb_url,
+    unique_name,
 };
 use common::shared_map::SharedMap;
 use mongodb::bson::{DateTime, doc};
@@ -203,12 +204,9 @@ async fn redis_reports_malformed_records_as_errors() {
 
 #[tokio::test]
 async fn mongodb_conforms_and_indexes_the_expiry() {
-    let Some(url) = mongodb_url() else { return };
-    let backend = MongoBackend::connect(&url)
-        .await
-        .unwrap()
-        .with_collection(&unique_name("sessions_"))
-        .unwrap();
+    let Some(backend) = mongodb_backend("sessions_").await else {
+        return;
+    };
     let collection = backend.collection().unwrap().clone();
 
     let outcome = run_suite(&backend).await;
@@ -229,12 +227,9 @@ async fn mongodb_conforms_and_indexes_the_expiry() {
 
 #[tokio::test]
 async fn mongodb_reports_malformed_records_as_errors() {
-    let Some(url) = mongodb_url() else { return };
-    let backend = MongoBackend::connect(&url)
-        .await
-        .unwrap()
-        .with_collection(&unique_name("sessions_"))
-        .unwrap();
+    let Some(backend) = mongodb_backend("sessions_").await else {
+        return;
+    };
     backend.create_schema().await.unwrap();
     let collection = backend.collection().unwrap().clone();
     let now = 1_800_000_000_000;
@@ -338,16 +333,6 @@ async fn mongodb_rejects_bad_names() {
     );
 }
 
-async fn surreal_backend() -> Option<SurrealBackend> {
-    let url = surrealdb_url()?;
-    let backend = SurrealBackend::connect(&url, "typed_session", "test")
-        .await
-        .unwrap()
-        .with_table_name(&unique_name("sessions_"))
-        .unwrap();
-    Some(backend)
-}
-
 async fn remove_table(backend: &SurrealBackend) {
     backend
         .client()
@@ -359,7 +344,7 @@ async fn remove_table(backend: &SurrealBackend) {
 
 #[tokio::test]
 async fn surrealdb_conforms_and_stores_expiry_as_a_datetime() {
-    let Some(backend) = surreal_backend().await else {
+    let Some(backend) = surrealdb_backend("sessions_").await else {
         return;
     };
 

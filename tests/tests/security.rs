@@ -33,7 +33,7 @@ use typed_session::{
     Transport, TypedSession,
 };
 
-use common::services::{mongodb_url, postgres_url, surrealdb_url, unique_name};
+use common::services::{mongodb_backend, postgres_url, surrealdb_backend, unique_name};
 use common::shared_map::SharedMap;
 use common::{Browser, Reply, Request, StatusCode, get_with_cookie, header, send};
 
@@ -426,23 +426,11 @@ impl Storage {
     }
 
     async fn mongodb() -> Option<Self> {
-        let url = mongodb_url()?;
-        let backend = MongoBackend::connect(&url)
-            .await
-            .unwrap()
-            .with_collection(&unique_name("security_"))
-            .unwrap();
-        Some(Self::Mongo(backend))
+        mongodb_backend("security_").await.map(Self::Mongo)
     }
 
     async fn surrealdb() -> Option<Self> {
-        let url = surrealdb_url()?;
-        let backend = SurrealBackend::connect(&url, "typed_session", "security")
-            .await
-            .unwrap()
-            .with_table_name(&unique_name("security_"))
-            .unwrap();
-        Some(Self::Surreal(backend))
+        surrealdb_backend("security_").await.map(Self::Surreal)
     }
 
     /// A store ("a server") on this storage; each call is another server sharing it.

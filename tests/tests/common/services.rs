@@ -5,6 +5,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use typed_session::SessionId;
+use typed_session::backend::{MongoBackend, SurrealBackend};
 
 /// The PostgreSQL URL to test against, or `None` (after a notice) when the server is down.
 pub fn postgres_url() -> Option<String> {
@@ -59,6 +60,30 @@ pub fn surrealdb_url() -> Option<String> {
         }
         _ => Some("mem://".to_owned()),
     }
+}
+
+/// A MongoDB backend on the test server with a collection of this test's own (`prefix` and
+/// random digits), or `None` as for [`mongodb_url`].
+pub async fn mongodb_backend(prefix: &str) -> Option<MongoBackend> {
+    let url = mongodb_url()?;
+    let backend = MongoBackend::connect(&url)
+        .await
+        .unwrap()
+        .with_collection(&unique_name(prefix))
+        .unwrap();
+    Some(backend)
+}
+
+/// A SurrealDB backend (namespace `typed_session`, database `test`) with a table of this test's
+/// own (`prefix` and random digits), or `None` as for [`surrealdb_url`].
+pub async fn surrealdb_backend(prefix: &str) -> Option<SurrealBackend> {
+    let url = surrealdb_url()?;
+    let backend = SurrealBackend::connect(&url, "typed_session", "test")
+        .await
+        .unwrap()
+        .with_table_name(&unique_name(prefix))
+        .unwrap();
+    Some(backend)
 }
 
 /// `prefix` followed by 16 random hex digits: a table name or key prefix of this test's own.
