@@ -14,6 +14,7 @@ use crate::id::SessionId;
 use crate::record::{self, Meta};
 use crate::session::Session;
 use crate::store::StoreInner;
+use crate::store::erased::DynBackend;
 use crate::store::error::StoreError;
 use crate::store::memory::{Entry, Slot};
 
@@ -221,48 +222,59 @@ impl<T: SessionData> StoreInner<T> {
             // Never stored and nothing to store: memory is its only copy.
             return Ok(Some(self.memory.rekey(old, entry)));
         }
-        // The old id leaves memory only once its record is gone: a request that missed memory
-        // under it in between would load the old record and cache the session under it again.
-        let new = self.memory.insert_new(SessionId::generate(), entry);
-        let moved = match self.write_new(entry).await {
-            Ok(()) if stored => backend.delete(&old_key).await.map_err(StoreError::from),
-            written => written,
+        // The session moves so that its entry always names an id with a record: the new record
+        // is written, the entry takes the new id, the old record is deleted, and only then does
+        // the old id leave memory (a request that missed memory under it meanwhile would load
+        // the old record and cache the session under it again).
+        let new = self.memory.reserve(entry);
+        let (old_version, old_saved_writes) = {
+            let slot = entry.lock();
+            (slot.version, slot.saved_writes)
         };
-        match moved {
-            Ok(()) => {
-                self.memory.remove(old, entry);
-                Ok(Some(new))
-            }
+        let carried = match self.write_new(backend, entry, new).await {
+            Ok(carried) => carried,
             Err(error) => {
                 self.memory.remove(new, entry);
-                entry.lock().id = old;
-                Err(error)
+                return Err(error);
             }
+        };
+        if stored && let Err(error) = backend.delete(&old_key).await {
+            // Back to the old id, which the client still holds and whose record is intact; the
+            // new record goes if it can, and the writes it carried count as unsaved again.
+            {
+                let mut slot = entry.lock();
+                slot.id = old;
+                slot.version = old_version;
+                slot.saved_writes = old_saved_writes;
+                slot.unsaved |= carried;
+            }
+            if let Err(cleanup) = backend.delete(&StorageKey::for_id(new)).await {
+                tracing::warn!(error = %cleanup, "typed-session: a failed renewal left its new record to expire");
+            }
+            self.memory.remove(new, entry);
+            return Err(error.into());
         }
+        self.memory.remove(old, entry);
+        Ok(Some(new))
     }
 
-    /// Writes the entry as a new record under its (fresh) id; the caller holds the save lock.
-    async fn write_new(&self, entry: &Entry<T>) -> Result<(), StoreError> {
-        let Some(backend) = self.backend.as_deref() else {
-            return Ok(());
-        };
+    /// Writes the entry as a new record under `id` and, once it is written, names the entry by
+    /// `id` at the new record's version. Returns the unsaved-field bits the record carried. The
+    /// caller holds the save lock.
+    async fn write_new(
+        &self,
+        backend: &dyn DynBackend,
+        entry: &Entry<T>,
+        id: SessionId,
+    ) -> Result<u64, StoreError> {
         let now = now_millis();
-        let snapshot = {
-            let mut slot = entry.lock();
-            slot.version = 0;
-            self.snapshot(&mut slot, entry, now)?
-        };
+        let snapshot = self.snapshot(&mut entry.lock(), entry, now, id, None)?;
         let outcome = backend
-            .save(
-                &StorageKey::for_id(snapshot.id),
-                &snapshot.record,
-                None,
-                now,
-            )
+            .save(&StorageKey::for_id(id), &snapshot.record, None, now)
             .await;
         // A conflict would take a live record under a fresh random id.
         if self.settle(entry, &snapshot, outcome, now)? {
-            Ok(())
+            Ok(snapshot.in_flight)
         } else {
             Err(StoreError::Contention(1))
         }
@@ -286,7 +298,8 @@ impl<T: SessionData> StoreInner<T> {
                 if entry.is_ended() || slot.saved_writes >= write {
                     return Ok(());
                 }
-                self.snapshot(&mut slot, entry, now)?
+                let (id, expected) = (slot.id, (slot.version != 0).then_some(slot.version));
+                self.snapshot(&mut slot, entry, now, id, expected)?
             };
             let key = StorageKey::for_id(snapshot.id);
             let outcome = backend
@@ -323,7 +336,13 @@ impl<T: SessionData> StoreInner<T> {
                 {
                     key_store.insert(&StorageKey::for_id(snapshot.id));
                 }
-                slot.version = slot.version.max(snapshot.record.version);
+                // A first record (or a renewal's) sets the version; a compare-and-set only
+                // raises it, in case a refresh already read a later one.
+                slot.version = match snapshot.expected {
+                    None => snapshot.record.version,
+                    Some(_) => slot.version.max(snapshot.record.version),
+                };
+                slot.id = snapshot.id;
                 slot.saved_writes = slot.saved_writes.max(snapshot.writes);
                 drop(slot);
                 entry.synced_at.store(now, Ordering::Release);
@@ -340,13 +359,16 @@ impl<T: SessionData> StoreInner<T> {
         }
     }
 
-    /// The record to write for `entry` now, taken under its lock (so the long-term flag, the
-    /// value and the write counter agree).
+    /// The record to write for `entry` now under `id`, replacing version `expected` (`None`: a
+    /// new record), taken under its lock (so the long-term flag, the value and the write counter
+    /// agree).
     fn snapshot(
         &self,
         slot: &mut Slot<T>,
         entry: &Entry<T>,
         now: u64,
+        id: SessionId,
+        expected: Option<u64>,
     ) -> Result<Snapshot, StoreError> {
         let long_term = entry.is_long_term();
         let meta = Meta {
@@ -354,11 +376,10 @@ impl<T: SessionData> StoreInner<T> {
             long_term,
             schema: T::SCHEMA,
         };
-        let key = StorageKey::for_id(slot.id);
+        let key = StorageKey::for_id(id);
         let data = record::encode(meta, self.sealer(&key), self.encrypt_all, |fields| {
             slot.value.encode(fields)
         })?;
-        let expected = (slot.version != 0).then_some(slot.version);
         let version = expected.map_or(Some(1), |version| version.checked_add(1));
         let Some(version) = version else {
             return Err(BackendError::new(
@@ -368,7 +389,7 @@ impl<T: SessionData> StoreInner<T> {
             .into());
         };
         Ok(Snapshot {
-            id: slot.id,
+            id,
             record: Record {
                 data,
                 version,

@@ -156,32 +156,38 @@ impl<T> MemoryStore<T> {
     }
 
     /// Stores a new session under `id`, or under a fresh id if `id` is taken (a 2^-122 event,
-    /// but an existing session is never overwritten). Returns the id used.
+    /// but an existing session is never overwritten), and names the entry by it. Returns the
+    /// id used.
     pub(crate) fn insert_new(&self, id: SessionId, entry: &Arc<Entry<T>>) -> SessionId {
-        self.insert(id, entry, false)
+        let placed = self.place(id, entry);
+        entry.lock().id = placed;
+        placed
     }
 
     /// [`insert_new`](Self::insert_new) for an entry created under `id`: its value's lock is
     /// taken only if the id has to change.
     pub(crate) fn insert_created(&self, id: SessionId, entry: &Arc<Entry<T>>) -> SessionId {
-        self.insert(id, entry, true)
+        let placed = self.place(id, entry);
+        if placed != id {
+            entry.lock().id = placed;
+        }
+        placed
     }
 
-    fn insert(&self, mut id: SessionId, entry: &Arc<Entry<T>>, mut named: bool) -> SessionId {
+    /// Holds `entry` under one more, fresh id, which it returns, without naming the entry by
+    /// it: a renewal names the entry only once the backend has a record under the new id.
+    pub(crate) fn reserve(&self, entry: &Arc<Entry<T>>) -> SessionId {
+        self.place(SessionId::generate(), entry)
+    }
+
+    /// Stores `entry` under `id`, or under a fresh id if `id` is taken; returns the id used.
+    fn place(&self, mut id: SessionId, entry: &Arc<Entry<T>>) -> SessionId {
         loop {
-            match self.sessions.entry(id) {
-                MapEntry::Vacant(slot) => {
-                    slot.insert(Arc::clone(entry));
-                    if !named {
-                        entry.lock().id = id;
-                    }
-                    return id;
-                }
-                MapEntry::Occupied(_) => {
-                    id = SessionId::generate();
-                    named = false;
-                }
+            if let MapEntry::Vacant(slot) = self.sessions.entry(id) {
+                slot.insert(Arc::clone(entry));
+                return id;
             }
+            id = SessionId::generate();
         }
     }
 

@@ -228,6 +228,34 @@ pub async fn renewal_moves_the_record_and_kills_the_old_id<F: Fixture>(fixture: 
     );
 }
 
+/// A renewal whose old record cannot be deleted fails as a whole: the client keeps its old
+/// id, whose record is intact and keeps taking writes, and the new record does not linger.
+pub async fn a_failed_renewal_keeps_the_session_under_its_old_id<F: Fixture>(fixture: &F) {
+    let backend = Instrumented::new(fixture.backend().await);
+    let deletes = backend.failing_deletes();
+    let app = app(&store(backend, config()).await);
+    let mut browser = Browser::new(&app);
+    for _ in 0..3 {
+        browser.get("/").await;
+    }
+    let old = cookie_of(&browser);
+
+    deletes.set(1);
+    let reply = browser.get("/renew").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.set_cookies.is_empty(), "no new id: {reply:?}");
+    assert_eq!(cookie_of(&browser), old);
+
+    assert_eq!(browser.get("/").await.body, "4", "the old id still works");
+    let elsewhere = browser.on(&server(fixture).await).get("/peek").await.body;
+    assert!(
+        elsewhere.starts_with("4 "),
+        "its record took the write: {elsewhere}"
+    );
+    let stored = fixture.backend().await.count(now_millis()).await.unwrap();
+    assert_eq!(stored, 1, "the new record was removed");
+}
+
 pub async fn destroy_deletes_the_record<F: Fixture>(fixture: &F) {
     let app = server(fixture).await;
     let mut browser = Browser::new(&app);
@@ -709,6 +737,7 @@ macro_rules! e2e_suite {
             memory_only_fields_stay_in_memory,
             ids_are_hashed_at_rest,
             renewal_moves_the_record_and_kills_the_old_id,
+            a_failed_renewal_keeps_the_session_under_its_old_id,
             destroy_deletes_the_record,
             two_stores_keep_each_others_writes_to_different_fields,
             two_stores_on_one_field_last_writer_wins,

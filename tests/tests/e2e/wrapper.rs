@@ -1,4 +1,5 @@
-//! A backend wrapper that counts round trips and can be switched "down".
+//! A backend wrapper that counts round trips, can be switched "down", and can fail a number of
+//! deletes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -9,6 +10,7 @@ pub struct Instrumented<B> {
     inner: B,
     calls: Arc<AtomicUsize>,
     down: Arc<AtomicBool>,
+    deletes_to_fail: Arc<AtomicUsize>,
 }
 
 #[derive(Clone)]
@@ -29,12 +31,22 @@ impl Switch {
     }
 }
 
+#[derive(Clone)]
+pub struct FailingDeletes(Arc<AtomicUsize>);
+
+impl FailingDeletes {
+    pub fn set(&self, count: usize) {
+        self.0.store(count, Ordering::SeqCst);
+    }
+}
+
 impl<B> Instrumented<B> {
     pub fn new(inner: B) -> Self {
         Self {
             inner,
             calls: Arc::default(),
             down: Arc::default(),
+            deletes_to_fail: Arc::default(),
         }
     }
 
@@ -44,6 +56,11 @@ impl<B> Instrumented<B> {
 
     pub fn switch(&self) -> Switch {
         Switch(Arc::clone(&self.down))
+    }
+
+    /// Makes the next deletes fail, as many as set.
+    pub fn failing_deletes(&self) -> FailingDeletes {
+        FailingDeletes(Arc::clone(&self.deletes_to_fail))
     }
 
     fn enter(&self) -> Result<(), BackendError> {
@@ -92,6 +109,17 @@ impl<B: SessionBackend> SessionBackend for Instrumented<B> {
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
         self.enter()?;
+        let failing =
+            self.deletes_to_fail
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(1)
+                });
+        if failing.is_ok() {
+            return Err(BackendError::new(
+                "deleting a session",
+                "refused (a failing delete set by the test)",
+            ));
+        }
         self.inner.delete(key).await
     }
 
