@@ -16,9 +16,12 @@ use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageK
 const LOAD: &str = "SELECT VALUE [data, version, expires_at] FROM $rid WHERE expires_at > $now";
 
 /// Creates the record unless a live one exists: an expired one is deleted first, and a live one
-/// makes `CREATE` fail with "already exists", which is the conflict.
-const CREATE: &str = "DELETE $rid WHERE expires_at <= $now;
-    CREATE $rid CONTENT { data: $data, version: $version, expires_at: $expires_at } RETURN NONE";
+/// makes `CREATE` fail with "already exists", which is the conflict. One transaction, so a rerun
+/// after an engine-level conflict repeats both statements or neither.
+const CREATE: &str = "BEGIN TRANSACTION;
+    DELETE $rid WHERE expires_at <= $now;
+    CREATE $rid CONTENT { data: $data, version: $version, expires_at: $expires_at } RETURN NONE;
+    COMMIT TRANSACTION";
 
 /// Replaces the live record if its version is `$expected`; answers the written version, if any.
 const REPLACE: &str = "UPDATE $rid
@@ -72,7 +75,7 @@ impl TableStatements {
 /// [`with_table_name`](Self::with_table_name); [`create_schema`](SessionBackend::create_schema)
 /// (run by `build()`) defines it `SCHEMAFULL` with those types and an index on `expires_at`.
 /// Every read filters out expired records; the store's purge deletes them. Saves are
-/// compare-and-set on `version`, each a single statement on the record.
+/// compare-and-set on `version`, each one request on the record.
 ///
 /// The backend works in its own copy of the client's session (a clone of the [`Surreal`]
 /// handle), so choosing its namespace and database leaves the application's handle alone, and
@@ -201,7 +204,7 @@ impl<C: Connection> SurrealBackend<C> {
             for (name, value) in &bindings.0 {
                 request = request.bind((*name, value.clone()));
             }
-            match request.await.and_then(IndexedResults::check) {
+            match request.await.and_then(telling_error) {
                 Err(error) if is_transaction_conflict(&error) && attempt < CONFLICT_ATTEMPTS => {
                     // A short pause that grows and differs between callers, so two writers
                     // that keep colliding fall out of step.
@@ -266,6 +269,18 @@ const CONFLICT_ATTEMPTS: u32 = 16;
 
 fn is_transaction_conflict(error: &surrealdb::Error) -> bool {
     error.query_details() == Some(&QueryError::TransactionConflict)
+}
+
+/// The response, or its most telling error: a lost race before any other, since in a failed
+/// transaction the other statements only report that they were not run.
+fn telling_error(mut response: IndexedResults) -> Result<IndexedResults, surrealdb::Error> {
+    let mut errors: Vec<(usize, surrealdb::Error)> = response.take_errors().into_iter().collect();
+    errors.sort_unstable_by_key(|(statement, _)| *statement);
+    let telling = errors.iter().position(|(_, error)| lost_a_race(error));
+    match errors.len() {
+        0 => Ok(response),
+        _ => Err(errors.swap_remove(telling.unwrap_or(0)).1),
+    }
 }
 
 /// Whether a failed write wrote nothing because another one got there first.
