@@ -124,6 +124,16 @@ impl Marks {
     pub(crate) fn consent_changed(self) -> bool {
         self.has(CONSENT_CHANGED)
     }
+
+    /// Whether a stored session's cookie goes out again: when what it says changed, when it was
+    /// signed with a retired key, and (a long-term cookie's Max-Age slides with the session)
+    /// with each touch.
+    pub(crate) fn resend_cookie(self, long_term: bool) -> bool {
+        self.long_term_changed()
+            || self.consent_changed()
+            || self.resign()
+            || (self.touched() && long_term)
+    }
 }
 
 impl<T> Session<T> {

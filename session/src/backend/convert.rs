@@ -1,5 +1,5 @@
-//! Conversions between the trait's `u64` numbers and the signed 64-bit integers databases store,
-//! shared by every backend that stores numbers.
+//! Conversions between the trait's types and what databases store (signed 64-bit numbers, text
+//! keys), shared by the built-in backends.
 
 use crate::backend::{BackendError, StorageKey};
 

@@ -16,6 +16,17 @@ pub mod conformance;
     feature = "mongodb",
     feature = "surrealdb"
 ))]
+// Redis alone uses only `millis_to_db`.
+#[cfg_attr(
+    not(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "mongodb",
+        feature = "surrealdb"
+    )),
+    allow(dead_code)
+)]
 mod convert;
 mod error;
 mod key;

@@ -83,9 +83,7 @@ impl<T: SessionData> StoreInner<T> {
         if persisted {
             self.save(entry, marks.last_write).await?;
         }
-        // Re-sent when what it says changed, when it was signed with a retired key, and (a
-        // long-term cookie's Max-Age slides with the session) with each touch.
-        if meta_changed || marks.resign() || (marks.touched() && entry.is_long_term()) {
+        if marks.resend_cookie(entry.is_long_term()) {
             let id = entry.lock().id;
             self.hand_out(headers, entry, binding, id);
         }
@@ -119,7 +117,7 @@ impl<T: SessionData> StoreInner<T> {
                 self.enforce_capacity();
                 self.hand_out(headers, entry, binding, id);
             }
-        } else if meta_changed || marks.resign() || (marks.touched() && entry.is_long_term()) {
+        } else if marks.resend_cookie(entry.is_long_term()) {
             let id = entry.lock().id;
             self.hand_out(headers, entry, binding, id);
         }

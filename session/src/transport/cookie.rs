@@ -1,5 +1,6 @@
 //! The session cookie: reading the id from `Cookie`, writing `Set-Cookie`.
 
+use std::io::Write;
 use std::time::Duration;
 
 use cookie::Cookie;
@@ -89,8 +90,8 @@ impl CookieTransport {
         write_value(&mut line);
         line.extend_from_slice(self.attributes.as_bytes());
         if let Some(max_age) = max_age {
-            line.extend_from_slice(b"; Max-Age=");
-            write_decimal(&mut line, max_age.as_secs());
+            // Writing into a `Vec` cannot fail.
+            let _ = write!(line, "; Max-Age={}", max_age.as_secs());
         }
         // Name and attributes were validated at build time; values are hex, base64url, `~`
         // and `.`. Checked all the same: a bad header is dropped, never a panic.
@@ -133,8 +134,8 @@ impl<'h> Iterator for Values<'h> {
             let Some(equals) = find_byte(pair, b'=') else {
                 continue;
             };
-            if trim(&pair[..equals]) == self.name {
-                return Some(trim(&pair[equals + 1..]));
+            if pair[..equals].trim_ascii() == self.name {
+                return Some(pair[equals + 1..].trim_ascii());
             }
         }
     }
@@ -161,36 +162,6 @@ fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
         .iter()
         .position(|&byte| byte == needle)
         .map(|index| offset + index)
-}
-
-/// `bytes` without the spaces and tabs around it (the only whitespace a header value holds).
-pub(crate) fn trim(bytes: &[u8]) -> &[u8] {
-    let blank = |byte: &u8| *byte == b' ' || *byte == b'\t';
-    let start = bytes
-        .iter()
-        .position(|byte| !blank(byte))
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|byte| !blank(byte))
-        .map_or(start, |last| last + 1);
-    &bytes[start..end]
-}
-
-/// Appends `value` in decimal.
-fn write_decimal(out: &mut Vec<u8>, mut value: u64) {
-    let mut digits = [0_u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        // `value % 10` is a digit: the cast never truncates.
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[start..]);
 }
 
 fn header_value(cookie: &Cookie<'_>) -> HeaderValue {
@@ -290,12 +261,6 @@ mod tests {
                     haystack.iter().position(|&byte| byte == b';')
                 );
             }
-        }
-        let mut decimal = Vec::new();
-        for value in [0, 7, 10, 86_400, u64::MAX] {
-            decimal.clear();
-            write_decimal(&mut decimal, value);
-            assert_eq!(decimal, value.to_string().as_bytes());
         }
         assert!(set[2].starts_with("visit=;"), "{}", set[2]);
         assert!(set[2].contains("Max-Age=0"), "{}", set[2]);

@@ -231,7 +231,7 @@ impl Iterator for Candidates<'_> {
     fn next(&mut self) -> Option<Incoming> {
         if let Some((name, values)) = &mut self.header {
             for value in values.by_ref() {
-                let value = cookie::trim(value.as_bytes());
+                let value = value.as_bytes().trim_ascii();
                 if let Some(incoming) = self.transport.decode(name.as_str(), value, self.binding) {
                     return Some(incoming);
                 }
