@@ -131,11 +131,11 @@ impl<'h> Iterator for Values<'h> {
                 None => (self.rest, &[][..]),
             };
             self.rest = rest;
-            let Some(equals) = memchr::memchr(b'=', pair) else {
-                continue;
-            };
-            if pair[..equals].trim_ascii() == self.name {
-                return Some(pair[equals + 1..].trim_ascii());
+            // `name=value`, with optional whitespace around both (names never hold `=`).
+            if let Some(after_name) = pair.trim_ascii_start().strip_prefix(self.name)
+                && let [b'=', value @ ..] = after_name.trim_ascii_start()
+            {
+                return Some(value.trim_ascii());
             }
         }
     }
@@ -163,7 +163,10 @@ mod tests {
     fn reads_every_value_of_its_own_name_only() {
         let mut headers = HeaderMap::new();
         headers.append(COOKIE, HeaderValue::from_static("a=1; visit=x; visitor=y"));
-        headers.append(COOKIE, HeaderValue::from_static("visit=z;;garbage; ="));
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("visit=z;;garbage; =; visit x=no; visit\t; visit"),
+        );
         let transport = transport();
         let values: Vec<_> = transport.values(&headers).into_iter().flatten().collect();
         assert_eq!(values, [b"x", b"z"]);
