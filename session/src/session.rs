@@ -1,7 +1,7 @@
 //! One request's view of its session: the shared live entry plus what this request did to it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use crate::clock::to_system_time;
@@ -16,9 +16,13 @@ const TOUCHED: u8 = 8;
 const RESIGN: u8 = 16;
 const CONSENT_CHANGED: u8 = 32;
 
-/// What one request did to a stored session: written by its handles, read once at close.
-#[derive(Default)]
-pub(crate) struct RequestMarks {
+/// A stored session as one request sees it: the shared live entry plus what this request did
+/// to it.
+pub(crate) struct RequestSession<T> {
+    /// The id the request arrived with.
+    id: SessionId,
+    entry: Arc<Entry<T>>,
+    lifetimes: Lifetimes,
     /// One bit per field (by declaration order) that this request wrote.
     dirty: AtomicU64,
     /// The entry's write counter after this request's last write: a save that carried that
@@ -27,90 +31,31 @@ pub(crate) struct RequestMarks {
     actions: AtomicU8,
 }
 
-impl RequestMarks {
-    fn clear(&self) {
-        self.dirty.store(0, Ordering::Relaxed);
-        self.last_write.store(0, Ordering::Relaxed);
-        self.actions.store(0, Ordering::Relaxed);
-    }
-
-    fn read(&self) -> Marks {
-        Marks {
-            dirty: self.dirty.load(Ordering::Acquire),
-            last_write: self.last_write.load(Ordering::Acquire),
-            actions: self.actions.load(Ordering::Acquire),
-        }
-    }
-}
-
-/// The request marks an entry keeps for one request at a time, so that the usual request (the
-/// only one of its session in flight) allocates nothing of its own.
-#[derive(Default)]
-pub(crate) struct InlineMarks {
-    /// Handles of the request that claimed the marks; 0 when they are free.
-    holders: AtomicUsize,
-    marks: RequestMarks,
-}
-
-/// One handle of the request holding an entry's [`InlineMarks`]; the last one dropped frees
-/// them. Late handles (a clone kept by a spawned task) keep them claimed, so they can never
-/// write into another request's marks.
-pub(crate) struct Claim<T>(Arc<Entry<T>>);
-
-impl<T> Claim<T> {
-    /// Claims `entry`'s inline marks, or gives the entry back when another request holds them.
-    fn new(entry: Arc<Entry<T>>) -> Result<Self, Arc<Entry<T>>> {
-        let inline = &entry.request_marks;
-        // Acquire: the previous holder's last writes happen before the clear.
-        match inline
-            .holders
-            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
-        {
-            Ok(_) => {
-                inline.marks.clear();
-                Ok(Self(entry))
-            }
-            Err(_) => Err(entry),
+impl<T> RequestSession<T> {
+    pub(crate) fn existing(id: SessionId, entry: Arc<Entry<T>>, lifetimes: Lifetimes) -> Self {
+        Self {
+            id,
+            entry,
+            lifetimes,
+            dirty: AtomicU64::new(0),
+            last_write: AtomicU64::new(0),
+            actions: AtomicU8::new(0),
         }
     }
 
-    fn marks(&self) -> &RequestMarks {
-        &self.0.request_marks.marks
+    pub(crate) fn mark_touched(&self) {
+        self.actions.fetch_or(TOUCHED, Ordering::AcqRel);
     }
-}
 
-impl<T> Clone for Claim<T> {
-    fn clone(&self) -> Self {
-        // A new handle is made from a live one, so the count is above 0 and stays claimed.
-        self.0.request_marks.holders.fetch_add(1, Ordering::Relaxed);
-        Self(Arc::clone(&self.0))
+    pub(crate) fn mark_resign(&self) {
+        self.actions.fetch_or(RESIGN, Ordering::AcqRel);
     }
-}
-
-impl<T> Drop for Claim<T> {
-    fn drop(&mut self) {
-        // Release: this handle's writes happen before the next claimer's clear.
-        self.0.request_marks.holders.fetch_sub(1, Ordering::Release);
-    }
-}
-
-/// A stored session with marks of its own, for a request that finds another request of the
-/// session in flight.
-pub(crate) struct RequestSession<T> {
-    entry: Arc<Entry<T>>,
-    marks: RequestMarks,
 }
 
 /// The session of one request, shared by the layer and every extractor of that request.
 pub(crate) enum Session<T> {
-    /// A stored session; the request's marks are the entry's inline ones (the usual case) or
-    /// its own.
-    Existing {
-        /// The id the request arrived with.
-        id: SessionId,
-        marks: MarksHome<T>,
-        lifetimes: Lifetimes,
-    },
+    /// A stored session: the request's own marks beside the shared entry.
+    Existing(Arc<RequestSession<T>>),
     /// A new session. Until it is stored only this request can reach its entry, so the entry
     /// itself carries the request's marks (its unsaved fields, write counter and
     /// `creator_actions`): no allocation of per-request state for a new session.
@@ -122,49 +67,10 @@ pub(crate) enum Session<T> {
     },
 }
 
-/// Where a stored session's request marks live.
-pub(crate) enum MarksHome<T> {
-    Inline(Claim<T>),
-    Own(Arc<RequestSession<T>>),
-}
-
-impl<T> Clone for MarksHome<T> {
-    fn clone(&self) -> Self {
-        match self {
-            Self::Inline(claim) => Self::Inline(claim.clone()),
-            Self::Own(session) => Self::Own(Arc::clone(session)),
-        }
-    }
-}
-
-impl<T> MarksHome<T> {
-    fn entry(&self) -> &Arc<Entry<T>> {
-        match self {
-            Self::Inline(claim) => &claim.0,
-            Self::Own(session) => &session.entry,
-        }
-    }
-
-    fn marks(&self) -> &RequestMarks {
-        match self {
-            Self::Inline(claim) => claim.marks(),
-            Self::Own(session) => &session.marks,
-        }
-    }
-}
-
 impl<T> Clone for Session<T> {
     fn clone(&self) -> Self {
         match self {
-            Self::Existing {
-                id,
-                marks,
-                lifetimes,
-            } => Self::Existing {
-                id: *id,
-                marks: marks.clone(),
-                lifetimes: *lifetimes,
-            },
+            Self::Existing(session) => Self::Existing(Arc::clone(session)),
             Self::Fresh {
                 id,
                 entry,
@@ -231,32 +137,6 @@ impl Marks {
 }
 
 impl<T> Session<T> {
-    /// A stored session found under `id`, as this request's.
-    pub(crate) fn existing(id: SessionId, entry: Arc<Entry<T>>, lifetimes: Lifetimes) -> Self {
-        let marks = match Claim::new(entry) {
-            Ok(claim) => MarksHome::Inline(claim),
-            Err(entry) => MarksHome::Own(Arc::new(RequestSession {
-                entry,
-                marks: RequestMarks::default(),
-            })),
-        };
-        Self::Existing {
-            id,
-            marks,
-            lifetimes,
-        }
-    }
-
-    /// Records that opening this request extended the session's stored expiry.
-    pub(crate) fn mark_touched(&self) {
-        self.mark(TOUCHED);
-    }
-
-    /// Records that the id arrived signed with a previous key.
-    pub(crate) fn mark_resign(&self) {
-        self.mark(RESIGN);
-    }
-
     /// A new session; `consent` is whether it may be stored before `set_store(true)`.
     pub(crate) fn fresh(value: T, now: u64, lifetimes: Lifetimes, consent: bool) -> Self {
         let id = SessionId::generate();
@@ -272,13 +152,14 @@ impl<T> Session<T> {
     /// The id the request arrived with (or, for a new session, the id it will get).
     pub(crate) fn id(&self) -> SessionId {
         match self {
-            Self::Existing { id, .. } | Self::Fresh { id, .. } => *id,
+            Self::Existing(session) => session.id,
+            Self::Fresh { id, .. } => *id,
         }
     }
 
     pub(crate) fn entry(&self) -> &Arc<Entry<T>> {
         match self {
-            Self::Existing { marks, .. } => marks.entry(),
+            Self::Existing(session) => &session.entry,
             Self::Fresh { entry, .. } => entry,
         }
     }
@@ -290,13 +171,14 @@ impl<T> Session<T> {
 
     fn lifetimes(&self) -> Lifetimes {
         match self {
-            Self::Existing { lifetimes, .. } | Self::Fresh { lifetimes, .. } => *lifetimes,
+            Self::Existing(session) => session.lifetimes,
+            Self::Fresh { lifetimes, .. } => *lifetimes,
         }
     }
 
     fn actions(&self) -> &AtomicU8 {
         match self {
-            Self::Existing { marks, .. } => &marks.marks().actions,
+            Self::Existing(session) => &session.actions,
             Self::Fresh { entry, .. } => &entry.creator_actions,
         }
     }
@@ -306,10 +188,13 @@ impl<T> Session<T> {
     }
 
     /// What the request did, read once at close.
-    #[inline]
     pub(crate) fn marks(&self) -> Marks {
         match self {
-            Self::Existing { marks, .. } => marks.marks().read(),
+            Self::Existing(session) => Marks {
+                dirty: session.dirty.load(Ordering::Acquire),
+                last_write: session.last_write.load(Ordering::Acquire),
+                actions: session.actions.load(Ordering::Acquire),
+            },
             Self::Fresh { entry, .. } => {
                 let slot = entry.lock();
                 Marks {
@@ -329,14 +214,13 @@ impl<T> Session<T> {
         if changed {
             slot.unsaved |= fields;
             slot.writes += 1;
-            if let Self::Existing { marks, .. } = self {
-                let request = marks.marks();
+            if let Self::Existing(session) = self {
                 // Plain stores: every writer of this request's marks holds the value's lock
                 // here, so they never race, and the response is built only after the handler
                 // returned.
-                request.last_write.store(slot.writes, Ordering::Release);
-                let dirty = request.dirty.load(Ordering::Relaxed);
-                request.dirty.store(dirty | fields, Ordering::Release);
+                session.last_write.store(slot.writes, Ordering::Release);
+                let dirty = session.dirty.load(Ordering::Relaxed);
+                session.dirty.store(dirty | fields, Ordering::Release);
             }
             drop(slot);
         }
@@ -438,79 +322,5 @@ impl<T> RawSession<T> {
 
     pub(crate) fn renew(&self) {
         self.0.mark(RENEW);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::SessionConfig;
-
-    fn stored_entry() -> Arc<Entry<u64>> {
-        Arc::new(Entry::new(0, SessionId::generate(), 0))
-    }
-
-    fn open(entry: &Arc<Entry<u64>>) -> RawSession<u64> {
-        let lifetimes = Lifetimes::from_config(&SessionConfig::default());
-        RawSession(Session::existing(
-            SessionId::generate(),
-            Arc::clone(entry),
-            lifetimes,
-        ))
-    }
-
-    fn is_inline(session: &RawSession<u64>) -> bool {
-        matches!(
-            session.0,
-            Session::Existing {
-                marks: MarksHome::Inline(_),
-                ..
-            }
-        )
-    }
-
-    #[test]
-    fn parallel_requests_keep_their_marks_apart() {
-        let entry = stored_entry();
-        let first = open(&entry);
-        let second = open(&entry);
-        assert!(
-            is_inline(&first),
-            "the first request takes the entry's marks"
-        );
-        assert!(
-            !is_inline(&second),
-            "a parallel request gets marks of its own"
-        );
-        first.write(0, |value| *value += 1);
-        second.destroy();
-        let (first_marks, second_marks) = (first.0.marks(), second.0.marks());
-        assert_eq!((first_marks.dirty, first_marks.last_write), (1, 1));
-        assert!(!first_marks.destroy_requested());
-        assert_eq!(second_marks.dirty, 0);
-        assert!(second_marks.destroy_requested());
-    }
-
-    #[test]
-    fn marks_are_freed_with_the_last_handle_and_start_clear() {
-        let entry = stored_entry();
-        let first = open(&entry);
-        let kept = first.clone();
-        first.write(0, |value| *value += 1);
-        first.renew();
-        drop(first);
-        assert!(
-            !is_inline(&open(&entry)),
-            "a handle still held (say by a spawned task) keeps the marks claimed"
-        );
-        drop(kept);
-        let next = open(&entry);
-        assert!(is_inline(&next), "free again once every handle is gone");
-        let marks = next.0.marks();
-        assert_eq!((marks.dirty, marks.last_write), (0, 0));
-        assert!(
-            !marks.renew_requested(),
-            "the previous request's marks are cleared"
-        );
     }
 }

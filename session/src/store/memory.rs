@@ -7,7 +7,6 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
 
 use crate::id::{IdHashBuilder, SessionId};
-use crate::session::InlineMarks;
 use crate::store::lifetime::Lifetimes;
 
 /// One live session: its value under a lock, and its timestamps (unix milliseconds).
@@ -27,9 +26,6 @@ pub(crate) struct Entry<T> {
     /// While the session is new and unstored, the operations its creating request asked for
     /// (see `Session::Fresh`); unused after.
     pub(crate) creator_actions: AtomicU8,
-    /// Once stored, the marks of the one request in flight that claimed them (see
-    /// `Session::existing`).
-    pub(crate) request_marks: InlineMarks,
     /// One save at a time per session on this server: parallel requests queue here and most
     /// find their writes already carried by the save before them.
     pub(crate) save_lock: tokio::sync::Mutex<()>,
@@ -81,7 +77,6 @@ impl<T> Entry<T> {
             consent: AtomicBool::new(true),
             ended: AtomicBool::new(false),
             creator_actions: AtomicU8::new(0),
-            request_marks: InlineMarks::default(),
             save_lock: tokio::sync::Mutex::new(()),
         }
     }

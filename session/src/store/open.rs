@@ -12,7 +12,7 @@ use crate::crypto::Sealer;
 use crate::data::SessionData;
 use crate::id::SessionId;
 use crate::record;
-use crate::session::Session;
+use crate::session::{RequestSession, Session};
 use crate::store::StoreInner;
 use crate::store::erased::DynBackend;
 use crate::store::error::StoreError;
@@ -40,14 +40,14 @@ impl<T: SessionData> StoreInner<T> {
         if let Some(candidates) = self.transport.incoming(headers, &binding) {
             for incoming in candidates.take(MAX_CANDIDATES) {
                 if let Some((entry, touched)) = self.find(incoming.id, now).await? {
-                    let session = Session::existing(incoming.id, entry, self.lifetimes);
+                    let session = RequestSession::existing(incoming.id, entry, self.lifetimes);
                     if touched {
                         session.mark_touched();
                     }
                     if incoming.resign {
                         session.mark_resign();
                     }
-                    return Ok((session, binding));
+                    return Ok((Session::Existing(Arc::new(session)), binding));
                 }
             }
         }
@@ -70,11 +70,11 @@ impl<T: SessionData> StoreInner<T> {
             for incoming in candidates.take(MAX_CANDIDATES) {
                 match self.memory.get_live(incoming.id, self.lifetimes, now) {
                     Some(entry) if self.backend.is_none() || !self.touch_due(&entry, now) => {
-                        let session = Session::existing(incoming.id, entry, self.lifetimes);
+                        let session = RequestSession::existing(incoming.id, entry, self.lifetimes);
                         if incoming.resign {
                             session.mark_resign();
                         }
-                        return Some((session, binding));
+                        return Some((Session::Existing(Arc::new(session)), binding));
                     }
                     Some(_) => return None,
                     None if self.backend.is_some() && self.may_be_stored(incoming.id) => {
