@@ -58,7 +58,8 @@ impl TableStatements {
                  DEFINE FIELD IF NOT EXISTS expires_at ON TABLE {t} TYPE datetime;
                  DEFINE INDEX IF NOT EXISTS expires_at ON TABLE {t} FIELDS expires_at;"
             ),
-            delete_expired: format!("DELETE {t} WHERE expires_at <= $now RETURN BEFORE"),
+            // One id per deleted record comes back to count them, not the whole records.
+            delete_expired: format!("DELETE {t} WHERE expires_at <= $now RETURN VALUE $before.id"),
             count: format!("SELECT VALUE count() FROM {t} WHERE expires_at > $now GROUP ALL"),
             delete_all: format!("DELETE {t}"),
             list_keys: format!("SELECT VALUE id FROM {t} WHERE expires_at > $now"),
