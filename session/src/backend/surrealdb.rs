@@ -276,12 +276,12 @@ fn is_transaction_conflict(error: &surrealdb::Error) -> bool {
 /// transaction the other statements only report that they were not run.
 fn telling_error(mut response: IndexedResults) -> Result<IndexedResults, surrealdb::Error> {
     let mut errors: Vec<(usize, surrealdb::Error)> = response.take_errors().into_iter().collect();
+    if errors.is_empty() {
+        return Ok(response);
+    }
     errors.sort_unstable_by_key(|(statement, _)| *statement);
     let telling = errors.iter().position(|(_, error)| lost_a_race(error));
-    match errors.len() {
-        0 => Ok(response),
-        _ => Err(errors.swap_remove(telling.unwrap_or(0)).1),
-    }
+    Err(errors.swap_remove(telling.unwrap_or(0)).1)
 }
 
 /// Whether a failed write wrote nothing because another one got there first.

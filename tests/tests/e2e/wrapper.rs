@@ -31,10 +31,12 @@ impl Switch {
     }
 }
 
+/// A handle on how many of the wrapped backend's next deletes fail.
 #[derive(Clone)]
 pub struct FailingDeletes(Arc<AtomicUsize>);
 
 impl FailingDeletes {
+    /// Makes the next `count` deletes fail (0: none).
     pub fn set(&self, count: usize) {
         self.0.store(count, Ordering::SeqCst);
     }
