@@ -251,8 +251,13 @@ impl SessionConfig {
         self
     }
 
-    /// Sets how often the store's purge task evicts expired sessions. Expired sessions are
+    /// Sets how often the store purges expired sessions. Expired sessions are
     /// never served in between; purging only frees their memory.
+    ///
+    /// The interval runs on the wall clock, kept by a small sleeping thread per store rather
+    /// than a Tokio timer (one fewer timer for the runtime to look at on every park). So a test
+    /// on Tokio's paused clock does not drive it: call
+    /// [`SessionStore::purge_expired`](crate::SessionStore::purge_expired) there instead.
     #[must_use]
     pub fn with_purge_interval(mut self, interval: Duration) -> Self {
         self.purge_interval = interval;

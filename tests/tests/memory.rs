@@ -393,35 +393,6 @@ async fn the_purge_task_evicts_expired_sessions_and_stops_with_the_store() {
     assert_eq!(store.count(), 0, "evicted without any request");
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn dropping_the_store_stops_its_purge_task() {
-    let metrics = tokio::runtime::Handle::current().metrics();
-    let before = metrics.num_alive_tasks();
-    let store = store_with(config()).await;
-    assert_eq!(
-        metrics.num_alive_tasks(),
-        before + 1,
-        "one purge task per store"
-    );
-    let app = app(&store);
-    drop(store);
-    tokio::task::yield_now().await;
-    assert_eq!(
-        metrics.num_alive_tasks(),
-        before + 1,
-        "the router still holds the store"
-    );
-    drop(app);
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(
-        metrics.num_alive_tasks(),
-        before,
-        "the purge task ended with the store"
-    );
-}
-
 #[tokio::test]
 async fn memory_only_fields_and_whole_struct_access() {
     let store = store_with(config()).await;

@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 use crate::error::ConfigError as Misconfigured;
 use crate::store::erased::DynBackend;
 use crate::store::memory::MemoryStore;
-use crate::store::purge::purge_loop;
+use crate::store::purge::PurgeSchedule;
 use crate::store::{Lifetimes, SessionStore, StoreInner};
 use crate::transport::IdTransport;
 
@@ -44,11 +44,14 @@ pub enum BuildError {
     /// The backend could not create its schema (table, index): unreachable, or no permission.
     #[error("the session backend is not ready: {0}")]
     Backend(#[from] BackendError),
-    /// `build` ran outside a Tokio runtime, which the purge task needs.
+    /// `build` ran outside a Tokio runtime, which the purges run on.
     #[error(
-        "SessionStore::build must run inside a Tokio runtime (its purge task is a Tokio task); call it from your async main"
+        "SessionStore::build must run inside a Tokio runtime (its purges run as Tokio tasks); call it from your async main"
     )]
     NoRuntime,
+    /// The thread that schedules the purges could not be started (a process or memory limit).
+    #[error("the session store's purge thread could not be started: {0}")]
+    PurgeThread(#[source] std::io::Error),
 }
 
 impl<T: SessionData> SessionStoreBuilder<T> {
@@ -90,13 +93,14 @@ impl<T: SessionData> SessionStoreBuilder<T> {
         self
     }
 
-    /// Validates the configuration, creates the backend's schema, starts the purge task and
-    /// returns the store.
+    /// Validates the configuration, creates the backend's schema, starts the purge schedule
+    /// and returns the store.
     ///
     /// # Errors
     ///
     /// [`BuildError::Config`] names the setting to change; [`BuildError::Backend`] when the
-    /// schema cannot be created; [`BuildError::NoRuntime`] when called outside Tokio.
+    /// schema cannot be created; [`BuildError::NoRuntime`] when called outside Tokio;
+    /// [`BuildError::PurgeThread`] when the system refuses a thread.
     pub async fn build(self) -> Result<SessionStore<T>, BuildError> {
         let config = self.config;
         let cookie_name = config.cookie_name.as_deref().unwrap_or(T::NAME);
@@ -129,7 +133,8 @@ impl<T: SessionData> SessionStoreBuilder<T> {
         let lifetimes = Lifetimes::from_config(&config);
         let purge_interval = config.purge_interval;
         let touch_interval = crate::clock::saturating_millis(config.touch_interval);
-        let inner = Arc::new_cyclic(|weak| StoreInner {
+        let (purge, purge_schedule) = PurgeSchedule::new();
+        let inner = Arc::new(StoreInner {
             memory: MemoryStore::new(),
             backend,
             touch_interval,
@@ -141,10 +146,11 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             #[cfg(feature = "key-store")]
             key_store,
             config,
-            purge_task: runtime
-                .spawn(purge_loop(weak.clone(), purge_interval))
-                .abort_handle(),
+            _purge: purge,
         });
+        purge_schedule
+            .start(Arc::downgrade(&inner), purge_interval, runtime)
+            .map_err(BuildError::PurgeThread)?;
         Ok(SessionStore { inner })
     }
 }

@@ -1,4 +1,4 @@
-//! The session store: configuration, the memory map and the purge task.
+//! The session store: configuration, the memory map and the purge schedule.
 
 mod builder;
 mod close;
@@ -30,8 +30,8 @@ use memory::MemoryStore;
 ///
 /// Build it once at start-up with [`SessionStore::builder`], then hand it to
 /// [`SessionLayer::new`](crate::SessionLayer::new). Cloning is cheap (an `Arc`), and every clone
-/// is the same store. The store owns a purge task that evicts expired sessions; it stops when
-/// the last clone is dropped.
+/// is the same store. The store purges expired sessions on an interval, as tasks on the runtime
+/// it was built in; the small thread that keeps the interval ends when the last clone is dropped.
 ///
 /// ```
 /// use typed_session::{SessionConfig, SessionData, SessionStore};
@@ -70,13 +70,8 @@ pub(crate) struct StoreInner<T> {
     pub(crate) encrypt_all: bool,
     #[cfg(feature = "key-store")]
     pub(crate) key_store: Option<key_store::KeyStore>,
-    purge_task: tokio::task::AbortHandle,
-}
-
-impl<T> Drop for StoreInner<T> {
-    fn drop(&mut self) {
-        self.purge_task.abort();
-    }
+    /// Stops the purge thread when the store goes.
+    pub(crate) _purge: purge::PurgeStop,
 }
 
 impl<T: SessionData> SessionStore<T> {
@@ -111,7 +106,7 @@ impl<T: SessionData> SessionStore<T> {
         self.inner.memory.len()
     }
 
-    /// Purges now instead of waiting for the purge task: evicts expired sessions (and, with a
+    /// Purges now instead of waiting for the next scheduled purge: evicts expired sessions (and, with a
     /// backend, sessions idle past the memory TTL) from memory and deletes expired records from
     /// the backend. Returns how many records the backend deleted.
     ///
