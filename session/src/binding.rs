@@ -9,9 +9,14 @@ use http::{Extensions, HeaderMap};
 
 use crate::config::{ClientIp, SessionConfig};
 
-/// What binds a session to its client; signed together with the id.
+/// What binds a session to its client; signed together with the id. Empty (and one word, as
+/// it rides in every response future) unless binding is configured.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ClientBinding {
+pub(crate) struct ClientBinding(Option<Box<Bound>>);
+
+/// The client's parts that a binding covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Bound {
     ip: Option<IpAddr>,
     user_agent: Option<Vec<u8>>,
 }
@@ -39,7 +44,7 @@ impl BindingPolicy {
 
     /// The binding of this request's client.
     pub(crate) fn of(self, headers: &HeaderMap, extensions: &Extensions) -> ClientBinding {
-        ClientBinding {
+        ClientBinding(Some(Box::new(Bound {
             ip: self
                 .ip
                 .then(|| self.client_ip(headers, extensions))
@@ -48,7 +53,7 @@ impl BindingPolicy {
                 .user_agent
                 .then(|| headers.get(USER_AGENT).map(|ua| ua.as_bytes().to_vec()))
                 .flatten(),
-        }
+        })))
     }
 
     /// The client address from the one source the config names, never from another header a
@@ -80,11 +85,15 @@ impl BindingPolicy {
 impl ClientBinding {
     /// The bytes signed with the id.
     pub(crate) fn signed_parts(&self) -> [Vec<u8>; 2] {
+        let Some(bound) = &self.0 else {
+            return [Vec::new(), Vec::new()];
+        };
         [
-            self.ip
+            bound
+                .ip
                 .map(|ip| ip.to_string().into_bytes())
                 .unwrap_or_default(),
-            self.user_agent.clone().unwrap_or_default(),
+            bound.user_agent.clone().unwrap_or_default(),
         ]
     }
 }

@@ -80,7 +80,15 @@ impl SessionId {
         let ([a, b, c, d], []) = bytes.as_chunks::<8>() else {
             return None;
         };
-        let [a, b, c, d] = [a, b, c, d].map(|chunk| parse_eight(u64::from_be_bytes(*chunk)));
+        // Four calls, not an array `map`: that one stays an out-of-line call.
+        let (a, b) = (
+            parse_eight(u64::from_be_bytes(*a)),
+            parse_eight(u64::from_be_bytes(*b)),
+        );
+        let (c, d) = (
+            parse_eight(u64::from_be_bytes(*c)),
+            parse_eight(u64::from_be_bytes(*d)),
+        );
         let high = a.value << 32 | b.value;
         let low = c.value << 32 | d.value;
         let invalid = a.invalid | b.invalid | c.invalid | d.invalid;
