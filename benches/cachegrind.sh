@@ -18,8 +18,8 @@ workload=${1:-hot}
 shift || true
 contenders=${*:-"raw-axum minimal-layer typed-session"}
 
-cargo build --quiet --release -p benches --example per_request
-bin=${CARGO_TARGET_DIR:-target}/release/examples/per_request
+cargo build --quiet --profile measure -p benches --example per_request
+bin=${CARGO_TARGET_DIR:-target}/measure/examples/per_request
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 

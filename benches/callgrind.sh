@@ -3,8 +3,10 @@
 # it does not depend on what else the machine is doing. Per request = (I(N2) - I(N1)) / (N2 - N1),
 # which cancels what the first requests pay once. On the main thread only `per_request`'s
 # `measure_*` functions are counted (`--toggle-collect`), so its set-up (runtime, store, check,
-# session pool) is left out; other threads (SQLite's connection workers) are counted whole, their
-# set-up cancelling in the difference. Needs valgrind.
+# session pool) is left out; they are named in full because a toggle flips, and a pattern that
+# also matched the async block inside would switch counting off there. Other threads (SQLite's
+# connection workers) are counted whole, their set-up cancelling in the difference. Built with
+# the `measure` profile (release, one codegen unit; see Cargo.toml). Needs valgrind.
 #
 #   benches/callgrind.sh                  # all contenders and workloads
 #   benches/callgrind.sh hot typed-session tower-sessions
@@ -18,12 +20,14 @@ workloads=${1:-"hot fresh read-only"}
 shift || true
 contenders=${*:-"raw-axum minimal-layer typed-session typed-session-signed typed-session-sqlite tower-sessions tower-sessions-signed axum_session axum_session-signed"}
 
-cargo build --quiet --release -p benches --example per_request
-bin=${CARGO_TARGET_DIR:-target}/release/examples/per_request
+cargo build --quiet --profile measure -p benches --example per_request
+bin=${CARGO_TARGET_DIR:-target}/measure/examples/per_request
 
 instructions() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-    --toggle-collect='*per_request::measure_*' --toggle-collect='*Thread>::new::thread_start' \
+    --toggle-collect='*per_request::measure_requests' \
+    --toggle-collect='*per_request::measure_hmac_verifications' \
+    --toggle-collect='*Thread>::new::thread_start' \
     "$bin" "$1" "$2" "$3" "$POOL" 2>&1 \
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }

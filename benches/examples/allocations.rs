@@ -1,6 +1,6 @@
 //! Heap allocations per request of every contender on every workload, counted with dhat.
 //!
-//! `cargo run --release -p benches --example allocations`
+//! `cargo run --profile measure -p benches --example allocations`
 
 #[path = "../harness/mod.rs"]
 mod harness;

@@ -2,7 +2,7 @@
 //! machine's speed during the run (these machines are shared) hits all of them alike. Each round
 //! times one batch of every contender, in rotating order; the ratios are taken round by round.
 //!
-//! `cargo run --release -p benches --example interleaved -- hot typed-session tower-sessions`
+//! `cargo run --profile measure -p benches --example interleaved -- hot typed-session tower-sessions`
 //! compares the first contender named with each of the others.
 
 #[path = "../harness/mod.rs"]

@@ -2,7 +2,7 @@
 //! `callgrind.sh` to count instructions: the difference between two request counts cancels the
 //! start-up (runtime, store, pool), leaving the cost per request.
 //!
-//! `cargo run --release -p benches --example per_request -- typed-session hot 1000`
+//! `cargo run --profile measure -p benches --example per_request -- typed-session hot 1000`
 //! (`hmac-verify any 1000` runs the yardstick of the signed target instead.)
 
 #[path = "../harness/mod.rs"]
