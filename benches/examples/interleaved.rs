@@ -2,8 +2,8 @@
 //! machine's speed during the run (these machines are shared) hits all of them alike. Each round
 //! times one batch of every contender, in rotating order; the ratios are taken round by round.
 //!
-//! `cargo run --profile measure -p benches --example interleaved -- hot typed-session tower-sessions`
-//! compares the first contender named with each of the others.
+//! `cargo run --profile measure -p benches --example interleaved -- hot typed-session
+//! tower-sessions` compares the first contender named with each of the others.
 
 #[path = "../harness/mod.rs"]
 mod harness;

@@ -11,11 +11,11 @@ use crate::config::{ClientIp, SessionConfig};
 
 /// What binds a session to its client; signed together with the id. Empty (and one word, as
 /// it rides in every response future) unless binding is configured.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ClientBinding(Option<Box<Bound>>);
 
 /// The client's parts that a binding covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct Bound {
     ip: Option<IpAddr>,
     user_agent: Option<Vec<u8>>,

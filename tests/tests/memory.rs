@@ -377,7 +377,7 @@ async fn expires_at_is_the_earlier_timeout() {
 }
 
 #[tokio::test]
-async fn the_purge_task_evicts_expired_sessions_and_stops_with_the_store() {
+async fn scheduled_purges_evict_expired_sessions_without_any_request() {
     let store = store_with(
         config()
             .with_idle_timeout(Duration::from_millis(100))

@@ -71,7 +71,7 @@ pub(crate) struct StoreInner<T> {
     #[cfg(feature = "key-store")]
     pub(crate) key_store: Option<key_store::KeyStore>,
     /// Stops the purge thread when the store goes.
-    pub(crate) _purge: purge::PurgeStop,
+    _purge: purge::PurgeStop,
 }
 
 impl<T: SessionData> SessionStore<T> {
@@ -106,9 +106,9 @@ impl<T: SessionData> SessionStore<T> {
         self.inner.memory.len()
     }
 
-    /// Purges now instead of waiting for the next scheduled purge: evicts expired sessions (and, with a
-    /// backend, sessions idle past the memory TTL) from memory and deletes expired records from
-    /// the backend. Returns how many records the backend deleted.
+    /// Purges now instead of waiting for the next scheduled purge: evicts expired sessions
+    /// (and, with a backend, sessions idle past the memory TTL) from memory and deletes expired
+    /// records from the backend. Returns how many records the backend deleted.
     ///
     /// # Errors
     ///

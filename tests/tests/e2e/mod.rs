@@ -558,9 +558,9 @@ pub async fn closed_port_gives_503<B: SessionBackend>(backend: B) {
     assert_eq!(store.count(), 0, "nothing cached either");
 }
 
-/// The purge task logs a failing backend and keeps going; once the backend is back, expired
+/// Scheduled purges log a failing backend and keep going; once the backend is back, expired
 /// records are deleted without anyone calling `purge_expired`.
-pub async fn the_purge_task_survives_backend_errors<F: Fixture>(fixture: &F) {
+pub async fn scheduled_purges_survive_backend_errors<F: Fixture>(fixture: &F) {
     let backend = Instrumented::new(fixture.backend().await);
     let switch = backend.switch();
     let config = config()
@@ -580,7 +580,7 @@ pub async fn the_purge_task_survives_backend_errors<F: Fixture>(fixture: &F) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!(
-        "the purge task never deleted the expired record: {}",
+        "no scheduled purge deleted the expired record: {}",
         fixture.dump().await
     );
 }
@@ -749,7 +749,7 @@ macro_rules! e2e_suite {
             expiry_holds_across_restarts_and_touches_extend_it,
             purge_deletes_expired_records,
             another_servers_logout_is_noticed_within_the_touch_interval,
-            the_purge_task_survives_backend_errors,
+            scheduled_purges_survive_backend_errors,
             parallel_requests_never_revive_a_renewed_or_destroyed_id,
         );
     };
