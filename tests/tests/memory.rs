@@ -393,6 +393,34 @@ async fn scheduled_purges_evict_expired_sessions_without_any_request() {
     assert_eq!(store.count(), 0, "evicted without any request");
 }
 
+/// Purges need no timer from the runtime: one built without `enable_time` purges all the same.
+#[test]
+fn scheduled_purges_run_on_a_runtime_without_timers() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = store_with(
+            config()
+                .with_idle_timeout(Duration::from_millis(50))
+                .with_purge_interval(Duration::from_millis(20)),
+        )
+        .await;
+        let app = app(&store);
+        for _ in 0..3 {
+            Browser::new(&app).get("/").await;
+        }
+        assert_eq!(store.count(), 3);
+        // No Tokio sleep without timers: wait on the clock, letting the runtime run between.
+        let start = std::time::Instant::now();
+        while store.count() > 0 && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(store.count(), 0, "evicted by a scheduled purge");
+    });
+}
+
 #[tokio::test]
 async fn memory_only_fields_and_whole_struct_access() {
     let store = store_with(config()).await;
