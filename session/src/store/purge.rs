@@ -50,8 +50,9 @@ impl PurgeSchedule {
         let stopped = self.stopped;
         std::thread::Builder::new()
             .name(THREAD_NAME.into())
-            // It only sleeps and hands purges to the runtime.
-            .stack_size(64 * 1024)
+            // It only sleeps and hands purges to the runtime; the room is for the application's
+            // log subscriber when it warns (pages are only committed when touched).
+            .stack_size(256 * 1024)
             .spawn(move || {
                 // `Timeout` is the tick; `Disconnected` is the store gone.
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
