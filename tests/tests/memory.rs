@@ -376,19 +376,25 @@ async fn expires_at_is_the_earlier_timeout() {
     assert!((598..=600).contains(&seconds), "{seconds}");
 }
 
-#[tokio::test]
-async fn scheduled_purges_evict_expired_sessions_without_any_request() {
+/// A store holding `visits` sessions that expire 50 ms after their visit, purged every 20 ms.
+async fn store_of_expiring_visits(visits: usize) -> SessionStore<Visit> {
     let store = store_with(
         config()
-            .with_idle_timeout(Duration::from_millis(100))
-            .with_purge_interval(Duration::from_millis(50)),
+            .with_idle_timeout(Duration::from_millis(50))
+            .with_purge_interval(Duration::from_millis(20)),
     )
     .await;
     let app = app(&store);
-    for _ in 0..5 {
+    for _ in 0..visits {
         Browser::new(&app).get("/").await;
     }
-    assert_eq!(store.count(), 5);
+    assert_eq!(store.count(), visits);
+    store
+}
+
+#[tokio::test]
+async fn scheduled_purges_evict_expired_sessions_without_any_request() {
+    let store = store_of_expiring_visits(5).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(store.count(), 0, "evicted without any request");
 }
@@ -400,17 +406,7 @@ fn scheduled_purges_run_on_a_runtime_without_timers() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let store = store_with(
-            config()
-                .with_idle_timeout(Duration::from_millis(50))
-                .with_purge_interval(Duration::from_millis(20)),
-        )
-        .await;
-        let app = app(&store);
-        for _ in 0..3 {
-            Browser::new(&app).get("/").await;
-        }
-        assert_eq!(store.count(), 3);
+        let store = store_of_expiring_visits(3).await;
         // No Tokio sleep without timers: wait on the clock, letting the runtime run between.
         let start = std::time::Instant::now();
         while store.count() > 0 && start.elapsed() < Duration::from_secs(5) {

@@ -50,7 +50,9 @@ pub enum BuildError {
     )]
     NoRuntime,
     /// The thread that schedules the purges could not be started (a process or memory limit).
-    #[error("the session store's purge thread could not be started: {0}")]
+    #[error(
+        "the session store's purge thread could not be started ({0}); check the process's thread and memory limits"
+    )]
     PurgeThread(#[source] std::io::Error),
 }
 
