@@ -3,6 +3,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the unix epoch.
+// `#[inline]` on the small helpers of the per-request path: they are called from generic
+// code compiled in the user's crate, which cannot inline them otherwise.
+#[inline]
 pub(crate) fn now_millis() -> u64 {
     // A clock before 1970 is a broken host; treating it as the epoch keeps expiry monotone.
     SystemTime::now()
@@ -12,7 +15,11 @@ pub(crate) fn now_millis() -> u64 {
 
 /// A duration in whole milliseconds, saturating instead of overflowing.
 pub(crate) fn saturating_millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+    // In u64 throughout: `as_millis` would go through u128.
+    duration
+        .as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(duration.subsec_millis()))
 }
 
 /// The `SystemTime` of a unix-millisecond timestamp.

@@ -20,8 +20,20 @@ use std::str::FromStr;
 /// assert_eq!(text.parse::<SessionId>().unwrap(), id);
 /// assert!("not-a-session-id".parse::<SessionId>().is_err());
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SessionId(u128);
+// Two halves rather than one `u128`: 8-byte alignment keeps the entries, request state and
+// futures that hold an id free of padding.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SessionId {
+    high: u64,
+    low: u64,
+}
+
+impl std::hash::Hash for SessionId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // The low half alone: random bits, and equal ids still hash equal.
+        state.write_u64(self.low);
+    }
+}
 
 /// Hashes a [`SessionId`] to its low 64 bits. They come from a CSPRNG, so they are as uniform
 /// as any hash; and since only ids the store generated are ever inserted, a client cannot pick
@@ -34,13 +46,12 @@ impl std::hash::Hasher for IdHasher {
         self.0
     }
 
-    fn write_u128(&mut self, value: u128) {
-        // Truncation on purpose: the low bits of a random id.
-        self.0 ^= value as u64;
+    fn write_u64(&mut self, value: u64) {
+        self.0 ^= value;
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // Not reached for `SessionId` (it hashes one u128); mix anything else all the same.
+        // Not reached for `SessionId` (it hashes one u64); mix anything else all the same.
         for &byte in bytes {
             self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(0x517c_c1b7_2722_0a95);
         }
@@ -57,13 +68,28 @@ impl SessionId {
     /// A fresh random id (UUID v4 from a thread-local CSPRNG seeded by the OS).
     #[must_use]
     pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().as_u128())
+        Self::from_u128(uuid::Uuid::new_v4().as_u128())
+    }
+
+    fn from_u128(value: u128) -> Self {
+        Self {
+            high: (value >> 64) as u64,
+            low: value as u64,
+        }
+    }
+
+    #[cfg(test)]
+    fn as_u128(self) -> u128 {
+        u128::from(self.high) << 64 | u128::from(self.low)
     }
 
     /// The id's 16 bytes, big-endian.
     #[must_use]
     pub fn to_bytes(self) -> [u8; 16] {
-        self.0.to_be_bytes()
+        let mut bytes = [0; 16];
+        bytes[..8].copy_from_slice(&self.high.to_be_bytes());
+        bytes[8..].copy_from_slice(&self.low.to_be_bytes());
+        bytes
     }
 
     /// Parses the canonical text form; `None` for anything else.
@@ -92,7 +118,7 @@ impl SessionId {
         let high = a.value << 32 | b.value;
         let low = c.value << 32 | d.value;
         let invalid = a.invalid | b.invalid | c.invalid | d.invalid;
-        (invalid == 0).then_some(Self(u128::from(high) << 64 | u128::from(low)))
+        (invalid == 0).then_some(Self { high, low })
     }
 }
 
@@ -130,7 +156,7 @@ impl SessionId {
     /// this).
     pub(crate) fn hex(self) -> [u8; Self::TEXT_LEN] {
         let mut digits = [0_u8; Self::TEXT_LEN];
-        for (pair, byte) in digits.chunks_exact_mut(2).zip(self.0.to_be_bytes()) {
+        for (pair, byte) in digits.chunks_exact_mut(2).zip(self.to_bytes()) {
             pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
         }
         digits
@@ -158,7 +184,7 @@ impl fmt::Display for SessionId {
 
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionId({:08x}…)", self.0 >> 96)
+        write!(f, "SessionId({:08x}…)", self.high >> 32)
     }
 }
 
@@ -215,19 +241,23 @@ mod tests {
                     .then(|| std::str::from_utf8(&text).ok())
                     .flatten()
                     .and_then(|text| u128::from_str_radix(text, 16).ok())
-                    .map(SessionId);
+                    .map(SessionId::from_u128);
                 assert_eq!(SessionId::parse_bytes(&text), expected, "{position} {byte}");
             }
         }
         let id = SessionId::generate();
         assert_eq!(SessionId::parse_bytes(&id.hex()), Some(id));
-        for value in (0..1000).map(|_| SessionId::generate().0).chain([
+        for value in (0..1000).map(|_| SessionId::generate().as_u128()).chain([
             0,
             u128::MAX,
             0xff,
             0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
         ]) {
-            assert_eq!(SessionId(value).to_string(), format!("{value:032x}"));
+            assert_eq!(
+                SessionId::from_u128(value).to_string(),
+                format!("{value:032x}")
+            );
+            assert_eq!(SessionId::from_u128(value).as_u128(), value);
         }
     }
 

@@ -22,7 +22,6 @@ pub(crate) struct RequestSession<T> {
     /// The id the request arrived with.
     id: SessionId,
     entry: Arc<Entry<T>>,
-    lifetimes: Lifetimes,
     /// One bit per field (by declaration order) that this request wrote.
     dirty: AtomicU64,
     /// The entry's write counter after this request's last write: a save that carried that
@@ -32,11 +31,10 @@ pub(crate) struct RequestSession<T> {
 }
 
 impl<T> RequestSession<T> {
-    pub(crate) fn existing(id: SessionId, entry: Arc<Entry<T>>, lifetimes: Lifetimes) -> Self {
+    pub(crate) fn existing(id: SessionId, entry: Arc<Entry<T>>) -> Self {
         Self {
             id,
             entry,
-            lifetimes,
             dirty: AtomicU64::new(0),
             last_write: AtomicU64::new(0),
             actions: AtomicU8::new(0),
@@ -59,27 +57,15 @@ pub(crate) enum Session<T> {
     /// A new session. Until it is stored only this request can reach its entry, so the entry
     /// itself carries the request's marks (its unsaved fields, write counter and
     /// `creator_actions`): no allocation of per-request state for a new session.
-    Fresh {
-        /// The id it gets if this request writes to it.
-        id: SessionId,
-        entry: Arc<Entry<T>>,
-        lifetimes: Lifetimes,
-    },
+    /// Its id, the one it gets if this request writes to it, is in the entry.
+    Fresh(Arc<Entry<T>>),
 }
 
 impl<T> Clone for Session<T> {
     fn clone(&self) -> Self {
         match self {
             Self::Existing(session) => Self::Existing(Arc::clone(session)),
-            Self::Fresh {
-                id,
-                entry,
-                lifetimes,
-            } => Self::Fresh {
-                id: *id,
-                entry: Arc::clone(entry),
-                lifetimes: *lifetimes,
-            },
+            Self::Fresh(entry) => Self::Fresh(Arc::clone(entry)),
         }
     }
 }
@@ -87,6 +73,9 @@ impl<T> Clone for Session<T> {
 /// What a request did to its session, read once when it closes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Marks {
+    /// The id the request arrived with (or, for a new session, the id it gets): read here, so
+    /// that a new session's is taken under the same lock as the rest.
+    pub(crate) id: SessionId,
     /// One bit per field that the request wrote.
     pub(crate) dirty: u64,
     /// The entry's write counter after the request's last write.
@@ -138,48 +127,37 @@ impl Marks {
 
 impl<T> Session<T> {
     /// A new session; `consent` is whether it may be stored before `set_store(true)`.
-    pub(crate) fn fresh(value: T, now: u64, lifetimes: Lifetimes, consent: bool) -> Self {
+    pub(crate) fn fresh(value: T, now: u64, consent: bool) -> Self {
         let id = SessionId::generate();
         let entry = Entry::new(value, id, now);
         entry.consent.store(consent, Ordering::Release);
-        Self::Fresh {
-            id,
-            entry: Arc::new(entry),
-            lifetimes,
-        }
+        Self::Fresh(Arc::new(entry))
     }
 
     /// The id the request arrived with (or, for a new session, the id it will get).
     pub(crate) fn id(&self) -> SessionId {
         match self {
             Self::Existing(session) => session.id,
-            Self::Fresh { id, .. } => *id,
+            Self::Fresh(entry) => entry.lock().id,
         }
     }
 
     pub(crate) fn entry(&self) -> &Arc<Entry<T>> {
         match self {
             Self::Existing(session) => &session.entry,
-            Self::Fresh { entry, .. } => entry,
+            Self::Fresh(entry) => entry,
         }
     }
 
     /// Not yet in the store: created only if this request writes to it.
     pub(crate) fn is_new(&self) -> bool {
-        matches!(self, Self::Fresh { .. })
-    }
-
-    fn lifetimes(&self) -> Lifetimes {
-        match self {
-            Self::Existing(session) => session.lifetimes,
-            Self::Fresh { lifetimes, .. } => *lifetimes,
-        }
+        matches!(self, Self::Fresh(_))
     }
 
     fn actions(&self) -> &AtomicU8 {
         match self {
             Self::Existing(session) => &session.actions,
-            Self::Fresh { entry, .. } => &entry.creator_actions,
+            Self::Fresh(entry) => &entry.creator_actions,
         }
     }
 
@@ -191,13 +169,15 @@ impl<T> Session<T> {
     pub(crate) fn marks(&self) -> Marks {
         match self {
             Self::Existing(session) => Marks {
+                id: session.id,
                 dirty: session.dirty.load(Ordering::Acquire),
                 last_write: session.last_write.load(Ordering::Acquire),
                 actions: session.actions.load(Ordering::Acquire),
             },
-            Self::Fresh { entry, .. } => {
+            Self::Fresh(entry) => {
                 let slot = entry.lock();
                 Marks {
+                    id: slot.id,
                     dirty: slot.unsaved,
                     last_write: slot.writes,
                     actions: entry.creator_actions.load(Ordering::Acquire),
@@ -231,81 +211,93 @@ impl<T> Session<T> {
 /// The request's session as the generated accessors see it. Not part of the public API:
 /// generated code calls it, users call the accessors.
 #[doc(hidden)]
-pub struct RawSession<T>(pub(crate) Session<T>);
+pub struct RawSession<T> {
+    session: Session<T>,
+    /// The store's timeouts, for `expires_at`: here rather than in the session, which the
+    /// layer's response future also carries.
+    lifetimes: Lifetimes,
+}
 
 impl<T> Clone for RawSession<T> {
     fn clone(&self) -> Self {
-        Self(self.0.clone())
+        Self {
+            session: self.session.clone(),
+            lifetimes: self.lifetimes,
+        }
     }
 }
 
 impl<T> RawSession<T> {
+    pub(crate) fn new(session: Session<T>, lifetimes: Lifetimes) -> Self {
+        Self { session, lifetimes }
+    }
+
     /// Runs `read` on the value under its lock; marks nothing.
     pub fn read<R>(&self, read: impl FnOnce(&T) -> R) -> R {
-        read(&self.0.entry().lock().value)
+        read(&self.session.entry().lock().value)
     }
 
     /// Runs `write` on the value under its lock and marks field number `field` dirty.
     pub fn write<R>(&self, field: u32, write: impl FnOnce(&mut T) -> R) -> R {
-        self.0
+        self.session
             .write(1 << field, |slot| (true, write(&mut slot.value)))
     }
 
     /// Runs `write` on the value under its lock and marks every field dirty.
     pub fn write_all<R>(&self, write: impl FnOnce(&mut T) -> R) -> R {
-        self.0
+        self.session
             .write(u64::MAX, |slot| (true, write(&mut slot.value)))
     }
 
     /// Runs `take` under the lock; marks field number `field` dirty only if it took something,
     /// so taking from an empty field neither writes nor creates a session.
     pub fn take<U>(&self, field: u32, take: impl FnOnce(&mut T) -> Option<U>) -> Option<U> {
-        self.0.write(1 << field, |slot| {
+        self.session.write(1 << field, |slot| {
             let taken = take(&mut slot.value);
             (taken.is_some(), taken)
         })
     }
 
     pub(crate) fn id(&self) -> SessionId {
-        self.0.id()
+        self.session.id()
     }
 
     pub(crate) fn is_new(&self) -> bool {
-        self.0.is_new()
+        self.session.is_new()
     }
 
     pub(crate) fn expires_at(&self) -> SystemTime {
-        to_system_time(self.0.entry().expires_at(self.0.lifetimes()))
+        to_system_time(self.session.entry().expires_at(self.lifetimes))
     }
 
     pub(crate) fn is_long_term(&self) -> bool {
-        self.0.entry().is_long_term()
+        self.session.entry().is_long_term()
     }
 
     pub(crate) fn set_long_term(&self, long_term: bool) {
-        let entry = self.0.entry();
+        let entry = self.session.entry();
         // Under the value lock, so a save's snapshot sees the flag and the write counter agree.
-        let changed = self.0.write(0, |_| {
+        let changed = self.session.write(0, |_| {
             let changed = entry.long_term.swap(long_term, Ordering::AcqRel) != long_term;
             (changed, changed)
         });
         if changed {
-            self.0.mark(LONG_TERM_CHANGED);
+            self.session.mark(LONG_TERM_CHANGED);
         }
     }
 
     pub(crate) fn has_consent(&self) -> bool {
-        self.0.entry().has_consent()
+        self.session.entry().has_consent()
     }
 
     pub(crate) fn set_consent(&self, consent: bool) {
-        let entry = self.0.entry();
-        let changed = self.0.write(0, |_| {
+        let entry = self.session.entry();
+        let changed = self.session.write(0, |_| {
             let changed = entry.consent.swap(consent, Ordering::AcqRel) != consent;
             (changed, changed)
         });
         if changed {
-            self.0.mark(CONSENT_CHANGED);
+            self.session.mark(CONSENT_CHANGED);
         }
     }
 
@@ -317,10 +309,10 @@ impl<T> RawSession<T> {
     }
 
     pub(crate) fn destroy(&self) {
-        self.0.mark(DESTROY);
+        self.session.mark(DESTROY);
     }
 
     pub(crate) fn renew(&self) {
-        self.0.mark(RENEW);
+        self.session.mark(RENEW);
     }
 }

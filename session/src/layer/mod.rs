@@ -131,7 +131,9 @@ where
         // The common case needs no I/O: a session in memory (or a new one). Then the service that
         // was polled ready is called right here, with no clone of it and no boxed future.
         if let Some((session, binding)) = store.open_now(request.headers(), request.extensions()) {
-            request.extensions_mut().insert(RawSession(session.clone()));
+            request
+                .extensions_mut()
+                .insert(RawSession::new(session.clone(), store.lifetimes));
             let response = self.inner.call(request);
             return ResponseFuture::running(response, session, binding, Arc::clone(store));
         }
@@ -145,7 +147,9 @@ where
                 Ok(opened) => opened,
                 Err(error) => return Ok(error_response(&error)),
             };
-            request.extensions_mut().insert(RawSession(session.clone()));
+            request
+                .extensions_mut()
+                .insert(RawSession::new(session.clone(), store.lifetimes));
             let response = inner.call(request).await?.map(Body::new);
             Ok(finish(&store, &session, &binding, response).await)
         }))

@@ -166,6 +166,7 @@ impl<T> MemoryStore<T> {
 
     /// [`insert_new`](Self::insert_new) for an entry created under `id`: its value's lock is
     /// taken only if the id has to change.
+    #[inline]
     pub(crate) fn insert_created(&self, id: SessionId, entry: &Arc<Entry<T>>) -> SessionId {
         let placed = self.place(id, entry);
         if placed != id {
@@ -181,13 +182,28 @@ impl<T> MemoryStore<T> {
     }
 
     /// Stores `entry` under `id`, or under a fresh id if `id` is taken; returns the id used.
-    fn place(&self, mut id: SessionId, entry: &Arc<Entry<T>>) -> SessionId {
+    #[inline]
+    fn place(&self, id: SessionId, entry: &Arc<Entry<T>>) -> SessionId {
+        // No loop here: this way the map's entry lookup is inlined into every new session's path.
+        match self.sessions.entry(id) {
+            MapEntry::Vacant(slot) => {
+                slot.insert(Arc::clone(entry));
+                id
+            }
+            MapEntry::Occupied(_) => self.place_elsewhere(entry),
+        }
+    }
+
+    /// [`place`](Self::place) after a collision: under fresh ids until one is free.
+    #[cold]
+    #[inline(never)]
+    fn place_elsewhere(&self, entry: &Arc<Entry<T>>) -> SessionId {
         loop {
+            let id = SessionId::generate();
             if let MapEntry::Vacant(slot) = self.sessions.entry(id) {
                 slot.insert(Arc::clone(entry));
                 return id;
             }
-            id = SessionId::generate();
         }
     }
 

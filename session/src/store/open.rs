@@ -40,7 +40,7 @@ impl<T: SessionData> StoreInner<T> {
         if let Some(candidates) = self.transport.incoming(headers, &binding) {
             for incoming in candidates.take(MAX_CANDIDATES) {
                 if let Some((entry, touched)) = self.find(incoming.id, now).await? {
-                    let session = RequestSession::existing(incoming.id, entry, self.lifetimes);
+                    let session = RequestSession::existing(incoming.id, entry);
                     if touched {
                         session.mark_touched();
                     }
@@ -51,7 +51,7 @@ impl<T: SessionData> StoreInner<T> {
                 }
             }
         }
-        let session = Session::fresh(T::initial(), now, self.lifetimes, !self.opt_in);
+        let session = Session::fresh(T::initial(), now, !self.opt_in);
         Ok((session, binding))
     }
 
@@ -70,7 +70,7 @@ impl<T: SessionData> StoreInner<T> {
             for incoming in candidates.take(MAX_CANDIDATES) {
                 match self.memory.get_live(incoming.id, self.lifetimes, now) {
                     Some(entry) if self.backend.is_none() || !self.touch_due(&entry, now) => {
-                        let session = RequestSession::existing(incoming.id, entry, self.lifetimes);
+                        let session = RequestSession::existing(incoming.id, entry);
                         if incoming.resign {
                             session.mark_resign();
                         }
@@ -84,7 +84,7 @@ impl<T: SessionData> StoreInner<T> {
                 }
             }
         }
-        let session = Session::fresh(T::initial(), now, self.lifetimes, !self.opt_in);
+        let session = Session::fresh(T::initial(), now, !self.opt_in);
         Some((session, binding))
     }
 

@@ -19,6 +19,9 @@ pub(crate) struct CookieTransport {
     /// Prebuilt, since it never changes: same name, path, domain and flags as the cookie it
     /// removes (browsers only replace a cookie whose name, path and domain match).
     removal: HeaderValue,
+    /// The whole `Set-Cookie` line of an unsigned id without `Max-Age`, its id left as zeros:
+    /// a new session's cookie is this copied and its id written in place.
+    unsigned_line: Box<[u8]>,
 }
 
 impl CookieTransport {
@@ -40,15 +43,18 @@ impl CookieTransport {
         removal.make_removal();
         // Rendered with an empty value, the cookie reads `{name}={attributes}`.
         let rendered = attributes.to_string();
-        let attributes = rendered
+        let attributes: Box<str> = rendered
             .strip_prefix(name)
             .and_then(|rest| rest.strip_prefix('='))
             .unwrap_or_default()
             .into();
+        let zeros = [b'0'; SessionId::TEXT_LEN];
+        let unsigned_line = [name.as_bytes(), b"=", &zeros, attributes.as_bytes()].concat();
         Self {
             name: name.into(),
             removal: header_value(&removal),
             attributes,
+            unsigned_line: unsigned_line.into(),
         }
     }
 
@@ -60,6 +66,7 @@ impl CookieTransport {
     /// header. More than one value is possible (a parent domain's cookie of the same name, or a
     /// shadowing path), so callers take the first that names a live session rather than
     /// trusting the first one sent.
+    #[inline]
     pub(crate) fn values<'h>(&'h self, headers: &'h HeaderMap) -> Option<Values<'h>> {
         let mut values = headers.get_all(COOKIE).iter();
         let first = values.next()?;
@@ -96,6 +103,18 @@ impl CookieTransport {
         }
         // Name and attributes were validated at build time; values are hex, base64url, `~`
         // and `.`. Checked all the same: a bad header is dropped, never a panic.
+        if let Ok(line) = HeaderValue::try_from(line) {
+            headers.append(SET_COOKIE, line);
+        }
+    }
+
+    /// [`set`](Self::set) for a plain id: unsigned, no consent marker, no `Max-Age`.
+    pub(crate) fn set_unsigned(&self, headers: &mut HeaderMap, id: SessionId) {
+        let mut line = self.unsigned_line.to_vec();
+        let start = self.name.len() + 1;
+        if let Some(digits) = line.get_mut(start..start + SessionId::TEXT_LEN) {
+            digits.copy_from_slice(&id.hex());
+        }
         if let Ok(line) = HeaderValue::try_from(line) {
             headers.append(SET_COOKIE, line);
         }

@@ -64,6 +64,7 @@ impl IdTransport {
 
     /// This request's client binding; empty unless binding is configured (and then computed once
     /// per request, for verifying and for signing).
+    #[inline]
     pub(crate) fn binding(
         &self,
         headers: &HeaderMap,
@@ -95,7 +96,11 @@ impl IdTransport {
             .cookie
             .as_ref()
             .and_then(|cookie| cookie.values(headers));
-        (header.is_some() || cookie.is_some()).then_some(Candidates {
+        // Not `then_some`, which would build the candidates before knowing there are any.
+        if header.is_none() && cookie.is_none() {
+            return None;
+        }
+        Some(Candidates {
             transport: self,
             binding,
             header,
@@ -181,6 +186,7 @@ impl IdTransport {
     }
 
     /// Hands `id` to the client on every configured transport.
+    #[inline]
     pub(crate) fn set(
         &self,
         headers: &mut HeaderMap,
@@ -190,8 +196,13 @@ impl IdTransport {
         max_age: Option<Duration>,
     ) {
         if let Some(cookie) = &self.cookie {
-            let write = |line: &mut Vec<u8>| self.encode(line, cookie.name(), id, consent, binding);
-            cookie.set(headers, self.value_len(consent), write, max_age);
+            if self.signer.is_none() && !(consent && self.opt_in) && max_age.is_none() {
+                cookie.set_unsigned(headers, id);
+            } else {
+                let write =
+                    |line: &mut Vec<u8>| self.encode(line, cookie.name(), id, consent, binding);
+                cookie.set(headers, self.value_len(consent), write, max_age);
+            }
         }
         if let Some(name) = &self.header {
             let mut value = Vec::with_capacity(self.value_len(consent));
