@@ -329,6 +329,34 @@ mod tests {
     }
 
     #[test]
+    fn the_prebuilt_line_matches_the_general_writer() {
+        for config in [
+            SessionConfig::default(),
+            SessionConfig::default()
+                .with_cookie_domain("example.com")
+                .with_cookie_path("/app")
+                .with_secure(false)
+                .with_same_site(SameSite::Strict),
+        ] {
+            let transport = CookieTransport::new("visit", &config);
+            for _ in 0..100 {
+                let id = SessionId::generate();
+                let (mut prebuilt, mut general) = (HeaderMap::new(), HeaderMap::new());
+                transport.set_unsigned(&mut prebuilt, id);
+                let write = |line: &mut Vec<u8>| line.extend_from_slice(id.to_string().as_bytes());
+                transport.set(&mut general, SessionId::TEXT_LEN, write, None);
+                let line = prebuilt.get(SET_COOKIE).expect("a Set-Cookie line");
+                assert_eq!(Some(line), general.get(SET_COOKIE));
+                let parsed = Cookie::parse(line.to_str().unwrap()).unwrap();
+                assert_eq!(
+                    (parsed.name(), parsed.value()),
+                    ("visit", id.to_string().as_str())
+                );
+            }
+        }
+    }
+
+    #[test]
     fn removal_matches_the_cookie_it_removes() {
         let transport = transport();
         let mut headers = HeaderMap::new();
