@@ -151,7 +151,7 @@ impl<T: SessionData> StoreInner<T> {
         let Some(backend) = self.backend.as_deref() else {
             return Ok(());
         };
-        let _saving = entry.save_lock.lock().await;
+        let _saving = entry.save_lock().lock().await;
         let (id, stored) = {
             let slot = entry.lock();
             (slot.id, slot.version != 0)
@@ -166,7 +166,7 @@ impl<T: SessionData> StoreInner<T> {
     /// Ends the session: the backend record first, then the entry, under the save lock so no
     /// save in flight can write the record again after the delete.
     async fn destroy(&self, entry: &Arc<Entry<T>>) -> Result<(), StoreError> {
-        let _saving = entry.save_lock.lock().await;
+        let _saving = entry.save_lock().lock().await;
         let id = entry.lock().id;
         if let Some(backend) = self.backend.as_deref() {
             backend.delete(&StorageKey::for_id(id)).await?;
@@ -189,7 +189,7 @@ impl<T: SessionData> StoreInner<T> {
         persisted: bool,
         write: u64,
     ) -> Result<Option<SessionId>, StoreError> {
-        let saving = entry.save_lock.lock().await;
+        let saving = entry.save_lock().lock().await;
         let ended = entry.is_ended();
         let (current, stored) = {
             let slot = entry.lock();
@@ -289,7 +289,7 @@ impl<T: SessionData> StoreInner<T> {
         if !entry.has_consent() {
             return Ok(());
         }
-        let _saving = entry.save_lock.lock().await;
+        let _saving = entry.save_lock().lock().await;
         for _ in 0..MAX_SAVE_ATTEMPTS {
             let now = now_millis();
             let snapshot = {

@@ -1,7 +1,7 @@
 //! The in-process session map: live typed values, no serialisation on a hit.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
@@ -27,8 +27,9 @@ pub(crate) struct Entry<T> {
     /// (see `Session::Fresh`); unused after.
     pub(crate) creator_actions: AtomicU8,
     /// One save at a time per session on this server: parallel requests queue here and most
-    /// find their writes already carried by the save before them.
-    pub(crate) save_lock: tokio::sync::Mutex<()>,
+    /// find their writes already carried by the save before them. Made on first use: a session
+    /// that is never saved (a memory-only store) does without it, and the entry stays small.
+    save_lock: OnceLock<Box<tokio::sync::Mutex<()>>>,
 }
 
 /// What the lock of an [`Entry`] guards: the value and the bookkeeping that must change with it.
@@ -77,7 +78,7 @@ impl<T> Entry<T> {
             consent: AtomicBool::new(true),
             ended: AtomicBool::new(false),
             creator_actions: AtomicU8::new(0),
-            save_lock: tokio::sync::Mutex::new(()),
+            save_lock: OnceLock::new(),
         }
     }
 
@@ -86,6 +87,11 @@ impl<T> Entry<T> {
     /// session would turn one bug into a lost session.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Slot<T>> {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The session's save lock (see the field).
+    pub(crate) fn save_lock(&self) -> &tokio::sync::Mutex<()> {
+        self.save_lock.get_or_init(Box::default)
     }
 
     pub(crate) fn has_consent(&self) -> bool {
