@@ -137,10 +137,31 @@ where
             let response = self.inner.call(request);
             return ResponseFuture::running(response, session, binding, Arc::clone(store));
         }
-        // A load or touch of the backend comes first: the clone takes the polled one's place.
+        self.call_after_io(request)
+    }
+}
+
+impl<S, T: SessionData> SessionService<S, T> {
+    /// The rest of [`call`](Service::call): a load or touch of the backend comes first. Out of
+    /// line, so that the common path builds its future in place.
+    #[cold]
+    #[inline(never)]
+    fn call_after_io<ReqBody, ResBody>(
+        &mut self,
+        mut request: Request<ReqBody>,
+    ) -> ResponseFuture<S::Future, T, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        ReqBody: Send + 'static,
+        ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+        ResBody::Error: Into<BoxError>,
+    {
+        // The clone takes the polled one's place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let store = Arc::clone(store);
+        let store = Arc::clone(&self.store.inner);
         ResponseFuture::boxed(Box::pin(async move {
             let (session, binding) = match store.open(request.headers(), request.extensions()).await
             {
