@@ -57,15 +57,22 @@ pub(crate) enum Session<T> {
     /// A new session. Until it is stored only this request can reach its entry, so the entry
     /// itself carries the request's marks (its unsaved fields, write counter and
     /// `creator_actions`): no allocation of per-request state for a new session.
-    /// Its id, the one it gets if this request writes to it, is in the entry.
-    Fresh(Arc<Entry<T>>),
+    Fresh {
+        /// The id it gets if this request writes to it. Kept here, not only in the entry, so
+        /// that reading it takes no lock (an accessor's closure holds that lock).
+        id: SessionId,
+        entry: Arc<Entry<T>>,
+    },
 }
 
 impl<T> Clone for Session<T> {
     fn clone(&self) -> Self {
         match self {
             Self::Existing(session) => Self::Existing(Arc::clone(session)),
-            Self::Fresh(entry) => Self::Fresh(Arc::clone(entry)),
+            Self::Fresh { id, entry } => Self::Fresh {
+                id: *id,
+                entry: Arc::clone(entry),
+            },
         }
     }
 }
@@ -73,9 +80,6 @@ impl<T> Clone for Session<T> {
 /// What a request did to its session, read once when it closes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Marks {
-    /// The id the request arrived with (or, for a new session, the id it gets): read here, so
-    /// that a new session's is taken under the same lock as the rest.
-    pub(crate) id: SessionId,
     /// One bit per field that the request wrote.
     pub(crate) dirty: u64,
     /// The entry's write counter after the request's last write.
@@ -131,33 +135,36 @@ impl<T> Session<T> {
         let id = SessionId::generate();
         let entry = Entry::new(value, id, now);
         entry.consent.store(consent, Ordering::Release);
-        Self::Fresh(Arc::new(entry))
+        Self::Fresh {
+            id,
+            entry: Arc::new(entry),
+        }
     }
 
     /// The id the request arrived with (or, for a new session, the id it will get).
     pub(crate) fn id(&self) -> SessionId {
         match self {
             Self::Existing(session) => session.id,
-            Self::Fresh(entry) => entry.lock().id,
+            Self::Fresh { id, .. } => *id,
         }
     }
 
     pub(crate) fn entry(&self) -> &Arc<Entry<T>> {
         match self {
             Self::Existing(session) => &session.entry,
-            Self::Fresh(entry) => entry,
+            Self::Fresh { entry, .. } => entry,
         }
     }
 
     /// Not yet in the store: created only if this request writes to it.
     pub(crate) fn is_new(&self) -> bool {
-        matches!(self, Self::Fresh(_))
+        matches!(self, Self::Fresh { .. })
     }
 
     fn actions(&self) -> &AtomicU8 {
         match self {
             Self::Existing(session) => &session.actions,
-            Self::Fresh(entry) => &entry.creator_actions,
+            Self::Fresh { entry, .. } => &entry.creator_actions,
         }
     }
 
@@ -169,15 +176,13 @@ impl<T> Session<T> {
     pub(crate) fn marks(&self) -> Marks {
         match self {
             Self::Existing(session) => Marks {
-                id: session.id,
                 dirty: session.dirty.load(Ordering::Acquire),
                 last_write: session.last_write.load(Ordering::Acquire),
                 actions: session.actions.load(Ordering::Acquire),
             },
-            Self::Fresh(entry) => {
+            Self::Fresh { entry, .. } => {
                 let slot = entry.lock();
                 Marks {
-                    id: slot.id,
                     dirty: slot.unsaved,
                     last_write: slot.writes,
                     actions: entry.creator_actions.load(Ordering::Acquire),

@@ -59,7 +59,7 @@ impl<T: SessionData> StoreInner<T> {
         let persisted = (marks.dirty & T::PERSISTED != 0 || meta_changed) && entry.has_consent();
         if session.is_new() {
             if marks.dirty != 0 || meta_changed {
-                let id = self.memory.insert_created(marks.id, entry);
+                let id = self.memory.insert_created(session.id(), entry);
                 self.enforce_capacity();
                 if persisted && let Err(error) = self.save(entry, marks.last_write).await {
                     // The client gets an error and no cookie: keep nothing it cannot reach.
@@ -73,7 +73,7 @@ impl<T: SessionData> StoreInner<T> {
         }
         if marks.renew_requested() {
             let renewed = self
-                .renew(marks.id, entry, persisted, marks.last_write)
+                .renew(session.id(), entry, persisted, marks.last_write)
                 .await?;
             if let Some(id) = renewed {
                 self.hand_out(headers, entry, binding, id);
@@ -113,7 +113,7 @@ impl<T: SessionData> StoreInner<T> {
         }
         if session.is_new() {
             if marks.dirty != 0 || meta_changed {
-                let id = self.memory.insert_created(marks.id, entry);
+                let id = self.memory.insert_created(session.id(), entry);
                 self.enforce_capacity();
                 self.hand_out(headers, entry, binding, id);
             }
