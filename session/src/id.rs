@@ -30,13 +30,13 @@ pub struct SessionId {
 
 impl std::hash::Hash for SessionId {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // The low half alone: random bits, and equal ids still hash equal.
+        state.write_u64(self.high);
         state.write_u64(self.low);
     }
 }
 
-/// Hashes a [`SessionId`] to its low 64 bits. They come from a CSPRNG, so they are as uniform
-/// as any hash; and since only ids the store generated are ever inserted, a client cannot pick
+/// Hashes a [`SessionId`] to the XOR of its halves: 122 of its bits come from a CSPRNG, so that
+/// is as uniform as any hash; and since only ids the store generated are ever inserted, a client cannot pick
 /// colliding keys. This spares each lookup a SipHash of 16 bytes.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct IdHasher(u64);
@@ -46,12 +46,12 @@ impl std::hash::Hasher for IdHasher {
         self.0
     }
 
-    fn write_u64(&mut self, value: u64) {
-        self.0 ^= value;
+    fn write_u64(&mut self, half: u64) {
+        self.0 ^= half;
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // Not reached for `SessionId` (it hashes one u64); mix anything else all the same.
+        // Not reached for `SessionId` (it hashes two u64s); mix anything else all the same.
         for &byte in bytes {
             self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(0x517c_c1b7_2722_0a95);
         }

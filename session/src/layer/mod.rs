@@ -143,7 +143,8 @@ where
 
 impl<S, T: SessionData> SessionService<S, T> {
     /// The rest of [`call`](Service::call): a load or touch of the backend comes first. Out of
-    /// line, so that the common path builds its future in place.
+    /// line (`#[cold]` meaning "not a memory hit", not "rare"), so that the common path builds
+    /// its future in place.
     #[cold]
     #[inline(never)]
     fn call_after_io<ReqBody, ResBody>(

@@ -27,8 +27,9 @@ pub(crate) struct Entry<T> {
     /// (see `Session::Fresh`); unused after.
     pub(crate) creator_actions: AtomicU8,
     /// One save at a time per session on this server: parallel requests queue here and most
-    /// find their writes already carried by the save before them. Made on first use: a session
-    /// that is never saved (a memory-only store) does without it, and the entry stays small.
+    /// find their writes already carried by the save before them. Made on first use (a save, a
+    /// renewal or a destroy): most sessions of a memory-only store never need it, and the entry
+    /// stays 24 bytes smaller.
     save_lock: OnceLock<Box<tokio::sync::Mutex<()>>>,
 }
 
@@ -196,7 +197,11 @@ impl<T> MemoryStore<T> {
                 slot.insert(Arc::clone(entry));
                 id
             }
-            MapEntry::Occupied(_) => self.place_elsewhere(entry),
+            MapEntry::Occupied(taken) => {
+                // Its shard's lock goes before another id is tried (it may be in the same shard).
+                drop(taken);
+                self.place_elsewhere(entry)
+            }
         }
     }
 
@@ -315,6 +320,25 @@ mod tests {
 
     fn entry(value: u32, now: u64) -> Arc<Entry<u32>> {
         Arc::new(Entry::new(value, SessionId::generate(), now))
+    }
+
+    #[test]
+    fn a_taken_id_is_never_overwritten() {
+        let store = MemoryStore::new();
+        let id = SessionId::generate();
+        let first = entry(1, 0);
+        assert_eq!(store.insert_new(id, &first), id);
+        // Enough collisions that some fresh id lands in the taken id's shard (8 shards here).
+        for value in 2..60 {
+            let other = entry(value, 0);
+            let placed = store.insert_new(id, &other);
+            assert_ne!(placed, id);
+            assert_eq!(other.lock().id, placed);
+            let found = store.get_live(placed, lifetimes(), 0).expect("placed");
+            assert!(Arc::ptr_eq(&found, &other));
+        }
+        let found = store.get_live(id, lifetimes(), 0).expect("still there");
+        assert!(Arc::ptr_eq(&found, &first));
     }
 
     #[test]

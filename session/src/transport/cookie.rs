@@ -20,7 +20,7 @@ pub(crate) struct CookieTransport {
     /// removes (browsers only replace a cookie whose name, path and domain match).
     removal: HeaderValue,
     /// The whole `Set-Cookie` line of an unsigned id without `Max-Age`, its id left as zeros:
-    /// a new session's cookie is this copied and its id written in place.
+    /// every such cookie (a new session's, most often) is this copied with its id written in.
     unsigned_line: Box<[u8]>,
 }
 
