@@ -101,11 +101,7 @@ impl CookieTransport {
             // Writing into a `Vec` cannot fail.
             let _ = write!(line, "; Max-Age={}", max_age.as_secs());
         }
-        // Name and attributes were validated at build time; values are hex, base64url, `~`
-        // and `.`. Checked all the same: a bad header is dropped, never a panic.
-        if let Ok(line) = HeaderValue::try_from(line) {
-            headers.append(SET_COOKIE, line);
-        }
+        append(headers, line);
     }
 
     /// [`set`](Self::set) for a plain id: unsigned, no consent marker, no `Max-Age`.
@@ -115,14 +111,20 @@ impl CookieTransport {
         if let Some(digits) = line.get_mut(start..start + SessionId::TEXT_LEN) {
             digits.copy_from_slice(&id.hex());
         }
-        if let Ok(line) = HeaderValue::try_from(line) {
-            headers.append(SET_COOKIE, line);
-        }
+        append(headers, line);
     }
 
     /// Adds the `Set-Cookie` that deletes the client's cookie.
     pub(crate) fn remove(&self, headers: &mut HeaderMap) {
         headers.append(SET_COOKIE, self.removal.clone());
+    }
+}
+
+/// Adds a `Set-Cookie` line. Name and attributes were validated at build time; values are hex,
+/// base64url, `~` and `.`. Checked all the same: a bad header is dropped, never a panic.
+fn append(headers: &mut HeaderMap, line: Vec<u8>) {
+    if let Ok(line) = HeaderValue::try_from(line) {
+        headers.append(SET_COOKIE, line);
     }
 }
 

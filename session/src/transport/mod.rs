@@ -146,9 +146,14 @@ impl IdTransport {
         Some(Incoming { id, resign })
     }
 
+    /// Whether the value carries the consent marker: a consented session of an opt-in store.
+    fn marks_consent(&self, consent: bool) -> bool {
+        consent && self.opt_in
+    }
+
     /// The length of [`encode`](Self::encode)'s output.
     fn value_len(&self, consent: bool) -> usize {
-        let marker = if consent && self.opt_in {
+        let marker = if self.marks_consent(consent) {
             CONSENT_MARKER.len()
         } else {
             0
@@ -173,7 +178,7 @@ impl IdTransport {
     ) {
         let start = out.len();
         out.extend_from_slice(&id.hex());
-        if consent && self.opt_in {
+        if self.marks_consent(consent) {
             out.extend_from_slice(CONSENT_MARKER.as_bytes());
         }
         if let Some(signer) = &self.signer {
@@ -196,7 +201,7 @@ impl IdTransport {
         max_age: Option<Duration>,
     ) {
         if let Some(cookie) = &self.cookie {
-            if self.signer.is_none() && !(consent && self.opt_in) && max_age.is_none() {
+            if self.signer.is_none() && !self.marks_consent(consent) && max_age.is_none() {
                 cookie.set_unsigned(headers, id);
             } else {
                 let write =
