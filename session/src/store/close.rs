@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use http::HeaderMap;
 
@@ -18,9 +19,14 @@ use crate::store::erased::DynBackend;
 use crate::store::error::StoreError;
 use crate::store::memory::{Entry, Slot};
 
-/// Compare-and-set attempts before a save gives up. Each lost attempt reloads and merges, so
-/// running out takes another server winning this many times in a row.
-const MAX_SAVE_ATTEMPTS: u32 = 16;
+/// A save that keeps losing compare-and-set races gives up once it has made at least this many
+/// attempts *and* has been at it for [`SAVE_PATIENCE`]. A count alone is not enough: a loser
+/// pays a reload and a save per attempt while a busy winner saves back to back, so a burst on
+/// the other server can outlast any fixed count without anything being wrong.
+const MIN_SAVE_ATTEMPTS: u32 = 16;
+
+/// How long a save keeps retrying lost races before the request fails with 503.
+const SAVE_PATIENCE: Duration = Duration::from_secs(3);
 
 /// What one save attempt writes.
 struct Snapshot {
@@ -290,7 +296,11 @@ impl<T: SessionData> StoreInner<T> {
             return Ok(());
         }
         let _saving = entry.save_lock().lock().await;
-        for _ in 0..MAX_SAVE_ATTEMPTS {
+        // Read only once a race is lost: the common save never looks at the clock.
+        let mut first_loss: Option<Instant> = None;
+        let mut attempts: u32 = 0;
+        loop {
+            attempts = attempts.saturating_add(1);
             let now = now_millis();
             let snapshot = {
                 let mut slot = entry.lock();
@@ -307,14 +317,19 @@ impl<T: SessionData> StoreInner<T> {
             if self.settle(entry, &snapshot, outcome, now)? {
                 return Ok(());
             }
+            let lost_since = *first_loss.get_or_insert_with(Instant::now);
+            if attempts >= MIN_SAVE_ATTEMPTS && lost_since.elapsed() >= SAVE_PATIENCE {
+                return Err(StoreError::Contention(attempts));
+            }
             if !self.refresh(backend, &key, entry, now).await? && snapshot.expected.is_some() {
                 // Deleted by another server (log-out, renewal): never bring it back.
                 entry.end();
                 self.memory.remove(snapshot.id, entry);
                 return Ok(());
             }
+            // Lets an in-process backend's other writers finish before this one tries again.
+            tokio::task::yield_now().await;
         }
-        Err(StoreError::Contention(MAX_SAVE_ATTEMPTS))
     }
 
     /// Books the outcome of a save attempt: `true` when saved; on a conflict or an error the

@@ -12,7 +12,7 @@ pub(crate) enum StoreError {
     Backend(#[from] BackendError),
     #[error(transparent)]
     Encode(#[from] EncodeError),
-    #[error("the session was changed by other requests {0} times in a row while saving; giving up")]
+    #[error("the session was changed by other servers {0} times in a row while saving; giving up")]
     Contention(u32),
 }
 
