@@ -58,7 +58,8 @@ pub(crate) enum Session<T> {
     /// itself carries the request's marks (its unsaved fields, write counter and
     /// `creator_actions`): no allocation of per-request state for a new session.
     Fresh {
-        /// The id it gets if this request writes to it. Kept here, not only in the entry, so
+        /// The id it gets if this request writes to it (barring a collision with a live id,
+        /// odds about 2^-122, which places it under another). Kept here, not only in the entry, so
         /// that reading it takes no lock (an accessor's closure holds that lock).
         id: SessionId,
         entry: Arc<Entry<T>>,
