@@ -35,6 +35,47 @@ mod user_backend {
     }
 
     crate::e2e_suite!(async || Some(SharedMap::default()));
+
+    /// A save that never wins gives up with a 503 after at least 16 attempts and 3 seconds,
+    /// having written nothing over the rival's record; once the rival stops, saves go through.
+    /// Run on this backend only: the patience is three seconds of wall-clock time.
+    #[tokio::test]
+    async fn a_save_that_never_wins_gives_up_after_its_patience_and_writes_nothing() {
+        use std::time::{Duration, Instant};
+
+        use crate::common::{Browser, StatusCode};
+        use crate::e2e::{app, config, store, wrapper::Instrumented};
+
+        let map = SharedMap::default();
+        let backend = Instrumented::new(map.clone());
+        let rival = backend.rival();
+        let mut browser = Browser::new(&app(&store(backend, config()).await));
+        assert_eq!(browser.get("/").await.body, "1");
+        let stored = || map.map().values().next().expect("one record").clone();
+        let before = stored();
+
+        rival.wins(u64::MAX);
+        let started = Instant::now();
+        let reply = browser.get("/").await;
+        let waited = started.elapsed();
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            reply.body
+        );
+        assert!(reply.body.contains("retry"), "{}", reply.body);
+        assert!(waited >= Duration::from_secs(3), "gave up after {waited:?}");
+        assert!(rival.won() >= 16, "{} attempts", rival.won());
+        let after = stored();
+        assert_eq!(after.data, before.data, "the lost request wrote nothing");
+        assert_eq!(after.version, before.version + rival.won());
+
+        rival.wins(0);
+        let reply = browser.get("/").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_ne!(stored().data, before.data, "saved once the rival stopped");
+    }
 }
 
 mod sqlite {

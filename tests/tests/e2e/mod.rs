@@ -310,6 +310,28 @@ pub async fn two_stores_keep_each_others_writes_to_different_fields<F: Fixture>(
     );
 }
 
+/// Another server that keeps saving first: the save retries (reload, merge, compare-and-set)
+/// for as long as the burst lasts, here more races than any small fixed limit, then stores this
+/// request's write on top of the rival's record.
+pub async fn a_save_outlasts_a_burst_of_another_servers_wins<F: Fixture>(fixture: &F) {
+    let backend = Instrumented::new(fixture.backend().await);
+    let rival = backend.rival();
+    let mut browser = Browser::new(&app(&store(backend, config()).await));
+    assert_eq!(browser.get("/").await.body, "1");
+
+    rival.wins(40);
+    let reply = browser.get("/").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body, "2");
+    assert_eq!(rival.won(), 40);
+    let restarted = browser.on(&server(fixture).await).get("/peek").await;
+    assert!(
+        restarted.body.starts_with("2 "),
+        "the retry stored this request's write: {}",
+        restarted.body
+    );
+}
+
 /// Same field, two servers: last writer wins. Each server counts exactly on its own (its
 /// parallel requests are serialised on the live value), on top of the value it last loaded;
 /// the stored result is the value of the server that saved last. Here both start from 0 and
@@ -741,6 +763,7 @@ macro_rules! e2e_suite {
             destroy_deletes_the_record,
             two_stores_keep_each_others_writes_to_different_fields,
             two_stores_on_one_field_last_writer_wins,
+            a_save_outlasts_a_burst_of_another_servers_wins,
             schema_evolution_keeps_stored_sessions_readable,
             an_undecodable_record_gives_a_fresh_session,
             a_misfit_field_takes_its_default_and_the_rest_survives,

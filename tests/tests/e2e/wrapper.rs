@@ -1,8 +1,8 @@
-//! A backend wrapper that counts round trips, can be switched "down", and can fail a number of
-//! deletes.
+//! A backend wrapper that counts round trips, can be switched "down", can fail a number of
+//! deletes, and can play a rival server that saves first.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use typed_session::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
 
@@ -11,6 +11,7 @@ pub struct Instrumented<B> {
     calls: Arc<AtomicUsize>,
     down: Arc<AtomicBool>,
     deletes_to_fail: Arc<AtomicUsize>,
+    rival: Rival,
 }
 
 #[derive(Clone)]
@@ -42,6 +43,39 @@ impl FailingDeletes {
     }
 }
 
+/// A handle on a rival server: while it has wins left, each compare-and-set save through the
+/// wrapper finds the stored record one version on, as if another server had just saved it.
+#[derive(Clone, Default)]
+pub struct Rival {
+    wins_left: Arc<AtomicU64>,
+    won: Arc<AtomicU64>,
+}
+
+impl Rival {
+    /// The rival saves first the next `count` times (0: never again).
+    pub fn wins(&self, count: u64) {
+        self.wins_left.store(count, Ordering::SeqCst);
+    }
+
+    /// How many saves the rival has beaten so far.
+    pub fn won(&self) -> u64 {
+        self.won.load(Ordering::SeqCst)
+    }
+
+    fn takes_a_win(&self) -> bool {
+        let took = self
+            .wins_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if took {
+            self.won.fetch_add(1, Ordering::SeqCst);
+        }
+        took
+    }
+}
+
 impl<B> Instrumented<B> {
     pub fn new(inner: B) -> Self {
         Self {
@@ -49,7 +83,13 @@ impl<B> Instrumented<B> {
             calls: Arc::default(),
             down: Arc::default(),
             deletes_to_fail: Arc::default(),
+            rival: Rival::default(),
         }
+    }
+
+    /// A rival server that saves first while it has wins left.
+    pub fn rival(&self) -> Rival {
+        self.rival.clone()
     }
 
     pub fn calls(&self) -> Calls {
@@ -96,6 +136,14 @@ impl<B: SessionBackend> SessionBackend for Instrumented<B> {
         now: u64,
     ) -> Result<SaveOutcome, BackendError> {
         self.enter()?;
+        if expected_version.is_some() && self.rival.takes_a_win() {
+            // The rival's write: the stored record, one version on.
+            if let Some(mut stored) = self.inner.load(key, now).await? {
+                let current = stored.version;
+                stored.version += 1;
+                self.inner.save(key, &stored, Some(current), now).await?;
+            }
+        }
         self.inner.save(key, record, expected_version, now).await
     }
 
