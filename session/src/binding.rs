@@ -14,11 +14,12 @@ use crate::config::{ClientIp, SessionConfig};
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ClientBinding(Option<Box<Bound>>);
 
-/// The client's parts that a binding covers.
+/// The client's parts that a binding covers, as the bytes that are signed (empty: not bound,
+/// or not told). Made once per request, so that checking several presented ids copies nothing.
 #[derive(Debug, Clone)]
 struct Bound {
-    ip: Option<IpAddr>,
-    user_agent: Option<Vec<u8>>,
+    ip: Vec<u8>,
+    user_agent: Vec<u8>,
 }
 
 /// Which parts of the client the config binds to.
@@ -44,15 +45,16 @@ impl BindingPolicy {
 
     /// The binding of this request's client.
     pub(crate) fn of(self, headers: &HeaderMap, extensions: &Extensions) -> ClientBinding {
+        let ip = self
+            .ip
+            .then(|| self.client_ip(headers, extensions))
+            .flatten();
+        let user_agent = self.user_agent.then(|| headers.get(USER_AGENT)).flatten();
         ClientBinding(Some(Box::new(Bound {
-            ip: self
-                .ip
-                .then(|| self.client_ip(headers, extensions))
-                .flatten(),
-            user_agent: self
-                .user_agent
-                .then(|| headers.get(USER_AGENT).map(|ua| ua.as_bytes().to_vec()))
-                .flatten(),
+            ip: ip.map(|ip| ip.to_string().into_bytes()).unwrap_or_default(),
+            user_agent: user_agent
+                .map(|ua| ua.as_bytes().to_vec())
+                .unwrap_or_default(),
         })))
     }
 
@@ -84,17 +86,11 @@ impl BindingPolicy {
 
 impl ClientBinding {
     /// The bytes signed with the id.
-    pub(crate) fn signed_parts(&self) -> [Vec<u8>; 2] {
-        let Some(bound) = &self.0 else {
-            return [Vec::new(), Vec::new()];
-        };
-        [
-            bound
-                .ip
-                .map(|ip| ip.to_string().into_bytes())
-                .unwrap_or_default(),
-            bound.user_agent.clone().unwrap_or_default(),
-        ]
+    pub(crate) fn signed_parts(&self) -> [&[u8]; 2] {
+        match &self.0 {
+            Some(bound) => [&bound.ip, &bound.user_agent],
+            None => [&[], &[]],
+        }
     }
 }
 

@@ -781,6 +781,45 @@ async fn garbage_values_give_a_fresh_session_and_never_an_error() {
     assert_eq!(browser.get("/").await.body, "2");
 }
 
+/// A `Cookie` header stuffed with forged signed values costs a bounded number of signature
+/// checks: the real cookie is found behind a few forgeries (cookies of other paths can share
+/// its name) but not behind thousands, which are never all verified.
+#[tokio::test]
+async fn a_header_stuffed_with_forged_ids_is_examined_only_so_far() {
+    let config = signed(key_a()).with_user_agent_binding(true);
+    let app = visit_app(&memory_store(config).await);
+    let as_client = [("user-agent", FIREFOX)];
+    let first = get_with(&app, "/", None, &as_client).await;
+    let value = first.cookie("visit").unwrap().to_owned();
+    let forged = |count: usize| -> String {
+        (0..count)
+            .map(|i| {
+                format!(
+                    "visit={}.{}; ",
+                    SessionId::generate(),
+                    "A".repeat(42) + &(i % 10).to_string()
+                )
+            })
+            .collect()
+    };
+
+    let behind_a_few = format!("{}visit={value}", forged(15));
+    let reply = get_with(&app, "/", Some(&behind_a_few), &as_client).await;
+    assert_eq!(reply.body, "2", "found behind 15 forged values");
+
+    let behind_many = format!("{}visit={value}", forged(5000));
+    let reply = get_with(&app, "/", Some(&behind_many), &as_client).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_fresh(&reply, "visit", &value);
+
+    let cookie = format!("visit={value}");
+    assert_eq!(
+        get_with(&app, "/", Some(&cookie), &as_client).await.body,
+        "3",
+        "the real session is untouched"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Key rotation
 // ---------------------------------------------------------------------------------------------

@@ -105,6 +105,7 @@ impl IdTransport {
             binding,
             header,
             cookie,
+            values_left: MAX_VALUES_EXAMINED,
         })
     }
 
@@ -127,7 +128,7 @@ impl IdTransport {
             (None, None) => false,
             (Some(signer), Some(signature)) => {
                 let [ip, user_agent] = binding.signed_parts();
-                let parts: [&[u8]; 4] = [name.as_bytes(), payload, &ip, &user_agent];
+                let parts: [&[u8]; 4] = [name.as_bytes(), payload, ip, user_agent];
                 match signer.verify(&parts, signature) {
                     Some(crate::crypto::Verified::Current) => false,
                     Some(crate::crypto::Verified::Previous) => true,
@@ -184,7 +185,7 @@ impl IdTransport {
         if let Some(signer) = &self.signer {
             let [ip, user_agent] = binding.signed_parts();
             let payload = &out[start..];
-            let signature = signer.sign(&[name.as_bytes(), payload, &ip, &user_agent]);
+            let signature = signer.sign(&[name.as_bytes(), payload, ip, user_agent]);
             out.push(b'.');
             out.extend_from_slice(signature.as_bytes());
         }
@@ -233,12 +234,20 @@ impl IdTransport {
 type HeaderValues<'a> =
     std::iter::Chain<std::iter::Once<&'a HeaderValue>, http::header::ValueIter<'a, HeaderValue>>;
 
+/// How many presented values (header values, then cookies of our name) one request may have
+/// parsed and verified. A browser sends one, or a few when cookies of other paths or domains
+/// share the name; a request stuffed with thousands must not cost thousands of signature
+/// checks, each over the whole User-Agent when that is bound.
+const MAX_VALUES_EXAMINED: usize = 16;
+
 /// The ids a request presents, in the order they are tried: see [`IdTransport::incoming`].
 pub(crate) struct Candidates<'a> {
     transport: &'a IdTransport,
     binding: &'a ClientBinding,
     header: Option<(&'a HeaderName, HeaderValues<'a>)>,
     cookie: Option<cookie::Values<'a>>,
+    /// Of [`MAX_VALUES_EXAMINED`].
+    values_left: usize,
 }
 
 impl Iterator for Candidates<'_> {
@@ -246,7 +255,9 @@ impl Iterator for Candidates<'_> {
 
     fn next(&mut self) -> Option<Incoming> {
         if let Some((name, values)) = &mut self.header {
-            for value in values.by_ref() {
+            while self.values_left > 0 {
+                let Some(value) = values.next() else { break };
+                self.values_left -= 1;
                 let value = value.as_bytes().trim_ascii();
                 if let Some(incoming) = self.transport.decode(name.as_str(), value, self.binding) {
                     return Some(incoming);
@@ -256,7 +267,14 @@ impl Iterator for Candidates<'_> {
         }
         let cookie = self.cookie.as_mut()?;
         let name = self.transport.cookie.as_ref()?.name();
-        cookie.find_map(|value| self.transport.decode(name, value, self.binding))
+        while self.values_left > 0 {
+            let value = cookie.next()?;
+            self.values_left -= 1;
+            if let Some(incoming) = self.transport.decode(name, value, self.binding) {
+                return Some(incoming);
+            }
+        }
+        None
     }
 }
 
