@@ -168,6 +168,9 @@ pub enum DecodeError {
     /// An envelope of a format this version does not know.
     #[error("stored session has format {0}; this version reads format {FORMAT}")]
     Format(u64),
+    /// A record at version 0, which no save writes (the first is version 1).
+    #[error("stored session has version 0; saves start at 1")]
+    VersionZero,
     /// The migration function refused the record.
     #[error("migrating a stored session from schema version {from} failed: {message}")]
     Migration {

@@ -76,6 +76,77 @@ mod user_backend {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         assert_ne!(stored().data, before.data, "saved once the rival stopped");
     }
+
+    /// Another server (a newer release, or one with a key this one lacks) stores a newer copy
+    /// this server cannot read. The save that finds it fails with a 503 instead of writing
+    /// this server's stale copy over it, and the next request starts a fresh session; the
+    /// other server's record is kept as it was.
+    #[tokio::test]
+    async fn a_newer_record_this_server_cannot_read_is_never_saved_over() {
+        use crate::common::{Browser, StatusCode};
+        use crate::e2e::{app, config, store};
+
+        let map = SharedMap::default();
+        let mut browser = Browser::new(&app(&store(map.clone(), config()).await));
+        assert_eq!(browser.get("/").await.body, "1");
+        let unreadable = {
+            let mut records = map.map();
+            let record = records.values_mut().next().expect("one record");
+            record.data = record.data.replace("\"format\":1", "\"format\":2");
+            assert!(record.data.contains("\"format\":2"), "{}", record.data);
+            record.version += 1;
+            record.clone()
+        };
+
+        let reply = browser.get("/").await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            reply.body
+        );
+        let kept = map.map().values().next().cloned().expect("one record");
+        assert_eq!(kept.data, unreadable.data, "not saved over");
+        assert_eq!(kept.version, unreadable.version);
+
+        let old_cookie = browser.jar["visit"].clone();
+        let reply = browser.get("/").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, "1", "a fresh session");
+        assert_ne!(browser.jar["visit"], old_cookie);
+        let records = map.map();
+        assert_eq!(
+            records.len(),
+            2,
+            "the unreadable record is kept beside the new one"
+        );
+        assert!(
+            records
+                .values()
+                .any(|record| record.data == unreadable.data)
+        );
+    }
+
+    /// A record at version 0 (no save writes one: the first is 1) is not adopted: cached at 0
+    /// it would pass for never stored, so saves would try to create it forever and another
+    /// server's log-out would go unnoticed.
+    #[tokio::test]
+    async fn a_record_at_version_zero_gives_a_fresh_session() {
+        use crate::common::{Browser, StatusCode};
+        use crate::e2e::{app, config, store};
+
+        let map = SharedMap::default();
+        let mut first = Browser::new(&app(&store(map.clone(), config()).await));
+        assert_eq!(first.get("/").await.body, "1");
+        for record in map.map().values_mut() {
+            record.version = 0;
+        }
+        let mut restarted = first.on(&app(&store(map.clone(), config()).await));
+        let reply = restarted.get("/").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, "1", "a fresh session");
+        assert_ne!(restarted.jar["visit"], first.jar["visit"]);
+    }
 }
 
 mod sqlite {

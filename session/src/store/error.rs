@@ -3,7 +3,7 @@
 use http::StatusCode;
 
 use crate::backend::BackendError;
-use crate::record::EncodeError;
+use crate::record::{DecodeError, EncodeError};
 
 /// A failure of the store while opening or closing a request's session.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +12,12 @@ pub(crate) enum StoreError {
     Backend(#[from] BackendError),
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    /// Another server stored a version this one cannot read (another key, a newer format):
+    /// saving over it would lose that server's writes.
+    #[error(
+        "a newer stored copy of the session cannot be read here, so it is not overwritten: {0}"
+    )]
+    Unreadable(DecodeError),
     #[error("the session was changed by other servers {0} times in a row while saving; giving up")]
     Contention(u32),
 }
@@ -21,7 +27,9 @@ impl StoreError {
     /// is this application's bug.
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            Self::Backend(_) | Self::Contention(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Backend(_) | Self::Contention(_) | Self::Unreadable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -29,7 +37,7 @@ impl StoreError {
     /// The response body: what happened, without internals.
     pub(crate) fn public_message(&self) -> &'static str {
         match self {
-            Self::Backend(_) | Self::Contention(_) => {
+            Self::Backend(_) | Self::Contention(_) | Self::Unreadable(_) => {
                 "session storage is unavailable; please retry shortly\n"
             }
             Self::Encode(_) => "the session could not be stored\n",

@@ -170,26 +170,39 @@ impl<T: SessionData> StoreInner<T> {
         };
         entry.synced_at.store(now, Ordering::Release);
         if stored_version != entry.lock().version {
-            self.refresh(backend, &key, entry, now).await?;
+            match self.refresh(backend, &key, entry, now).await {
+                // Dropped from memory, record kept: the request goes on as a load that found
+                // nothing usable would.
+                Err(StoreError::Unreadable(_)) => return Ok(false),
+                other => {
+                    other?;
+                }
+            }
         }
         Ok(true)
     }
 
     /// Reads the backend's newer copy into the cached entry, keeping this server's unsaved
-    /// writes.
+    /// writes. `false` when the record is gone. A newer copy this server cannot read (written
+    /// with a key it lacks, or in a newer format, during a rolling change) is never merged nor
+    /// saved over: the cached entry is dropped and [`StoreError::Unreadable`] returned.
     pub(crate) async fn refresh(
         &self,
         backend: &dyn DynBackend,
         key: &StorageKey,
-        entry: &Entry<T>,
+        entry: &Arc<Entry<T>>,
         now: u64,
     ) -> Result<bool, StoreError> {
         let Some(record) = backend.load(key, now).await? else {
             return Ok(false);
         };
-        let decoded = decode::<T>(&record.data, self.sealer(key), self.encrypt_all);
+        let decoded = if record.version == 0 {
+            Err(record::DecodeError::VersionZero)
+        } else {
+            decode::<T>(&record.data, self.sealer(key), self.encrypt_all)
+        };
         let mut slot = entry.lock();
-        if record.version <= slot.version {
+        if record.version != 0 && record.version <= slot.version {
             // Already as new (a save on this server overtook this load): nothing to take.
             return Ok(true);
         }
@@ -197,16 +210,22 @@ impl<T: SessionData> StoreInner<T> {
             Ok((_, stored)) => {
                 let keep = slot.unsaved;
                 slot.value.merge_stored(stored, keep);
+                slot.version = record.version;
+                Ok(true)
             }
-            // This server's value replaces the unreadable one on the next save.
-            Err(error) => tracing::warn!(
-                %error,
-                data = std::any::type_name::<T>(),
-                "typed-session: a stored session cannot be decoded; it will be overwritten"
-            ),
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    data = std::any::type_name::<T>(),
+                    "typed-session: a newer stored session cannot be decoded; dropping the cached copy and keeping the record"
+                );
+                let id = slot.id;
+                drop(slot);
+                entry.end();
+                self.memory.remove(id, entry);
+                Err(StoreError::Unreadable(error))
+            }
         }
-        slot.version = record.version;
-        Ok(true)
     }
 
     /// Loads a session missing from memory and caches it.
@@ -223,7 +242,13 @@ impl<T: SessionData> StoreInner<T> {
         let Some(record) = backend.load(&key, now).await? else {
             return Ok(None);
         };
-        let (meta, value) = match decode::<T>(&record.data, self.sealer(&key), self.encrypt_all) {
+        let decoded = if record.version == 0 {
+            // Not a record any save wrote: cached at 0 it would pass for never stored.
+            Err(record::DecodeError::VersionZero)
+        } else {
+            decode::<T>(&record.data, self.sealer(&key), self.encrypt_all)
+        };
+        let (meta, value) = match decoded {
             Ok(decoded) => decoded,
             Err(error) => {
                 // The visitor gets a fresh session under a new id. The record stays (it expires
