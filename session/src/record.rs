@@ -168,6 +168,9 @@ pub enum DecodeError {
     /// An envelope of a format this version does not know.
     #[error("stored session has format {0}; this version reads format {FORMAT}")]
     Format(u64),
+    /// A `schema` member that is not a schema version (a number up to `u32::MAX`).
+    #[error("stored session's `schema` is not a schema version")]
+    Schema,
     /// A record at version 0, which no save writes (the first is version 1).
     #[error("stored session has version 0; saves start at 1")]
     VersionZero,
@@ -309,9 +312,14 @@ pub(crate) fn decode<'a>(
             .get("long_term")
             .and_then(Value::as_bool)
             .unwrap_or(false),
-        schema: number(envelope.get("schema"))
-            .and_then(|schema| u32::try_from(schema).ok())
-            .unwrap_or(0),
+        // Absent in records from before schema versions existed: 0. Present but not a u32 is
+        // damage, not an old record, and must not run the migrations again.
+        schema: match envelope.get("schema") {
+            None => 0,
+            Some(schema) => number(Some(schema))
+                .and_then(|schema| u32::try_from(schema).ok())
+                .ok_or(DecodeError::Schema)?,
+        },
     };
     if let Some(sealed) = envelope.get(SEALED) {
         let sealed = sealed.as_str().ok_or(DecodeError::NoFormat)?;
@@ -421,6 +429,9 @@ mod tests {
             "{",
             "{\"format\":2}",
             "{\"format\":1,\"fields\":3}",
+            "{\"format\":1,\"schema\":-1,\"fields\":{}}",
+            "{\"format\":1,\"schema\":\"3\",\"fields\":{}}",
+            "{\"format\":1,\"schema\":4294967296,\"fields\":{}}",
         ] {
             assert!(decode(bad, None, false).is_err(), "{bad}");
         }
@@ -431,5 +442,7 @@ mod tests {
             7,
             "a misfit takes its default"
         );
+        let (meta, _) = decode("{\"format\":1,\"fields\":{}}", None, false).unwrap();
+        assert_eq!(meta.schema, 0, "a record from before schema versions");
     }
 }

@@ -127,6 +127,34 @@ mod user_backend {
         );
     }
 
+    /// A stored creation time ahead of the clock (damage, or a far-off skew) counts from the
+    /// load, so the absolute timeout still ends the session.
+    #[tokio::test]
+    async fn a_creation_time_in_the_future_does_not_escape_the_absolute_timeout() {
+        use std::time::Duration;
+
+        use crate::common::Browser;
+        use crate::e2e::{app, config, store};
+
+        let config = config().with_absolute_timeout(Duration::from_millis(600));
+        let map = SharedMap::default();
+        let mut first = Browser::new(&app(&store(map.clone(), config.clone()).await));
+        assert_eq!(first.get("/").await.body, "1");
+        for record in map.map().values_mut() {
+            let mut data: serde_json::Value = serde_json::from_str(&record.data).unwrap();
+            data["created"] = u64::MAX.into();
+            record.data = data.to_string();
+        }
+        let mut restarted = first.on(&app(&store(map.clone(), config).await));
+        assert_eq!(restarted.get("/").await.body, "2", "loaded");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(
+            restarted.get("/").await.body,
+            "1",
+            "expired: a fresh session"
+        );
+    }
+
     /// A record at version 0 (no save writes one: the first is 1) is not adopted: cached at 0
     /// it would pass for never stored, so saves would try to create it forever and another
     /// server's log-out would go unnoticed.

@@ -248,7 +248,7 @@ impl<T: SessionData> StoreInner<T> {
         } else {
             decode::<T>(&record.data, self.sealer(&key), self.encrypt_all)
         };
-        let (meta, value) = match decoded {
+        let (mut meta, value) = match decoded {
             Ok(decoded) => decoded,
             Err(error) => {
                 // The visitor gets a fresh session under a new id. The record stays (it expires
@@ -262,6 +262,9 @@ impl<T: SessionData> StoreInner<T> {
                 return Ok(None);
             }
         };
+        // A creation time ahead of this clock (another server's skew, or damage) counts from
+        // now, so the absolute timeout still ends the session.
+        meta.created_at = meta.created_at.min(now);
         let expires_at = self
             .lifetimes
             .expires_at(meta.created_at, now, meta.long_term);
