@@ -233,6 +233,28 @@ mod sqlite {
     }
 
     crate::e2e_suite!(make);
+
+    /// A negative version, which no save writes.
+    #[tokio::test]
+    async fn a_malformed_record_gives_a_fresh_session() {
+        let Some(fixture) = make().await else { return };
+        let update = format!("UPDATE \"{}\" SET version = -1 WHERE id = ?", fixture.table);
+        crate::e2e::a_malformed_record_gives_a_fresh_session(
+            &fixture,
+            async |key| {
+                let affected = sqlx::query(&update)
+                    .bind(key.as_str())
+                    .execute(&fixture.pool)
+                    .await
+                    .unwrap()
+                    .rows_affected();
+                assert_eq!(affected, 1);
+            },
+            true,
+        )
+        .await;
+        crate::e2e::Cleanup::cleanup(fixture).await;
+    }
 }
 
 mod postgres {
@@ -290,6 +312,31 @@ mod postgres {
     }
 
     crate::e2e_suite!(make);
+
+    /// A negative version, which no save writes.
+    #[tokio::test]
+    async fn a_malformed_record_gives_a_fresh_session() {
+        let Some(fixture) = make().await else { return };
+        let update = format!(
+            "UPDATE \"{}\" SET version = -1 WHERE id = $1",
+            fixture.table
+        );
+        crate::e2e::a_malformed_record_gives_a_fresh_session(
+            &fixture,
+            async |key| {
+                let affected = sqlx::query(&update)
+                    .bind(key.as_str())
+                    .execute(&fixture.pool)
+                    .await
+                    .unwrap()
+                    .rows_affected();
+                assert_eq!(affected, 1);
+            },
+            true,
+        )
+        .await;
+        crate::e2e::Cleanup::cleanup(fixture).await;
+    }
 
     /// A server that is down when the store starts: `build()` says so instead of limping on.
     #[tokio::test]
@@ -376,6 +423,28 @@ mod mysql {
 
     crate::e2e_suite!(make);
 
+    /// A negative version, which no save writes.
+    #[tokio::test]
+    async fn a_malformed_record_gives_a_fresh_session() {
+        let Some(fixture) = make().await else { return };
+        let update = format!("UPDATE `{}` SET version = -1 WHERE id = ?", fixture.table);
+        crate::e2e::a_malformed_record_gives_a_fresh_session(
+            &fixture,
+            async |key| {
+                let affected = sqlx::query(&update)
+                    .bind(key.as_str())
+                    .execute(&fixture.pool)
+                    .await
+                    .unwrap()
+                    .rows_affected();
+                assert_eq!(affected, 1);
+            },
+            true,
+        )
+        .await;
+        crate::e2e::Cleanup::cleanup(fixture).await;
+    }
+
     #[tokio::test]
     async fn a_closed_port_at_request_time_gives_503_and_no_session() {
         crate::e2e::closed_port_gives_503(MySqlBackend::from_pool(
@@ -445,6 +514,25 @@ mod redis {
     }
 
     crate::e2e_suite!(make);
+
+    /// A version that is not a number, and data that is not UTF-8.
+    #[tokio::test]
+    async fn a_malformed_record_gives_a_fresh_session() {
+        let Some(fixture) = make().await else { return };
+        for (field, value) in [("v", b"-1".to_vec()), ("d", vec![0xff, 0xfe])] {
+            crate::e2e::a_malformed_record_gives_a_fresh_session(
+                &fixture,
+                async |key| {
+                    let mut conn = fixture.manager.clone();
+                    let name = format!("{}{}", fixture.prefix, key.as_str());
+                    let _: () = conn.hset(&name, field, &value).await.unwrap();
+                },
+                field == "v",
+            )
+            .await;
+        }
+        crate::e2e::Cleanup::cleanup(fixture).await;
+    }
 }
 
 mod mongodb {

@@ -24,7 +24,7 @@ pub(crate) fn version_to_db(version: u64) -> Result<i64, BackendError> {
 /// A stored signed 64-bit number that must not be negative.
 pub(crate) fn stored_u64(value: i64, column: &'static str) -> Result<u64, BackendError> {
     u64::try_from(value).map_err(|_| {
-        BackendError::new(
+        BackendError::malformed(
             "reading a stored session",
             format!("column {column} holds the negative value {value}"),
         )
@@ -34,7 +34,7 @@ pub(crate) fn stored_u64(value: i64, column: &'static str) -> Result<u64, Backen
 /// A stored `id` that must be a storage key.
 pub(crate) fn stored_key(id: &str) -> Result<StorageKey, BackendError> {
     StorageKey::parse(id).ok_or_else(|| {
-        BackendError::new(
+        BackendError::malformed(
             "reading a stored session key",
             format!("stored id {id:?} is not 64 lowercase hexadecimal digits"),
         )
@@ -50,7 +50,7 @@ mod tests {
         assert_eq!(millis_to_db(u64::MAX), i64::MAX);
         assert_eq!(millis_to_db(5), 5);
         assert!(version_to_db(u64::MAX).is_err());
-        assert!(stored_u64(-1, "version").is_err());
+        assert!(stored_u64(-1, "version").is_err_and(|e| e.is_malformed()));
         assert_eq!(stored_u64(7, "version").unwrap(), 7);
     }
 }

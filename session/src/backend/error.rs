@@ -3,13 +3,28 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-/// A backend operation failed: the server is down, a query failed, a stored value is
-/// malformed. The store answers the request with `503 Service Unavailable` and logs this error;
-/// it never replaces a session it could not read with an empty one.
+/// A backend operation failed: the server is down, a query failed, or a stored record is
+/// malformed.
+///
+/// On a failure the store answers the request with `503 Service Unavailable` and logs this
+/// error; it never replaces a session it could not read with an empty one. A
+/// [`malformed`](Self::malformed) record is different: the storage works, but that one record
+/// can never be read, so the visitor gets a fresh session (under a new id) and the record is
+/// left to expire, as with a record whose data cannot be decoded.
+///
+/// ```
+/// use typed_session::backend::BackendError;
+///
+/// let down = BackendError::new("loading a session", "connection refused");
+/// assert!(!down.is_malformed());
+/// let damaged = BackendError::malformed("loading a session", "version column holds -1");
+/// assert!(damaged.is_malformed());
+/// ```
 #[derive(Debug)]
 pub struct BackendError {
     context: &'static str,
     source: Box<dyn StdError + Send + Sync>,
+    malformed: bool,
 }
 
 impl BackendError {
@@ -19,7 +34,27 @@ impl BackendError {
         Self {
             context,
             source: source.into(),
+            malformed: false,
         }
+    }
+
+    /// A stored record that is there but cannot be returned as a
+    /// [`Record`](crate::backend::Record): a negative or non-numeric version, a missing
+    /// field, a value of the wrong type. Return it from `load` and `touch` for such a record.
+    pub fn malformed(
+        context: &'static str,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        Self {
+            malformed: true,
+            ..Self::new(context, source)
+        }
+    }
+
+    /// Whether this is a [`malformed`](Self::malformed) record rather than a failure.
+    #[must_use]
+    pub fn is_malformed(&self) -> bool {
+        self.malformed
     }
 
     /// What was attempted.

@@ -214,7 +214,9 @@ pub trait SessionBackend: Send + Sync + 'static {
     /// [`SessionStoreBuilder::build`](crate::SessionStoreBuilder::build).
     fn create_schema(&self) -> impl Future<Output = Result<(), BackendError>> + Send;
 
-    /// The live record under `key`, if any.
+    /// The live record under `key`, if any. A record that is there but cannot be returned
+    /// (a negative version, a missing or mistyped field) is [`BackendError::malformed`]: the
+    /// store then starts a fresh session instead of failing every request that presents it.
     fn load(
         &self,
         key: &StorageKey,
@@ -232,7 +234,8 @@ pub trait SessionBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<SaveOutcome, BackendError>> + Send;
 
     /// Moves a live record's expiry to `expires_at`, leaving its data and version alone; returns
-    /// its version, or `None` if there is no live record under `key`.
+    /// its version, or `None` if there is no live record under `key`. A stored version that
+    /// cannot be read is [`BackendError::malformed`], as in [`load`](Self::load).
     fn touch(
         &self,
         key: &StorageKey,

@@ -230,7 +230,7 @@ fn malformed(context: &'static str, field: &str, value: Option<&Bson>) -> Backen
         || "nothing".to_owned(),
         |v| format!("{:?}", v.element_type()),
     );
-    BackendError::new(
+    BackendError::malformed(
         context,
         format!("stored session field {field:?} holds {found}, not the expected type"),
     )

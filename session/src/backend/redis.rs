@@ -231,7 +231,7 @@ impl RedisBackend {
             .and_then(|name| name.strip_prefix(&*self.prefix))
             .and_then(StorageKey::parse)
             .ok_or_else(|| {
-                BackendError::new(
+                BackendError::malformed(
                     context,
                     format!(
                         "key {:?} under the prefix is not a session key",
@@ -257,7 +257,7 @@ impl SessionBackend for RedisBackend {
         let name = self.key_name(key);
         let mut conn = self.manager.clone();
         // One transaction, so the fields and the expiry belong to the same write.
-        let ((data, version), expiry): ((Option<String>, Option<String>), i64) = redis::pipe()
+        let ((data, version), expiry): (HashFields, i64) = redis::pipe()
             .atomic()
             .cmd("HMGET")
             .arg(&name)
@@ -271,17 +271,19 @@ impl SessionBackend for RedisBackend {
         let Some(expires_at) = stored_expiry(expiry).filter(|&at| at > now) else {
             return Ok(None);
         };
-        match (data, version) {
-            (Some(data), Some(version)) => Ok(Some(Record {
-                data,
-                version: parse_version(&version, context)?,
-                expires_at,
-            })),
-            _ => Err(BackendError::new(
+        let (Some(data), Some(version)) = (data, version) else {
+            return Err(BackendError::malformed(
                 context,
                 "stored session lacks its d (data) or v (version) field",
-            )),
-        }
+            ));
+        };
+        let data = String::from_utf8(data)
+            .map_err(|_| BackendError::malformed(context, "stored session data is not UTF-8"))?;
+        Ok(Some(Record {
+            data,
+            version: parse_version(&version, context)?,
+            expires_at,
+        }))
     }
 
     async fn save(
@@ -315,7 +317,7 @@ impl SessionBackend for RedisBackend {
     ) -> Result<Option<u64>, BackendError> {
         let context = "touching a session";
         let mut conn = self.manager.clone();
-        let version: Option<String> = self
+        let version: Option<Vec<u8>> = self
             .scripts
             .touch
             .key(self.key_name(key))
@@ -378,19 +380,26 @@ fn stored_expiry(expiry: i64) -> Option<u64> {
     }
 }
 
+/// A session hash's `d` (data) and `v` (version) fields, as raw bytes: what they hold is
+/// checked here, so that damage reads as a malformed record rather than a failed command.
+type HashFields = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// A stored version: a canonical decimal (no sign, no leading zero), as this backend writes
 /// it. The save script compares versions as text, so a non-canonical one is malformed too.
-fn parse_version(text: &str, context: &'static str) -> Result<u64, BackendError> {
+fn parse_version(text: &[u8], context: &'static str) -> Result<u64, BackendError> {
     let canonical = !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_digit())
-        && (text == "0" || !text.starts_with('0'));
+        && text.iter().all(u8::is_ascii_digit)
+        && (text == b"0" || !text.starts_with(b"0"));
     canonical
-        .then(|| text.parse::<u64>().ok())
+        .then(|| std::str::from_utf8(text).ok()?.parse::<u64>().ok())
         .flatten()
         .ok_or_else(|| {
-            BackendError::new(
+            BackendError::malformed(
                 context,
-                format!("stored version {text:?} is not a canonical unsigned 64-bit decimal"),
+                format!(
+                    "stored version {:?} is not a canonical unsigned 64-bit decimal",
+                    String::from_utf8_lossy(text)
+                ),
             )
         })
 }
@@ -401,9 +410,12 @@ mod tests {
 
     #[test]
     fn versions_parse_strictly() {
-        assert_eq!(parse_version("0", "t").unwrap(), 0);
-        assert_eq!(parse_version("42", "t").unwrap(), 42);
-        assert_eq!(parse_version(&u64::MAX.to_string(), "t").unwrap(), u64::MAX);
+        assert_eq!(parse_version(b"0", "t").unwrap(), 0);
+        assert_eq!(parse_version(b"42", "t").unwrap(), 42);
+        assert_eq!(
+            parse_version(u64::MAX.to_string().as_bytes(), "t").unwrap(),
+            u64::MAX
+        );
         for bad in [
             "",
             "+1",
@@ -414,7 +426,8 @@ mod tests {
             "18446744073709551616",
             "x",
         ] {
-            assert!(parse_version(bad, "t").is_err(), "{bad:?}");
+            let error = parse_version(bad.as_bytes(), "t").unwrap_err();
+            assert!(error.is_malformed(), "{bad:?}");
         }
     }
 

@@ -3,7 +3,7 @@
 use http::StatusCode;
 
 use crate::backend::BackendError;
-use crate::record::{DecodeError, EncodeError};
+use crate::record::EncodeError;
 
 /// A failure of the store while opening or closing a request's session.
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +17,7 @@ pub(crate) enum StoreError {
     #[error(
         "a newer stored copy of the session cannot be read here, so it is not overwritten: {0}"
     )]
-    Unreadable(DecodeError),
+    Unreadable(Box<dyn std::error::Error + Send + Sync>),
     #[error("the session was changed by other servers {0} times in a row while saving; giving up")]
     Contention(u32),
 }

@@ -152,7 +152,14 @@ impl<T: SessionData> StoreInner<T> {
         let expires_at = self
             .lifetimes
             .expires_at(entry.created_at, now, entry.is_long_term());
-        let Some(stored_version) = backend.touch(&key, expires_at, now).await? else {
+        let touched = match backend.touch(&key, expires_at, now).await {
+            Err(error) if error.is_malformed() => {
+                self.forget(entry, &error);
+                return Ok(false);
+            }
+            touched => touched?,
+        };
+        let Some(stored_version) = touched else {
             if entry.lock().version == 0 {
                 // Never saved (only memory_only fields written): memory is its only copy.
                 entry.synced_at.store(now, Ordering::Release);
@@ -193,8 +200,14 @@ impl<T: SessionData> StoreInner<T> {
         entry: &Arc<Entry<T>>,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let Some(record) = backend.load(key, now).await? else {
-            return Ok(false);
+        let record = match backend.load(key, now).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Ok(false),
+            Err(error) if error.is_malformed() => {
+                self.forget(entry, &error);
+                return Err(StoreError::Unreadable(error.into()));
+            }
+            Err(error) => return Err(error.into()),
         };
         let decoded = if record.version == 0 {
             Err(record::DecodeError::VersionZero)
@@ -214,18 +227,28 @@ impl<T: SessionData> StoreInner<T> {
                 Ok(true)
             }
             Err(error) => {
-                tracing::warn!(
-                    %error,
-                    data = std::any::type_name::<T>(),
-                    "typed-session: a newer stored session cannot be decoded; dropping the cached copy and keeping the record"
-                );
-                let id = slot.id;
                 drop(slot);
-                entry.end();
-                self.memory.remove(id, entry);
-                Err(StoreError::Unreadable(error))
+                self.forget(entry, &error);
+                Err(StoreError::Unreadable(error.into()))
             }
         }
+    }
+
+    /// Drops the cached copy of a session whose stored record this server cannot read, and
+    /// keeps the record: it may be another server's newer copy (a newer format, a key this
+    /// server lacks), and it expires in due course if not.
+    fn forget(&self, entry: &Arc<Entry<T>>, error: &dyn std::fmt::Display) {
+        tracing::warn!(
+            %error,
+            data = std::any::type_name::<T>(),
+            "typed-session: a stored session cannot be read; dropping the cached copy and keeping the record"
+        );
+        let id = {
+            let slot = entry.lock();
+            entry.end();
+            slot.id
+        };
+        self.memory.remove(id, entry);
     }
 
     /// Loads a session missing from memory and caches it.
@@ -239,8 +262,20 @@ impl<T: SessionData> StoreInner<T> {
             return Ok(None);
         }
         let key = StorageKey::for_id(id);
-        let Some(record) = backend.load(&key, now).await? else {
-            return Ok(None);
+        let record = match backend.load(&key, now).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Ok(None),
+            Err(error) if error.is_malformed() => {
+                // The storage works; this one record cannot be read. As with undecodable data
+                // below: a fresh session, and the record left to expire.
+                tracing::warn!(
+                    %error,
+                    data = std::any::type_name::<T>(),
+                    "typed-session: a stored session is malformed; starting a fresh one"
+                );
+                return Ok(None);
+            }
+            Err(error) => return Err(error.into()),
         };
         let decoded = if record.version == 0 {
             // Not a record any save wrote: cached at 0 it would pass for never stored.

@@ -454,6 +454,38 @@ pub async fn schema_evolution_keeps_stored_sessions_readable<F: Fixture>(fixture
     );
 }
 
+/// A record the backend cannot return at all (damaged in storage: `damage` makes it so) gives a
+/// fresh session, not a 503 on every request until it expires: on a server that must load it,
+/// and, when the damage is to the version (all a touch reads), on one that has it cached and
+/// finds the damage at its touch.
+pub async fn a_malformed_record_gives_a_fresh_session<F: Fixture>(
+    fixture: &F,
+    damage: impl AsyncFn(StorageKey),
+    version_damaged: bool,
+) {
+    let touching = config().with_touch_interval(Duration::from_millis(1));
+    let cached = app(&store(fixture.backend().await, touching.clone()).await);
+    let mut browser = Browser::new(&cached);
+    assert_eq!(browser.get("/").await.body, "1");
+    let id = id_of(&browser);
+    damage(StorageKey::for_id(id)).await;
+
+    let restarted = app(&store(fixture.backend().await, touching).await);
+    let reply = browser.on(&restarted).get("/").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body, "1", "a fresh session after a load");
+    assert_ne!(reply.cookie("visit"), Some(id.to_string().as_str()));
+
+    if !version_damaged {
+        return;
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let reply = browser.get("/").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body, "1", "a fresh session after a touch");
+    assert_ne!(reply.cookie("visit"), Some(id.to_string().as_str()));
+}
+
 pub async fn an_undecodable_record_gives_a_fresh_session<F: Fixture>(fixture: &F) {
     let app = server(fixture).await;
     let mut browser = Browser::new(&app);
