@@ -127,6 +127,18 @@ mod user_backend {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_to_a_session_dropped_meanwhile_is_not_acknowledged() {
+        let map = SharedMap::default();
+        crate::e2e::a_write_to_a_session_dropped_meanwhile_is_not_acknowledged(&map, async |key| {
+            let mut records = map.map();
+            let record = records.get_mut(&key).expect("stored");
+            record.data = record.data.replace("\"format\":1", "\"format\":2");
+            record.version += 1;
+        })
+        .await;
+    }
+
     /// A stored creation time ahead of the clock (damage, or a far-off skew) counts from the
     /// load, so the absolute timeout still ends the session.
     #[tokio::test]

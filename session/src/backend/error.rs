@@ -9,8 +9,9 @@ use std::fmt;
 /// On a failure the store answers the request with `503 Service Unavailable` and logs this
 /// error; it never replaces a session it could not read with an empty one. A
 /// [`malformed`](Self::malformed) record is different: the storage works, but that one record
-/// can never be read, so the visitor gets a fresh session (under a new id) and the record is
-/// left to expire, as with a record whose data cannot be decoded.
+/// can never be read. As with a record whose data cannot be decoded, a request that loads or
+/// touches it gets a fresh session (under a new id) and the record is left to expire; a save
+/// or renewal that meets it answers 503 without writing over it.
 ///
 /// ```
 /// use typed_session::backend::BackendError;

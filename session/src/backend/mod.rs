@@ -216,7 +216,8 @@ pub trait SessionBackend: Send + Sync + 'static {
 
     /// The live record under `key`, if any. A record that is there but cannot be returned
     /// (a negative version, a missing or mistyped field) is [`BackendError::malformed`]: the
-    /// store then starts a fresh session instead of failing every request that presents it.
+    /// store then starts a fresh session instead of failing every request that presents it
+    /// (a save that meets it fails, without writing over it).
     fn load(
         &self,
         key: &StorageKey,

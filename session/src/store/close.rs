@@ -39,6 +39,19 @@ struct Snapshot {
     in_flight: u64,
 }
 
+/// What a request gets when its session ended before its writes or its renewal were stored:
+/// nothing to do when it was destroyed (a log-out wins), an error when it was dropped because
+/// its stored copy cannot be read here (the client must not believe its writes were kept).
+fn ended_unsaved<T>(entry: &Entry<T>) -> Result<Option<SessionId>, StoreError> {
+    if entry.is_unreadable() {
+        Err(StoreError::Unreadable(
+            "the session was dropped: its stored copy cannot be read here".into(),
+        ))
+    } else {
+        Ok(None)
+    }
+}
+
 impl<T: SessionData> StoreInner<T> {
     /// Applies what the request did. Writes to a cached session already happened on the shared
     /// live value; what remains is the backend copy and the cookie.
@@ -202,7 +215,7 @@ impl<T: SessionData> StoreInner<T> {
             (slot.id, slot.version != 0)
         };
         if ended {
-            return Ok(None);
+            return ended_unsaved(entry);
         }
         if current != old {
             // A parallel request renewed it already: this request's writes go to the new id,
@@ -217,7 +230,7 @@ impl<T: SessionData> StoreInner<T> {
             return Ok(Some(self.memory.rekey(old, entry)));
         };
         let old_key = StorageKey::for_id(old);
-        if stored && !self.refresh(backend, &old_key, entry, now_millis()).await? {
+        if stored && !self.refresh(backend, old, entry, now_millis()).await? {
             // Deleted elsewhere (a log-out on another server) while this request ran.
             entry.end();
             self.memory.remove(old, entry);
@@ -243,6 +256,15 @@ impl<T: SessionData> StoreInner<T> {
                 return Err(error);
             }
         };
+        if entry.is_ended() {
+            // Dropped meanwhile by a request that found its stored copy unreadable: the new
+            // record goes, and the old one (perhaps another server's newer copy) stays.
+            if let Err(cleanup) = backend.delete(&StorageKey::for_id(new)).await {
+                tracing::warn!(error = %cleanup, "typed-session: an abandoned renewal left its new record to expire");
+            }
+            self.memory.remove(new, entry);
+            return ended_unsaved(entry);
+        }
         if stored && let Err(error) = backend.delete(&old_key).await {
             // Back to the old id, which the client still holds and whose record is intact; the
             // new record goes if it can, and the writes it carried count as unsaved again.
@@ -304,8 +326,11 @@ impl<T: SessionData> StoreInner<T> {
             let now = now_millis();
             let snapshot = {
                 let mut slot = entry.lock();
-                if entry.is_ended() || slot.saved_writes >= write {
+                if slot.saved_writes >= write {
                     return Ok(());
+                }
+                if entry.is_ended() {
+                    return ended_unsaved(entry).map(|_| ());
                 }
                 let (id, expected) = (slot.id, (slot.version != 0).then_some(slot.version));
                 self.snapshot(&mut slot, entry, now, id, expected)?
@@ -321,7 +346,8 @@ impl<T: SessionData> StoreInner<T> {
             if attempts >= MIN_SAVE_ATTEMPTS && lost_since.elapsed() >= SAVE_PATIENCE {
                 return Err(StoreError::Contention(attempts));
             }
-            if !self.refresh(backend, &key, entry, now).await? && snapshot.expected.is_some() {
+            if !self.refresh(backend, snapshot.id, entry, now).await? && snapshot.expected.is_some()
+            {
                 // Deleted by another server (log-out, renewal): never bring it back.
                 entry.end();
                 self.memory.remove(snapshot.id, entry);

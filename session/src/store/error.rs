@@ -12,13 +12,13 @@ pub(crate) enum StoreError {
     Backend(#[from] BackendError),
     #[error(transparent)]
     Encode(#[from] EncodeError),
-    /// Another server stored a version this one cannot read (another key, a newer format):
-    /// saving over it would lose that server's writes.
-    #[error(
-        "a newer stored copy of the session cannot be read here, so it is not overwritten: {0}"
-    )]
+    /// The stored copy cannot be read here (another server's key or newer format, or damage):
+    /// saving over it could lose another server's writes, so the request fails instead.
+    #[error("the stored copy of the session cannot be read here, so it is not overwritten: {0}")]
     Unreadable(Box<dyn std::error::Error + Send + Sync>),
-    #[error("the session was changed by other servers {0} times in a row while saving; giving up")]
+    #[error(
+        "the stored session was changed by other writers {0} times in a row while saving; giving up"
+    )]
     Contention(u32),
 }
 

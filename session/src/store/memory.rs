@@ -20,9 +20,11 @@ pub(crate) struct Entry<T> {
     pub(crate) long_term: AtomicBool,
     /// Storage consent (`SessionMode::OptIn`); always set under `SessionMode::Persistent`.
     pub(crate) consent: AtomicBool,
-    /// Destroyed here or found gone from the backend: never served or saved again. An atomic
-    /// of its own, so the lookup of every request checks it without taking the value's lock.
-    ended: AtomicBool,
+    /// [`LIVE`]; or [`ENDED`], destroyed here or found gone from the backend; or
+    /// [`UNREADABLE`], dropped because its stored copy cannot be read here. An ended session is
+    /// never served or saved again. An atomic of its own, so the lookup of every request checks
+    /// it without taking the value's lock.
+    ended: AtomicU8,
     /// While the session is new and unstored, the operations its creating request asked for
     /// (see `Session::Fresh`); unused after.
     pub(crate) creator_actions: AtomicU8,
@@ -32,6 +34,11 @@ pub(crate) struct Entry<T> {
     /// need it, and the entry stays smaller (24 bytes with the default features).
     save_lock: OnceLock<Box<tokio::sync::Mutex<()>>>,
 }
+
+/// States of [`Entry::ended`].
+const LIVE: u8 = 0;
+const ENDED: u8 = 1;
+const UNREADABLE: u8 = 2;
 
 /// What the lock of an [`Entry`] guards: the value and the bookkeeping that must change with it.
 pub(crate) struct Slot<T> {
@@ -77,7 +84,7 @@ impl<T> Entry<T> {
             synced_at: AtomicU64::new(now),
             long_term: AtomicBool::new(long_term),
             consent: AtomicBool::new(true),
-            ended: AtomicBool::new(false),
+            ended: AtomicU8::new(LIVE),
             creator_actions: AtomicU8::new(0),
             save_lock: OnceLock::new(),
         }
@@ -117,11 +124,22 @@ impl<T> Entry<T> {
 
     /// Marks the session over: saves of parallel requests stop.
     pub(crate) fn end(&self) {
-        self.ended.store(true, Ordering::Release);
+        // `max`: an unreadable session stays marked as such.
+        self.ended.fetch_max(ENDED, Ordering::AcqRel);
+    }
+
+    /// Marks the session over because its stored copy cannot be read here: saves of parallel
+    /// requests fail rather than drop their writes unnoticed.
+    pub(crate) fn end_unreadable(&self) {
+        self.ended.store(UNREADABLE, Ordering::Release);
     }
 
     pub(crate) fn is_ended(&self) -> bool {
-        self.ended.load(Ordering::Acquire)
+        self.ended.load(Ordering::Acquire) != LIVE
+    }
+
+    pub(crate) fn is_unreadable(&self) -> bool {
+        self.ended.load(Ordering::Acquire) == UNREADABLE
     }
 }
 

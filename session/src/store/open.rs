@@ -139,7 +139,7 @@ impl<T: SessionData> StoreInner<T> {
 
     /// Extends the backend expiry and confirms the session still exists there; reloads it if
     /// another server saved a newer version. `false` when it is gone (destroyed or expired
-    /// elsewhere): the cached entry is dropped.
+    /// elsewhere) or its stored copy cannot be read here: the cached entry is dropped.
     async fn touch(
         &self,
         backend: &dyn DynBackend,
@@ -153,10 +153,9 @@ impl<T: SessionData> StoreInner<T> {
             .lifetimes
             .expires_at(entry.created_at, now, entry.is_long_term());
         let touched = match backend.touch(&key, expires_at, now).await {
-            Err(error) if error.is_malformed() => {
-                self.forget(entry, &error);
-                return Ok(false);
-            }
+            // Unless renewed meanwhile, the request goes on as one whose load found nothing
+            // usable.
+            Err(error) if error.is_malformed() => return Ok(!self.forget(entry, id, &error)),
             touched => touched?,
         };
         let Some(stored_version) = touched else {
@@ -177,9 +176,9 @@ impl<T: SessionData> StoreInner<T> {
         };
         entry.synced_at.store(now, Ordering::Release);
         if stored_version != entry.lock().version {
-            match self.refresh(backend, &key, entry, now).await {
-                // Dropped from memory, record kept: the request goes on as a load that found
-                // nothing usable would.
+            match self.refresh(backend, id, entry, now).await {
+                // Dropped from memory, record kept: the request goes on as one whose load found
+                // nothing usable.
                 Err(StoreError::Unreadable(_)) => return Ok(false),
                 other => {
                     other?;
@@ -189,34 +188,37 @@ impl<T: SessionData> StoreInner<T> {
         Ok(true)
     }
 
-    /// Reads the backend's newer copy into the cached entry, keeping this server's unsaved
-    /// writes. `false` when the record is gone. A newer copy this server cannot read (written
-    /// with a key it lacks, or in a newer format, during a rolling change) is never merged nor
-    /// saved over: the cached entry is dropped and [`StoreError::Unreadable`] returned.
+    /// Reads the backend's newer copy of the session under `id` into the cached entry, keeping
+    /// this server's unsaved writes. `false` when the record is gone. A newer copy this server
+    /// cannot read (written with a key it lacks or in a newer format during a rolling change, or
+    /// damaged) is never merged nor saved over: the cached entry is dropped and
+    /// [`StoreError::Unreadable`] returned. Nothing is taken once the entry has moved to
+    /// another id (a parallel renewal): that record is no longer its copy.
     pub(crate) async fn refresh(
         &self,
         backend: &dyn DynBackend,
-        key: &StorageKey,
+        id: SessionId,
         entry: &Arc<Entry<T>>,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let record = match backend.load(key, now).await {
+        let key = StorageKey::for_id(id);
+        let record = match backend.load(&key, now).await {
             Ok(Some(record)) => record,
             Ok(None) => return Ok(false),
             Err(error) if error.is_malformed() => {
-                self.forget(entry, &error);
-                return Err(StoreError::Unreadable(error.into()));
+                return self.unreadable(entry, id, error.into());
             }
             Err(error) => return Err(error.into()),
         };
         let decoded = if record.version == 0 {
             Err(record::DecodeError::VersionZero)
         } else {
-            decode::<T>(&record.data, self.sealer(key), self.encrypt_all)
+            decode::<T>(&record.data, self.sealer(&key), self.encrypt_all)
         };
         let mut slot = entry.lock();
-        if record.version != 0 && record.version <= slot.version {
-            // Already as new (a save on this server overtook this load): nothing to take.
+        if slot.id != id || (record.version != 0 && record.version <= slot.version) {
+            // Moved on, or already as new (a save on this server overtook this load): nothing
+            // to take.
             return Ok(true);
         }
         match decoded {
@@ -228,27 +230,44 @@ impl<T: SessionData> StoreInner<T> {
             }
             Err(error) => {
                 drop(slot);
-                self.forget(entry, &error);
-                Err(StoreError::Unreadable(error.into()))
+                self.unreadable(entry, id, error.into())
             }
         }
     }
 
-    /// Drops the cached copy of a session whose stored record this server cannot read, and
-    /// keeps the record: it may be another server's newer copy (a newer format, a key this
-    /// server lacks), and it expires in due course if not.
-    fn forget(&self, entry: &Arc<Entry<T>>, error: &dyn std::fmt::Display) {
+    /// [`refresh`](Self::refresh)'s answer to a record it cannot read.
+    fn unreadable(
+        &self,
+        entry: &Arc<Entry<T>>,
+        id: SessionId,
+        error: Box<dyn std::error::Error + Send + Sync>,
+    ) -> Result<bool, StoreError> {
+        if self.forget(entry, id, &error) {
+            Err(StoreError::Unreadable(error))
+        } else {
+            Ok(true)
+        }
+    }
+
+    /// Drops the cached copy of the session under `id`, whose stored record this server cannot
+    /// read, and keeps the record: it may be another server's newer copy (a newer format, a key
+    /// this server lacks), and it expires in due course if not. `false` when the entry has
+    /// moved to another id meanwhile (a parallel renewal), and so lives on.
+    fn forget(&self, entry: &Arc<Entry<T>>, id: SessionId, error: &dyn std::fmt::Display) -> bool {
+        {
+            let slot = entry.lock();
+            if slot.id != id {
+                return false;
+            }
+            entry.end_unreadable();
+        }
         tracing::warn!(
             %error,
             data = std::any::type_name::<T>(),
             "typed-session: a stored session cannot be read; dropping the cached copy and keeping the record"
         );
-        let id = {
-            let slot = entry.lock();
-            entry.end();
-            slot.id
-        };
         self.memory.remove(id, entry);
+        true
     }
 
     /// Loads a session missing from memory and caches it.

@@ -77,8 +77,8 @@ impl IdTransport {
         }
     }
 
-    /// Every well-formed, correctly signed id the request presents: header values first (an API
-    /// client means it), then cookies. `None` when it presents no value at all, so a new
+    /// Every well-formed, correctly signed id among the first [`MAX_VALUES_EXAMINED`] values
+    /// the request presents: header values first (an API client means it), then cookies. `None` when it presents no value at all, so a new
     /// client's request skips the search.
     // Inlined into the open, so that what it returns is built in place and not copied there.
     #[inline(always)]

@@ -319,11 +319,11 @@ pub async fn a_save_outlasts_a_burst_of_another_servers_wins<F: Fixture>(fixture
     let mut browser = Browser::new(&app(&store(backend, config()).await));
     assert_eq!(browser.get("/").await.body, "1");
 
-    rival.wins(40);
+    rival.wins(20);
     let reply = browser.get("/").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body, "2");
-    assert_eq!(rival.won(), 40);
+    assert_eq!(rival.won(), 20);
     let restarted = browser.on(&server(fixture).await).get("/peek").await;
     assert!(
         restarted.body.starts_with("2 "),
@@ -484,6 +484,60 @@ pub async fn a_malformed_record_gives_a_fresh_session<F: Fixture>(
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body, "1", "a fresh session after a touch");
     assert_ne!(reply.cookie("visit"), Some(id.to_string().as_str()));
+}
+
+/// A request still running when a parallel one drops the session (its stored copy became
+/// unreadable here, by `damage`) is told its write was not kept: a 503, not a 200 over a write
+/// that went nowhere.
+pub async fn a_write_to_a_session_dropped_meanwhile_is_not_acknowledged<F: Fixture>(
+    fixture: &F,
+    damage: impl AsyncFn(StorageKey),
+) {
+    use std::sync::Arc;
+    use tokio::sync::Notify;
+
+    let entered = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let store = store(fixture.backend().await, config()).await;
+    let slow = {
+        let (entered, release) = (Arc::clone(&entered), Arc::clone(&release));
+        move |session: TypedSession<Visit>| async move {
+            entered.notify_one();
+            release.notified().await;
+            session.update_count(|count| *count += 1);
+        }
+    };
+    let app = app(&store).merge(
+        Router::new()
+            .route("/slow", get(slow))
+            .layer(SessionLayer::new(store.clone())),
+    );
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.get("/").await.body, "1");
+    let cookie = cookie_of(&browser);
+
+    let in_flight = tokio::spawn({
+        let app = app.clone();
+        let cookie = cookie.clone();
+        async move { get_with_cookie(&app, "/slow", &cookie).await }
+    });
+    entered.notified().await;
+    damage(StorageKey::for_id(id_of(&browser))).await;
+    let dropping = browser.get("/").await;
+    assert_eq!(
+        dropping.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        dropping.body
+    );
+    release.notify_one();
+    let late = in_flight.await.unwrap();
+    assert_eq!(
+        late.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        late.body
+    );
 }
 
 pub async fn an_undecodable_record_gives_a_fresh_session<F: Fixture>(fixture: &F) {

@@ -137,7 +137,9 @@ impl<B: SessionBackend> SessionBackend for Instrumented<B> {
     ) -> Result<SaveOutcome, BackendError> {
         self.enter()?;
         if expected_version.is_some() && self.rival.takes_a_win() {
-            // The rival's write: the stored record, one version on.
+            // The rival's write, a round trip's time before ours: the stored record, one
+            // version on. (The pause also keeps a save that never wins from spinning.)
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             if let Some(mut stored) = self.inner.load(key, now).await? {
                 let current = stored.version;
                 stored.version += 1;
