@@ -6,6 +6,31 @@
 mod common;
 mod e2e;
 
+/// A SQL backend's malformed-record test (`e2e::a_malformed_record_gives_a_fresh_session`): a
+/// negative version, which no save writes, set with `$update` (the table name, then the id as
+/// the one bound parameter).
+#[macro_export]
+macro_rules! sql_malformed_record_test {
+    ($update:literal) => {
+        #[tokio::test]
+        async fn a_malformed_record_gives_a_fresh_session() {
+            let Some(fixture) = make().await else { return };
+            let update = format!($update, fixture.table);
+            let damage = async |key: typed_session::backend::StorageKey| {
+                let affected = sqlx::query(&update)
+                    .bind(key.as_str())
+                    .execute(&fixture.pool)
+                    .await
+                    .unwrap()
+                    .rows_affected();
+                assert_eq!(affected, 1);
+            };
+            $crate::e2e::a_malformed_record_gives_a_fresh_session(&fixture, damage, true).await;
+            $crate::e2e::Cleanup::cleanup(fixture).await;
+        }
+    };
+}
+
 /// A backend a user might write: a shared in-process map. Its own module in a real app; here
 /// it proves the store works with any `SessionBackend`.
 #[allow(unreachable_pub)]
@@ -246,27 +271,7 @@ mod sqlite {
 
     crate::e2e_suite!(make);
 
-    /// A negative version, which no save writes.
-    #[tokio::test]
-    async fn a_malformed_record_gives_a_fresh_session() {
-        let Some(fixture) = make().await else { return };
-        let update = format!("UPDATE \"{}\" SET version = -1 WHERE id = ?", fixture.table);
-        crate::e2e::a_malformed_record_gives_a_fresh_session(
-            &fixture,
-            async |key| {
-                let affected = sqlx::query(&update)
-                    .bind(key.as_str())
-                    .execute(&fixture.pool)
-                    .await
-                    .unwrap()
-                    .rows_affected();
-                assert_eq!(affected, 1);
-            },
-            true,
-        )
-        .await;
-        crate::e2e::Cleanup::cleanup(fixture).await;
-    }
+    crate::sql_malformed_record_test!("UPDATE \"{}\" SET version = -1 WHERE id = ?");
 }
 
 mod postgres {
@@ -325,30 +330,7 @@ mod postgres {
 
     crate::e2e_suite!(make);
 
-    /// A negative version, which no save writes.
-    #[tokio::test]
-    async fn a_malformed_record_gives_a_fresh_session() {
-        let Some(fixture) = make().await else { return };
-        let update = format!(
-            "UPDATE \"{}\" SET version = -1 WHERE id = $1",
-            fixture.table
-        );
-        crate::e2e::a_malformed_record_gives_a_fresh_session(
-            &fixture,
-            async |key| {
-                let affected = sqlx::query(&update)
-                    .bind(key.as_str())
-                    .execute(&fixture.pool)
-                    .await
-                    .unwrap()
-                    .rows_affected();
-                assert_eq!(affected, 1);
-            },
-            true,
-        )
-        .await;
-        crate::e2e::Cleanup::cleanup(fixture).await;
-    }
+    crate::sql_malformed_record_test!("UPDATE \"{}\" SET version = -1 WHERE id = $1");
 
     /// A server that is down when the store starts: `build()` says so instead of limping on.
     #[tokio::test]
@@ -435,27 +417,7 @@ mod mysql {
 
     crate::e2e_suite!(make);
 
-    /// A negative version, which no save writes.
-    #[tokio::test]
-    async fn a_malformed_record_gives_a_fresh_session() {
-        let Some(fixture) = make().await else { return };
-        let update = format!("UPDATE `{}` SET version = -1 WHERE id = ?", fixture.table);
-        crate::e2e::a_malformed_record_gives_a_fresh_session(
-            &fixture,
-            async |key| {
-                let affected = sqlx::query(&update)
-                    .bind(key.as_str())
-                    .execute(&fixture.pool)
-                    .await
-                    .unwrap()
-                    .rows_affected();
-                assert_eq!(affected, 1);
-            },
-            true,
-        )
-        .await;
-        crate::e2e::Cleanup::cleanup(fixture).await;
-    }
+    crate::sql_malformed_record_test!("UPDATE `{}` SET version = -1 WHERE id = ?");
 
     #[tokio::test]
     async fn a_closed_port_at_request_time_gives_503_and_no_session() {
