@@ -574,6 +574,34 @@ mod mongodb {
 
     crate::e2e_suite!(make);
 
+    /// A version of the wrong type, and data that is not a string.
+    #[tokio::test]
+    async fn a_malformed_record_gives_a_fresh_session() {
+        let Some(fixture) = make().await else { return };
+        let damages = [
+            ("version", mongodb::bson::Bson::String("x".into()), true),
+            ("data", mongodb::bson::Bson::Int64(7), false),
+        ];
+        for (field, value, version_damaged) in damages {
+            let damage = async |key: typed_session::backend::StorageKey| {
+                let result = fixture
+                    .collection_backend()
+                    .collection()
+                    .unwrap()
+                    .update_one(
+                        mongodb::bson::doc! { "_id": key.as_str() },
+                        mongodb::bson::doc! { "$set": { field: value.clone() } },
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(result.modified_count, 1);
+            };
+            crate::e2e::a_malformed_record_gives_a_fresh_session(&fixture, damage, version_damaged)
+                .await;
+        }
+        crate::e2e::Cleanup::cleanup(fixture).await;
+    }
+
     #[tokio::test]
     async fn a_closed_port_at_request_time_gives_503_and_no_session() {
         let url = "mongodb://127.0.0.1:1/test?serverSelectionTimeoutMS=500";
