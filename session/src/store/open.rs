@@ -180,9 +180,8 @@ impl<T: SessionData> StoreInner<T> {
                 // Dropped from memory, record kept: the request goes on as one whose load found
                 // nothing usable.
                 Err(StoreError::Unreadable(_)) => return Ok(false),
-                other => {
-                    other?;
-                }
+                Err(error) => return Err(error),
+                Ok(_) => {}
             }
         }
         Ok(true)
@@ -202,37 +201,61 @@ impl<T: SessionData> StoreInner<T> {
         now: u64,
     ) -> Result<bool, StoreError> {
         let key = StorageKey::for_id(id);
-        let record = match backend.load(&key, now).await {
-            Ok(Some(record)) => record,
-            Ok(None) => return Ok(false),
-            Err(error) if error.is_malformed() => {
-                return self.unreadable(entry, id, error.into());
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let decoded = if record.version == 0 {
-            Err(record::DecodeError::VersionZero)
-        } else {
-            decode::<T>(&record.data, self.sealer(&key), self.encrypt_all)
+        let Some(stored) = self.read_stored(backend, &key, now).await? else {
+            return Ok(false);
         };
         let mut slot = entry.lock();
-        if slot.id != id || (record.version != 0 && record.version <= slot.version) {
+        if slot.id != id || (stored.version != 0 && stored.version <= slot.version) {
             // Moved on, or already as new (a save on this server overtook this load): nothing
             // to take.
             return Ok(true);
         }
-        match decoded {
-            Ok((_, stored)) => {
+        match stored.decoded {
+            Ok((_, value)) => {
                 let keep = slot.unsaved;
-                slot.value.merge_stored(stored, keep);
-                slot.version = record.version;
+                slot.value.merge_stored(value, keep);
+                slot.version = stored.version;
                 Ok(true)
             }
             Err(error) => {
                 drop(slot);
-                self.unreadable(entry, id, error.into())
+                self.unreadable(entry, id, error)
             }
         }
+    }
+
+    /// The record under `key` as this server reads it; `None` when there is none. One that is
+    /// there but cannot be read here (malformed, at version 0, or not decodable) comes with the
+    /// reason in [`Stored::decoded`]: never a failure of the request, since the storage works.
+    async fn read_stored(
+        &self,
+        backend: &dyn DynBackend,
+        key: &StorageKey,
+        now: u64,
+    ) -> Result<Option<Stored<T>>, StoreError> {
+        let record = match backend.load(key, now).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Ok(None),
+            Err(error) if error.is_malformed() => {
+                return Ok(Some(Stored {
+                    version: 0,
+                    expires_at: 0,
+                    decoded: Err(error.into()),
+                }));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let decoded = if record.version == 0 {
+            // Not a record any save wrote: cached at 0 it would pass for never stored.
+            Err(record::DecodeError::VersionZero.into())
+        } else {
+            decode::<T>(&record.data, self.sealer(key), self.encrypt_all).map_err(Into::into)
+        };
+        Ok(Some(Stored {
+            version: record.version,
+            expires_at: record.expires_at,
+            decoded,
+        }))
     }
 
     /// [`refresh`](Self::refresh)'s answer to a record it cannot read.
@@ -281,28 +304,10 @@ impl<T: SessionData> StoreInner<T> {
             return Ok(None);
         }
         let key = StorageKey::for_id(id);
-        let record = match backend.load(&key, now).await {
-            Ok(Some(record)) => record,
-            Ok(None) => return Ok(None),
-            Err(error) if error.is_malformed() => {
-                // The storage works; this one record cannot be read. As with undecodable data
-                // below: a fresh session, and the record left to expire.
-                tracing::warn!(
-                    %error,
-                    data = std::any::type_name::<T>(),
-                    "typed-session: a stored session is malformed; starting a fresh one"
-                );
-                return Ok(None);
-            }
-            Err(error) => return Err(error.into()),
+        let Some(stored) = self.read_stored(backend, &key, now).await? else {
+            return Ok(None);
         };
-        let decoded = if record.version == 0 {
-            // Not a record any save wrote: cached at 0 it would pass for never stored.
-            Err(record::DecodeError::VersionZero)
-        } else {
-            decode::<T>(&record.data, self.sealer(&key), self.encrypt_all)
-        };
-        let (mut meta, value) = match decoded {
+        let (mut meta, value) = match stored.decoded {
             Ok(decoded) => decoded,
             Err(error) => {
                 // The visitor gets a fresh session under a new id. The record stays (it expires
@@ -311,7 +316,7 @@ impl<T: SessionData> StoreInner<T> {
                 tracing::warn!(
                     %error,
                     data = std::any::type_name::<T>(),
-                    "typed-session: a stored session cannot be decoded; starting a fresh one"
+                    "typed-session: a stored session cannot be read; starting a fresh one"
                 );
                 return Ok(None);
             }
@@ -328,7 +333,7 @@ impl<T: SessionData> StoreInner<T> {
         }
         // When the record's expiry was last extended, as far as it tells: a record near its end
         // gets its touch on this very request.
-        let synced_at = record
+        let synced_at = stored
             .expires_at
             .saturating_sub(self.lifetimes.sliding(meta.long_term))
             .min(now);
@@ -337,7 +342,7 @@ impl<T: SessionData> StoreInner<T> {
             id,
             meta.created_at,
             meta.long_term,
-            record.version,
+            stored.version,
             now,
         );
         entry.synced_at.store(synced_at, Ordering::Release);
@@ -345,6 +350,15 @@ impl<T: SessionData> StoreInner<T> {
         self.enforce_capacity();
         Ok(entry)
     }
+}
+
+/// A stored record as this server reads it: see [`StoreInner::read_stored`].
+struct Stored<T> {
+    /// The record's version; 0 when it could not be told (a malformed record).
+    version: u64,
+    expires_at: u64,
+    /// Its metadata and value, or why this server cannot read it.
+    decoded: Result<(record::Meta, T), Box<dyn std::error::Error + Send + Sync>>,
 }
 
 /// Decodes a stored record into its metadata and value, migrating records of an older schema

@@ -78,8 +78,8 @@ impl IdTransport {
     }
 
     /// Every well-formed, correctly signed id among the first [`MAX_VALUES_EXAMINED`] values
-    /// the request presents: header values first (an API client means it), then cookies. `None` when it presents no value at all, so a new
-    /// client's request skips the search.
+    /// the request presents: header values first (an API client means it), then cookies.
+    /// `None` when it presents no value at all, so a new client's request skips the search.
     // Inlined into the open, so that what it returns is built in place and not copied there.
     #[inline(always)]
     pub(crate) fn incoming<'a>(
@@ -254,28 +254,40 @@ impl Iterator for Candidates<'_> {
     type Item = Incoming;
 
     fn next(&mut self) -> Option<Incoming> {
+        let (transport, binding) = (self.transport, self.binding);
         if let Some((name, values)) = &mut self.header {
-            while self.values_left > 0 {
-                let Some(value) = values.next() else { break };
-                self.values_left -= 1;
-                let value = value.as_bytes().trim_ascii();
-                if let Some(incoming) = self.transport.decode(name.as_str(), value, self.binding) {
-                    return Some(incoming);
-                }
+            let mut values = values.map(|value| value.as_bytes().trim_ascii());
+            let found = first_ours(&mut self.values_left, &mut values, |value| {
+                transport.decode(name.as_str(), value, binding)
+            });
+            if found.is_some() {
+                return found;
             }
             self.header = None;
         }
         let cookie = self.cookie.as_mut()?;
-        let name = self.transport.cookie.as_ref()?.name();
-        while self.values_left > 0 {
-            let value = cookie.next()?;
-            self.values_left -= 1;
-            if let Some(incoming) = self.transport.decode(name, value, self.binding) {
-                return Some(incoming);
-            }
-        }
-        None
+        let name = transport.cookie.as_ref()?.name();
+        first_ours(&mut self.values_left, cookie, |value| {
+            transport.decode(name, value, binding)
+        })
     }
+}
+
+/// The first of `values` that `decode` accepts, each value examined spending one of `left`.
+#[inline]
+fn first_ours<'v>(
+    left: &mut usize,
+    values: &mut impl Iterator<Item = &'v [u8]>,
+    mut decode: impl FnMut(&[u8]) -> Option<Incoming>,
+) -> Option<Incoming> {
+    while *left > 0 {
+        let value = values.next()?;
+        *left -= 1;
+        if let Some(incoming) = decode(value) {
+            return Some(incoming);
+        }
+    }
+    None
 }
 
 /// Logs rejected values (bad signatures, wrong binding) at most once per interval, with a
