@@ -20,6 +20,9 @@ pub(crate) struct ClientBinding(Option<Box<Bound>>);
 struct Bound {
     ip: Vec<u8>,
     user_agent: Vec<u8>,
+    /// IP binding is on but the request does not tell the address from this source: the check
+    /// cannot run, so the request is refused (see [`ClientBinding::unknown_ip`]).
+    unknown_ip: Option<ClientIp>,
 }
 
 /// Which parts of the client the config binds to.
@@ -51,6 +54,7 @@ impl BindingPolicy {
             .flatten();
         let user_agent = self.user_agent.then(|| headers.get(USER_AGENT)).flatten();
         ClientBinding(Some(Box::new(Bound {
+            unknown_ip: (self.ip && ip.is_none()).then_some(self.source),
             ip: ip.map(|ip| ip.to_string().into_bytes()).unwrap_or_default(),
             user_agent: user_agent
                 .map(|ua| ua.as_bytes().to_vec())
@@ -59,8 +63,8 @@ impl BindingPolicy {
     }
 
     /// The client address from the one source the config names, never from another header a
-    /// client could add. `None` when the request does not tell, which binds to "unknown": still
-    /// consistent, but weaker (logged once).
+    /// client could add. `None` when the request does not tell: the socket peer without
+    /// `ConnectInfo`, the header missing, or fewer addresses in it than the proxies counted.
     fn client_ip(self, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
         let ip = match self.source {
             ClientIp::Peer => extensions
@@ -77,31 +81,25 @@ impl BindingPolicy {
                 }
             }
         };
-        if ip.is_none() {
-            warn_unknown_ip_once(self.source);
-        }
         ip
     }
 }
 
 impl ClientBinding {
+    /// The configured source of the client's address, when IP binding is on and this request
+    /// does not tell it. Such a request can neither have a bound id verified nor be given one:
+    /// binding to "no address" would let the id work from any address, so the store refuses.
+    #[inline]
+    pub(crate) fn unknown_ip(&self) -> Option<ClientIp> {
+        self.0.as_ref().and_then(|bound| bound.unknown_ip)
+    }
+
     /// The bytes signed with the id.
     pub(crate) fn signed_parts(&self) -> [&[u8]; 2] {
         match &self.0 {
             Some(bound) => [&bound.ip, &bound.user_agent],
             None => [&[], &[]],
         }
-    }
-}
-
-/// IP binding without an address binds nothing; say so once, not per request.
-fn warn_unknown_ip_once(source: ClientIp) {
-    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        tracing::warn!(
-            ?source,
-            "typed-session: IP binding found no client address in a request (serve with into_make_service_with_connect_info::<SocketAddr>(), or check SessionConfig::with_client_ip)"
-        );
     }
 }
 

@@ -23,6 +23,9 @@ pub enum SameSite {
     None,
 }
 
+/// The default of [`SessionConfig::with_memory_capacity`].
+const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
+
 /// How sessions behave: cookie attributes and lifetimes.
 ///
 /// Build it with the `with_*` methods from [`SessionConfig::default()`]; every setting has a
@@ -42,7 +45,7 @@ pub enum SameSite {
 /// | [`with_long_term_timeout`](Self::with_long_term_timeout) | 30 days after its last request a "remember me" session ends |
 /// | [`with_purge_interval`](Self::with_purge_interval) | every 60 seconds expired sessions are purged from memory and backend |
 /// | [`with_memory_ttl`](Self::with_memory_ttl) | 10 minutes unused and a session leaves the memory cache (with a backend) |
-/// | [`with_memory_capacity`](Self::with_memory_capacity) | unbounded: no limit on sessions held in memory |
+/// | [`with_memory_capacity`](Self::with_memory_capacity) | 100,000 sessions in memory; past it the least recently used are evicted |
 /// | [`with_key`](Self::with_key) | none: ids unsigned, no encryption (see the README for what that gives up) |
 /// | [`with_previous_keys`](Self::with_previous_keys) | none |
 /// | [`with_encrypt_all`](Self::with_encrypt_all) | `false`: only `#[session(encrypt)]` fields are encrypted |
@@ -177,7 +180,7 @@ impl Default for SessionConfig {
             long_term_timeout: Duration::from_secs(30 * 24 * 60 * 60),
             memory_ttl: Duration::from_secs(10 * 60),
             touch_interval: Duration::from_secs(60),
-            memory_capacity: None,
+            memory_capacity: Some(DEFAULT_MEMORY_CAPACITY),
             key: None,
             previous_keys: Vec::new(),
             encrypt_all: false,
@@ -282,10 +285,21 @@ impl SessionConfig {
         self
     }
 
-    /// Bounds how many sessions memory holds; past the bound the least recently used tenth is
-    /// evicted. With a backend that only costs a reload on their next request; without one,
-    /// evicted sessions are gone (their users start over), which is the price of not letting a
-    /// flood of new visitors exhaust memory.
+    /// Bounds how many sessions memory holds (default 100,000, about 25 MB plus the values);
+    /// `None` lifts the bound. Past it the store's purge thread evicts the least recently used
+    /// down to nine tenths of the bound, off the request path. A session a request is using is
+    /// never evicted. With a backend that only costs a reload on their next request; without
+    /// one, evicted sessions are gone (their users start over, and the store logs a warning at
+    /// most once a minute), which is the price of not letting a client that creates sessions
+    /// in a loop exhaust memory.
+    ///
+    /// ```
+    /// use typed_session::SessionConfig;
+    ///
+    /// let small = SessionConfig::default().with_memory_capacity(Some(10_000));
+    /// let unbounded = SessionConfig::default().with_memory_capacity(None);
+    /// # let _ = (small, unbounded);
+    /// ```
     #[must_use]
     pub fn with_memory_capacity(mut self, capacity: Option<usize>) -> Self {
         self.memory_capacity = capacity;
@@ -481,6 +495,10 @@ impl SessionConfig {
         if with_backend && self.touch_interval >= self.idle_timeout.min(self.long_term_timeout) {
             return Err(ConfigError::TouchInterval);
         }
+        // Without a backend the touch interval paces the re-sent "remember me" cookie.
+        if !with_backend && self.touch_interval >= self.long_term_timeout {
+            return Err(ConfigError::TouchInterval);
+        }
         Ok(())
     }
 }
@@ -546,5 +564,10 @@ mod tests {
             check(&base().with_idle_timeout(Duration::from_secs(30))),
             Err(ConfigError::TouchInterval)
         ));
+    }
+
+    #[test]
+    fn memory_is_bounded_by_default() {
+        assert_eq!(SessionConfig::default().memory_capacity, Some(100_000));
     }
 }

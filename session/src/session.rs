@@ -41,6 +41,10 @@ impl<T> RequestSession<T> {
         }
     }
 
+    pub(crate) fn entry(&self) -> &Arc<Entry<T>> {
+        &self.entry
+    }
+
     pub(crate) fn mark_touched(&self) {
         self.actions.fetch_or(TOUCHED, Ordering::AcqRel);
     }
@@ -117,6 +121,12 @@ impl Marks {
 
     pub(crate) fn consent_changed(self) -> bool {
         self.has(CONSENT_CHANGED)
+    }
+
+    /// Whether the request changed the session: a field, or what its cookie says.
+    #[inline]
+    pub(crate) fn wrote(self) -> bool {
+        self.dirty != 0 || self.long_term_changed() || self.consent_changed()
     }
 
     /// Whether a stored session's cookie goes out again: when what it says changed, when it was

@@ -567,10 +567,114 @@ async fn a_memory_capacity_bounds_the_sessions_held() {
     for _ in 0..30 {
         Browser::new(&app).get("/").await;
     }
+    // The store's purge thread sweeps, not the request that crossed the bound.
+    for _ in 0..200 {
+        if store.count() <= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(store.count() <= 10, "{} sessions held", store.count());
     assert_eq!(
         first.get("/").await.body,
         "1",
         "the least recently used was evicted"
     );
+}
+
+/// A handler that runs longer than the idle timeout keeps its session and its write: the
+/// session is in use while it runs, and the idle clock restarts with the write.
+#[tokio::test]
+async fn a_write_from_a_handler_longer_than_the_idle_timeout_is_kept() {
+    async fn slow_increment(session: TypedSession<Visit>) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        session.update_count(|count| *count += 1);
+    }
+    let store = store_with(
+        config()
+            .with_idle_timeout(Duration::from_millis(300))
+            .with_purge_interval(Duration::from_millis(50)),
+    )
+    .await;
+    let app = app(&store).merge(
+        Router::new()
+            .route("/slow", get(slow_increment))
+            .layer(SessionLayer::new(store.clone())),
+    );
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.get("/").await.body, "1");
+    let reply = browser.get("/slow").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(
+        browser.get("/peek").await.body.starts_with("2 "),
+        "the write is kept"
+    );
+}
+
+/// A write racing a log-out of its session gets 409 and a removal cookie, not a 200 over a
+/// write that went nowhere.
+#[tokio::test]
+async fn a_write_racing_a_logout_is_refused() {
+    use std::sync::Arc;
+    use tokio::sync::Notify;
+
+    let (entered, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let slow = {
+        let (entered, release) = (Arc::clone(&entered), Arc::clone(&release));
+        move |session: TypedSession<Visit>| async move {
+            entered.notify_one();
+            release.notified().await;
+            session.update_count(|count| *count += 1);
+        }
+    };
+    let store = store_with(config()).await;
+    let app = app(&store).merge(
+        Router::new()
+            .route("/slow", get(slow))
+            .layer(SessionLayer::new(store.clone())),
+    );
+    let mut browser = Browser::new(&app);
+    browser.get("/").await;
+    let cookie = format!("visit={}", browser.jar["visit"]);
+    let writing = tokio::spawn({
+        let (app, cookie) = (app.clone(), cookie.clone());
+        async move { get_with_cookie(&app, "/slow", &cookie).await }
+    });
+    entered.notified().await;
+    browser.get("/logout").await;
+    release.notify_one();
+    let reply = writing.await.unwrap();
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert!(reply.cookie_line("visit").unwrap().contains("Max-Age=0"));
+    assert_eq!(store.count(), 0, "never brought back");
+}
+
+/// A "remember me" cookie's Max-Age slides on a memory-only store as it does with a backend:
+/// re-sent at most once per touch interval.
+#[tokio::test]
+async fn a_remember_me_cookie_slides_on_a_memory_store() {
+    async fn remember(session: TypedSession<Visit>) {
+        session.set_long_term(true);
+    }
+    let store = store_with(config().with_touch_interval(Duration::from_millis(100))).await;
+    let app = app(&store).merge(
+        Router::new()
+            .route("/remember", get(remember))
+            .layer(SessionLayer::new(store.clone())),
+    );
+    let mut browser = Browser::new(&app);
+    browser.get("/").await;
+    let line = browser.get("/remember").await;
+    assert!(line.cookie_line("visit").unwrap().contains("Max-Age="));
+    let soon = browser.get("/peek").await;
+    assert!(
+        soon.set_cookies.is_empty(),
+        "not on every request: {soon:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let later = browser.get("/peek").await;
+    let line = later
+        .cookie_line("visit")
+        .expect("re-sent after the touch interval");
+    assert!(line.contains("Max-Age=2592000"), "{line}");
 }

@@ -803,9 +803,10 @@ async fn a_header_stuffed_with_forged_ids_is_examined_only_so_far() {
             .collect()
     };
 
-    let behind_a_few = format!("{}visit={value}", forged(15));
-    let reply = get_with(&app, "/", Some(&behind_a_few), &as_client).await;
-    assert_eq!(reply.body, "2", "found behind 15 forged values");
+    // Cookie tossing from a sibling subdomain plants values in front of the real one.
+    let behind_planted = format!("{}visit={value}", forged(64));
+    let reply = get_with(&app, "/", Some(&behind_planted), &as_client).await;
+    assert_eq!(reply.body, "2", "found behind 64 forged values");
 
     let behind_many = format!("{}visit={value}", forged(5000));
     let reply = get_with(&app, "/", Some(&behind_many), &as_client).await;
@@ -818,6 +819,22 @@ async fn a_header_stuffed_with_forged_ids_is_examined_only_so_far() {
         "3",
         "the real session is untouched"
     );
+}
+
+/// Without a key planted values are well-formed ids nobody holds: the ids are looked up in
+/// memory before anything else, so the real session is found behind 64 of them too.
+#[tokio::test]
+async fn an_unsigned_session_is_found_behind_64_planted_ids() {
+    let app = visit_app(&memory_store(SessionConfig::default().with_secure(false)).await);
+    let first = get_with(&app, "/", None, &[]).await;
+    let value = first.cookie("visit").unwrap().to_owned();
+    let planted: String = (0..64)
+        .map(|_| format!("visit={}; ", SessionId::generate()))
+        .collect();
+    let cookie = format!("{planted}visit={value}");
+    let reply = get_with(&app, "/", Some(&cookie), &[]).await;
+    assert_eq!(reply.body, "2", "found behind 64 planted ids");
+    assert_no_set_cookie(&reply);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1056,6 +1073,63 @@ async fn ip_binding_behind_an_x_real_ip_proxy_ignores_a_client_written_x_forward
     ];
     let reply = get_with(&app, "/", Some(&cookie), &attack).await;
     assert_fresh(&reply, "visit", &value);
+}
+
+/// IP binding that cannot find the client's address refuses instead of binding to "no
+/// address" (which let a cookie work from anywhere): an app served without `ConnectInfo`, or a
+/// proxy header that is missing or lists fewer addresses than the proxies configured. A 500
+/// that names the fix, no cookie; a visitor who needs no session is not refused.
+#[tokio::test]
+async fn ip_binding_refuses_requests_whose_address_it_cannot_tell() {
+    let peer = visit_app(&memory_store(signed(key_a()).with_ip_binding(true)).await);
+    let refused = |reply: &Reply| {
+        assert_eq!(
+            reply.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{}",
+            reply.body
+        );
+        assert!(reply.body.contains("binding"), "{}", reply.body);
+        assert_no_set_cookie(reply);
+    };
+    // Served by plain `axum::serve(listener, app)`: no peer address in the request.
+    refused(&get_with(&peer, "/", None, &[]).await);
+    let reading = get_with(&peer, "/peek", None, &[]).await;
+    assert_eq!(
+        reading.status,
+        StatusCode::OK,
+        "nothing to bind: {}",
+        reading.body
+    );
+    let with_peer = request("/", None, &[])
+        .extension(ConnectInfo(
+            "192.0.2.10:50000".parse::<SocketAddr>().unwrap(),
+        ))
+        .body(Body::empty())
+        .unwrap();
+    let value = send(&peer, with_peer)
+        .await
+        .cookie("visit")
+        .unwrap()
+        .to_owned();
+    refused(&get_with(&peer, "/peek", Some(&format!("visit={value}")), &[]).await);
+
+    for (source, headers) in [
+        (ClientIp::XForwardedFor(1), vec![]),
+        (
+            ClientIp::XForwardedFor(2),
+            vec![("x-forwarded-for", "203.0.113.7")],
+        ),
+        (
+            ClientIp::Forwarded(1),
+            vec![("x-forwarded-for", "203.0.113.7")],
+        ),
+        (ClientIp::XRealIp, vec![]),
+    ] {
+        let config = signed(key_a()).with_ip_binding(true).with_client_ip(source);
+        let app = visit_app(&memory_store(config).await);
+        refused(&get_with(&app, "/", None, &headers).await);
+    }
 }
 
 #[tokio::test]

@@ -167,7 +167,7 @@ impl<S, T: SessionData> SessionService<S, T> {
             let (session, binding) = match store.open(request.headers(), request.extensions()).await
             {
                 Ok(opened) => opened,
-                Err(error) => return Ok(error_response(&error)),
+                Err(error) => return Ok(error_response(&store, &error)),
             };
             request
                 .extensions_mut()
@@ -187,15 +187,23 @@ pub(crate) async fn finish<T: SessionData>(
 ) -> Response<Body> {
     match store.close(session, binding, response.headers_mut()).await {
         Ok(()) => response,
-        Err(error) => error_response(&error),
+        Err(error) => error_response(store, &error),
     }
 }
 
-/// The answer when the store fails: logged in full, answered briefly. It never falls back to
-/// an empty session, which could later overwrite the real one.
-fn error_response(error: &StoreError) -> Response<Body> {
-    tracing::error!(%error, "typed-session: session store failed");
+/// The answer when the store fails: logged in full, answered briefly, with a removal cookie
+/// when the session is over. It never falls back to an empty session, which could later
+/// overwrite the real one.
+fn error_response<T>(store: &StoreInner<T>, error: &StoreError) -> Response<Body> {
+    if error.ends_session() {
+        tracing::warn!(%error, "typed-session: a request's session ended under it");
+    } else {
+        tracing::error!(%error, "typed-session: session store failed");
+    }
     let mut response = Response::new(Body::from(error.public_message()));
     *response.status_mut() = error.status();
+    if error.ends_session() {
+        store.transport.remove(response.headers_mut());
+    }
     response
 }

@@ -132,7 +132,7 @@ impl<T: SessionData> SessionStoreBuilder<T> {
         let transport = IdTransport::new(cookie_name, &config, &keys);
         let opt_in = config.mode == crate::config::SessionMode::OptIn;
         let encrypt_all = config.encrypt_all;
-        let lifetimes = Lifetimes::from_config(&config);
+        let lifetimes = Lifetimes::from_config(&config, backend.is_some());
         let purge_interval = config.purge_interval;
         let touch_interval = crate::clock::saturating_millis(config.touch_interval);
         let (purge, purge_schedule) = PurgeSchedule::new();
@@ -148,7 +148,7 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             #[cfg(feature = "key-store")]
             key_store,
             config,
-            _purge: purge,
+            purge_thread: purge,
         });
         purge_schedule
             .start(Arc::downgrade(&inner), purge_interval, runtime)

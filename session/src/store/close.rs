@@ -17,7 +17,7 @@ use crate::session::Session;
 use crate::store::StoreInner;
 use crate::store::erased::DynBackend;
 use crate::store::error::StoreError;
-use crate::store::memory::{Entry, Slot};
+use crate::store::memory::{Ending, Entry, Slot};
 
 /// A save that keeps losing compare-and-set races gives up once it has made at least this many
 /// attempts *and* has been at it for [`SAVE_PATIENCE`]. A count alone is not enough: a loser
@@ -39,16 +39,17 @@ struct Snapshot {
     in_flight: u64,
 }
 
-/// What a request gets when its session ended before its writes or its renewal were stored:
-/// nothing to do when it was destroyed (a log-out wins), an error when it was dropped because
-/// its stored copy cannot be read here (the client must not believe its writes were kept).
-fn ended_unsaved<T>(entry: &Entry<T>) -> Result<Option<SessionId>, StoreError> {
-    if entry.is_unreadable() {
-        Err(StoreError::Unreadable(
+/// What a request that wrote to its session gets when the session ended before its writes or
+/// its renewal were stored: never a success over a write that went nowhere.
+fn ended_unsaved<T>(entry: &Entry<T>) -> StoreError {
+    match entry.ending() {
+        Some(Ending::Unreadable) => StoreError::Unreadable(
             "the session was dropped: its stored copy cannot be read here".into(),
-        ))
-    } else {
-        Ok(None)
+        ),
+        Some(Ending::Discarded) => StoreError::Unsaved(Box::new(StoreError::Backend(
+            BackendError::new("saving a session", "a parallel request's save failed"),
+        ))),
+        Some(Ending::Gone) | None => StoreError::Gone,
     }
 }
 
@@ -70,6 +71,12 @@ impl<T: SessionData> StoreInner<T> {
             }
             return Ok(());
         }
+        if !session.is_new() && marks.wrote() {
+            if entry.is_ended() {
+                return Err(self.ended_under(session, entry));
+            }
+            entry.mark_used(now_millis());
+        }
         if marks.consent_changed() && !entry.has_consent() {
             self.withdraw(entry).await?;
         }
@@ -78,6 +85,9 @@ impl<T: SessionData> StoreInner<T> {
         let persisted = (marks.dirty & T::PERSISTED != 0 || meta_changed) && entry.has_consent();
         if session.is_new() {
             if marks.dirty != 0 || meta_changed {
+                if let Some(unknown) = binding.unknown_ip() {
+                    return Err(StoreError::UnknownClientIp(unknown));
+                }
                 let id = self.memory.insert_created(session.id(), entry);
                 self.enforce_capacity();
                 if persisted && let Err(error) = self.save(entry, marks.last_write).await {
@@ -94,9 +104,7 @@ impl<T: SessionData> StoreInner<T> {
             let renewed = self
                 .renew(session.id(), entry, persisted, marks.last_write)
                 .await?;
-            if let Some(id) = renewed {
-                self.hand_out(headers, entry, binding, id);
-            }
+            self.hand_out(headers, entry, binding, renewed);
             return Ok(());
         }
         if persisted {
@@ -122,7 +130,19 @@ impl<T: SessionData> StoreInner<T> {
         if marks.destroy_requested() || marks.renew_requested() || marks.consent_changed() {
             return false;
         }
+        // Rare: the async close fails such a request (or refuses to hand out an id).
+        if binding.unknown_ip().is_some() {
+            return false;
+        }
         let entry = session.entry();
+        if !session.is_new() && marks.wrote() {
+            if entry.is_ended() {
+                return false;
+            }
+            // The idle clock counts from the write too, so a handler that ran longer than the
+            // idle timeout keeps its session.
+            entry.mark_used(now_millis());
+        }
         let meta_changed = marks.long_term_changed();
         let persisted = self.backend.is_some()
             && (marks.dirty & T::PERSISTED != 0 || meta_changed)
@@ -143,10 +163,18 @@ impl<T: SessionData> StoreInner<T> {
         true
     }
 
-    pub(crate) fn enforce_capacity(&self) {
-        if let Some(capacity) = self.config.memory_capacity {
-            self.memory.enforce_capacity(capacity);
+    /// The error for a request that wrote to a session which ended while it ran, logged.
+    #[cold]
+    fn ended_under(&self, session: &Session<T>, entry: &Entry<T>) -> StoreError {
+        let error = ended_unsaved(entry);
+        if matches!(error, StoreError::Gone) {
+            tracing::warn!(
+                data = std::any::type_name::<T>(),
+                id_presented = !session.is_new(),
+                "typed-session: the session ended while a request wrote to it (logged out, renewed away or expired); its write was not saved"
+            );
         }
+        error
     }
 
     /// Gives the client `id`, signed for its binding, with the consent flag and the lifetime.
@@ -200,14 +228,15 @@ impl<T: SessionData> StoreInner<T> {
     }
 
     /// Renewal: the session moves to a fresh id in memory and backend, and the old id dies.
-    /// Returns the id the client should now hold, `None` if the session is gone.
+    /// Returns the id the client should now hold; [`StoreError::Gone`] if the session ended
+    /// meanwhile.
     async fn renew(
         &self,
         old: SessionId,
         entry: &Arc<Entry<T>>,
         persisted: bool,
         write: u64,
-    ) -> Result<Option<SessionId>, StoreError> {
+    ) -> Result<SessionId, StoreError> {
         let saving = entry.save_lock().lock().await;
         let ended = entry.is_ended();
         let (current, stored) = {
@@ -215,7 +244,7 @@ impl<T: SessionData> StoreInner<T> {
             (slot.id, slot.version != 0)
         };
         if ended {
-            return ended_unsaved(entry);
+            return Err(ended_unsaved(entry));
         }
         if current != old {
             // A parallel request renewed it already: this request's writes go to the new id,
@@ -224,38 +253,32 @@ impl<T: SessionData> StoreInner<T> {
             if persisted {
                 self.save(entry, write).await?;
             }
-            return Ok(Some(current));
+            return Ok(current);
         }
         let Some(backend) = self.backend.as_deref() else {
-            return Ok(Some(self.memory.rekey(old, entry)));
+            return Ok(self.memory.rekey(old, entry));
         };
         let old_key = StorageKey::for_id(old);
         if stored && !self.refresh(backend, old, entry, now_millis()).await? {
-            // Deleted elsewhere (a log-out on another server) while this request ran.
+            // Deleted elsewhere (a log-out on another server) or expired while this request
+            // ran: never brought back.
             entry.end();
             self.memory.remove(old, entry);
-            return Ok(None);
+            return Err(StoreError::Gone);
         }
         if !stored && !persisted {
             // Never stored and nothing to store: memory is its only copy.
-            return Ok(Some(self.memory.rekey(old, entry)));
+            return Ok(self.memory.rekey(old, entry));
         }
         // The session moves so that its entry always names an id with a record: the new record
         // is written, the entry takes the new id, the old record is deleted, and only then does
         // the old id leave memory (a request that missed memory under it meanwhile would load
         // the old record and cache the session under it again).
         let new = self.memory.reserve(entry);
-        let (old_version, old_saved_writes) = {
-            let slot = entry.lock();
-            (slot.version, slot.saved_writes)
-        };
-        let carried = match self.write_new(backend, entry, new).await {
-            Ok(carried) => carried,
-            Err(error) => {
-                self.memory.remove(new, entry);
-                return Err(error);
-            }
-        };
+        if let Err(error) = self.write_new(backend, entry, new).await {
+            self.memory.remove(new, entry);
+            return Err(self.discard(entry, old, error));
+        }
         if entry.is_ended() {
             // Dropped meanwhile by a request that found its stored copy unreadable: the new
             // record goes, and the old one (perhaps another server's newer copy) stays.
@@ -263,37 +286,42 @@ impl<T: SessionData> StoreInner<T> {
                 tracing::warn!(error = %cleanup, "typed-session: an abandoned renewal left its new record to expire");
             }
             self.memory.remove(new, entry);
-            return ended_unsaved(entry);
+            return Err(ended_unsaved(entry));
         }
         if stored && let Err(error) = backend.delete(&old_key).await {
-            // Back to the old id, which the client still holds and whose record is intact; the
-            // new record goes if it can, and the writes it carried count as unsaved again.
-            {
-                let mut slot = entry.lock();
-                slot.id = old;
-                slot.version = old_version;
-                slot.saved_writes = old_saved_writes;
-                slot.unsaved |= carried;
-            }
+            // The old record, which the client still holds, stays as it was; the new one goes
+            // if it can, and this server's copy with the request's writes is dropped, so that
+            // the failed request's writes are not stored later.
             if let Err(cleanup) = backend.delete(&StorageKey::for_id(new)).await {
                 tracing::warn!(error = %cleanup, "typed-session: a failed renewal left its new record to expire");
             }
             self.memory.remove(new, entry);
-            return Err(error.into());
+            return Err(self.discard(entry, old, error.into()));
         }
         self.memory.remove(old, entry);
-        Ok(Some(new))
+        Ok(new)
+    }
+
+    /// Drops this server's copy of the session after a failed save or renewal, with its unsaved
+    /// writes: the request is answered that they were not kept, so no later save may store
+    /// them. Parallel requests that wrote to it fail too; the next request loads the stored
+    /// copy. Returns the request's error.
+    #[cold]
+    fn discard(&self, entry: &Arc<Entry<T>>, id: SessionId, error: StoreError) -> StoreError {
+        entry.discard();
+        self.memory.remove(id, entry);
+        tracing::warn!(%error, "typed-session: saving a session failed; this server's copy and its unsaved writes were dropped");
+        StoreError::Unsaved(Box::new(error))
     }
 
     /// Writes the entry as a new record under `id` and, once it is written, names the entry by
-    /// `id` at the new record's version. Returns the unsaved-field bits the record carried. The
-    /// caller holds the save lock.
+    /// `id` at the new record's version. The caller holds the save lock.
     async fn write_new(
         &self,
         backend: &dyn DynBackend,
         entry: &Entry<T>,
         id: SessionId,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(), StoreError> {
         let now = now_millis();
         let snapshot = self.snapshot(&mut entry.lock(), entry, now, id, None)?;
         let outcome = backend
@@ -301,7 +329,7 @@ impl<T: SessionData> StoreInner<T> {
             .await;
         // A conflict would take a live record under a fresh random id.
         if self.settle(entry, &snapshot, outcome, now)? {
-            Ok(snapshot.in_flight)
+            Ok(())
         } else {
             Err(StoreError::Contention(1))
         }
@@ -310,6 +338,10 @@ impl<T: SessionData> StoreInner<T> {
     /// Saves the entry unless a save since `write` already carried it: compare-and-set on the
     /// version, and on a lost race reload, keep this server's unsaved fields, take the others
     /// from the stored copy, and try again.
+    ///
+    /// A save that fails drops this server's copy of the session ([`Entry::discard`]): its
+    /// unsaved writes must not be stored later by another request's save, since this request
+    /// is answered that they were not kept. The next request loads the stored copy.
     async fn save(&self, entry: &Arc<Entry<T>>, write: u64) -> Result<(), StoreError> {
         let Some(backend) = self.backend.as_deref() else {
             return Ok(());
@@ -318,6 +350,25 @@ impl<T: SessionData> StoreInner<T> {
             return Ok(());
         }
         let _saving = entry.save_lock().lock().await;
+        match self.save_locked(backend, entry, write).await {
+            Err(
+                error
+                @ (StoreError::Backend(_) | StoreError::Encode(_) | StoreError::Contention(_)),
+            ) => {
+                let id = entry.lock().id;
+                Err(self.discard(entry, id, error))
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// [`save`](Self::save) under the entry's save lock.
+    async fn save_locked(
+        &self,
+        backend: &dyn DynBackend,
+        entry: &Arc<Entry<T>>,
+        write: u64,
+    ) -> Result<(), StoreError> {
         // Read only once a race is lost: the common save never looks at the clock.
         let mut first_loss: Option<Instant> = None;
         let mut attempts: u32 = 0;
@@ -330,7 +381,7 @@ impl<T: SessionData> StoreInner<T> {
                     return Ok(());
                 }
                 if entry.is_ended() {
-                    return ended_unsaved(entry).map(|_| ());
+                    return Err(ended_unsaved(entry));
                 }
                 let (id, expected) = (slot.id, (slot.version != 0).then_some(slot.version));
                 self.snapshot(&mut slot, entry, now, id, expected)?
@@ -348,10 +399,15 @@ impl<T: SessionData> StoreInner<T> {
             }
             if !self.refresh(backend, snapshot.id, entry, now).await? && snapshot.expected.is_some()
             {
-                // Deleted by another server (log-out, renewal): never bring it back.
+                // Deleted by another server (log-out, renewal) or expired while the request
+                // ran: never brought back, and the request is not told its write was kept.
                 entry.end();
                 self.memory.remove(snapshot.id, entry);
-                return Ok(());
+                tracing::warn!(
+                    data = std::any::type_name::<T>(),
+                    "typed-session: the session ended in storage while a request wrote to it (logged out or renewed on another server, or expired); its write was not saved"
+                );
+                return Err(StoreError::Gone);
             }
             // Lets an in-process backend's other writers finish before this one tries again.
             tokio::task::yield_now().await;
@@ -433,7 +489,9 @@ impl<T: SessionData> StoreInner<T> {
             record: Record {
                 data,
                 version,
-                expires_at: self.lifetimes.expires_at(entry.created_at, now, long_term),
+                expires_at: self
+                    .lifetimes
+                    .stored_expires_at(entry.created_at, now, long_term),
             },
             expected,
             writes: slot.writes,

@@ -1,6 +1,6 @@
 //! The in-process session map: live typed values, no serialisation on a hit.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use dashmap::DashMap;
@@ -20,10 +20,11 @@ pub(crate) struct Entry<T> {
     pub(crate) long_term: AtomicBool,
     /// Storage consent (`SessionMode::OptIn`); always set under `SessionMode::Persistent`.
     pub(crate) consent: AtomicBool,
-    /// [`LIVE`]; or [`ENDED`], destroyed here or found gone from the backend; or
-    /// [`UNREADABLE`], dropped because its stored copy cannot be read here. An ended session is
-    /// never served or saved again. An atomic of its own, so the lookup of every request checks
-    /// it without taking the value's lock.
+    /// [`LIVE`], or why it ended: [`ENDED`], destroyed, expired or found gone from the backend;
+    /// [`UNREADABLE`], dropped because its stored copy cannot be read here; [`DISCARDED`],
+    /// dropped because a save failed. An ended session is never served or saved again. An
+    /// atomic of its own, so the lookup of every request checks it without taking the value's
+    /// lock.
     ended: AtomicU8,
     /// While the session is new and unstored, the operations its creating request asked for
     /// (see `Session::Fresh`); unused after.
@@ -39,6 +40,18 @@ pub(crate) struct Entry<T> {
 const LIVE: u8 = 0;
 const ENDED: u8 = 1;
 const UNREADABLE: u8 = 2;
+const DISCARDED: u8 = 3;
+
+/// Why a session ended, as a request that wrote to it learns at its close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Destroyed, expired or gone from the backend: a write to it went nowhere.
+    Gone,
+    /// Its stored copy cannot be read here.
+    Unreadable,
+    /// A save failed, and this server's copy with its unsaved writes was dropped.
+    Discarded,
+}
 
 /// What the lock of an [`Entry`] guards: the value and the bookkeeping that must change with it.
 pub(crate) struct Slot<T> {
@@ -118,8 +131,25 @@ impl<T> Entry<T> {
         )
     }
 
-    fn is_expired(&self, lifetimes: Lifetimes, now: u64) -> bool {
-        now >= self.expires_at(lifetimes)
+    /// Whether the session is over at `now`: past its absolute timeout, or unused for its idle
+    /// (or long-term) timeout. `in_use` (a request holds it) counts as a use that lasts, so a
+    /// handler that runs longer than the idle timeout does not lose its session under it.
+    fn is_over(&self, lifetimes: Lifetimes, now: u64, in_use: bool) -> bool {
+        let long_term = self.is_long_term();
+        if now >= lifetimes.age_limit(self.created_at, long_term) {
+            return true;
+        }
+        !in_use && now >= lifetimes.idle_limit(self.last_access.load(Ordering::Relaxed), long_term)
+    }
+
+    /// Restarts the idle clock: a request of the session (its start, or its write).
+    #[inline]
+    pub(crate) fn mark_used(&self, now: u64) {
+        // A plain store, not a read-modify-write: requests within one millisecond skip it, and
+        // a race between two stores can only move the idle clock back by a millisecond.
+        if self.last_access.load(Ordering::Relaxed) < now {
+            self.last_access.store(now, Ordering::Relaxed);
+        }
     }
 
     /// Marks the session over: saves of parallel requests stop.
@@ -134,25 +164,53 @@ impl<T> Entry<T> {
         self.ended.store(UNREADABLE, Ordering::Release);
     }
 
+    /// Marks the session over because a save failed: its unsaved writes are dropped with it,
+    /// and parallel requests that wrote to it fail too, so no request is answered as if its
+    /// write were kept. `max`: an unreadable session stays marked as such.
+    pub(crate) fn discard(&self) {
+        self.ended.fetch_max(DISCARDED, Ordering::AcqRel);
+    }
+
+    #[inline]
     pub(crate) fn is_ended(&self) -> bool {
         self.ended.load(Ordering::Acquire) != LIVE
     }
 
-    pub(crate) fn is_unreadable(&self) -> bool {
-        self.ended.load(Ordering::Acquire) == UNREADABLE
+    /// Why the session ended; `None` while it is live.
+    pub(crate) fn ending(&self) -> Option<Ending> {
+        match self.ended.load(Ordering::Acquire) {
+            LIVE => None,
+            UNREADABLE => Some(Ending::Unreadable),
+            DISCARDED => Some(Ending::Discarded),
+            _ => Some(Ending::Gone),
+        }
     }
 }
 
 /// Sessions by id.
 pub(crate) struct MemoryStore<T> {
     sessions: DashMap<SessionId, Arc<Entry<T>>, IdHashBuilder>,
+    /// Placements so far, so that the size is counted only every so often (counting locks
+    /// every shard).
+    placed: AtomicUsize,
 }
 
 impl<T> MemoryStore<T> {
     pub(crate) fn new() -> Self {
         Self {
             sessions: DashMap::default(),
+            placed: AtomicUsize::new(0),
         }
+    }
+
+    /// Whether the map may hold more than `capacity` sessions after a placement. It is counted
+    /// on every placement up to a capacity of 64, then every `capacity / 64`-th (at most every
+    /// 1024th), so it overshoots by at most about a 64th before a sweep is asked for.
+    #[inline]
+    pub(crate) fn may_exceed(&self, capacity: usize) -> bool {
+        let stride = (capacity / 64).clamp(1, 1024);
+        let placed = self.placed.fetch_add(1, Ordering::Relaxed);
+        placed % stride == 0 && self.sessions.len() > capacity
     }
 
     /// A store of `shards` shards (a power of two above one), whatever the machine's core count.
@@ -160,12 +218,15 @@ impl<T> MemoryStore<T> {
     fn with_shards(shards: usize) -> Self {
         Self {
             sessions: DashMap::with_hasher_and_shard_amount(IdHashBuilder::default(), shards),
+            placed: AtomicUsize::new(0),
         }
     }
 
-    /// The live session under `id`, its idle clock restarted; an expired one is removed and
-    /// reported as absent, so it is never served.
-    pub(crate) fn get_live(
+    /// The live session under `id`, its idle clock left alone (see [`Entry::mark_used`]); an
+    /// expired one is ended, removed and reported as absent, so it is never served. One that a
+    /// running request holds is not idle.
+    #[inline]
+    pub(crate) fn lookup(
         &self,
         id: SessionId,
         lifetimes: Lifetimes,
@@ -176,15 +237,26 @@ impl<T> MemoryStore<T> {
             // A tombstone: destroyed, kept so a racing load cannot cache the session again.
             return None;
         }
-        if entry.is_expired(lifetimes, now) {
+        // The map's reference and ours: any more are requests that hold it.
+        if entry.is_over(lifetimes, now, Arc::strong_count(&entry) > 2) {
+            // Ended first, so a request that holds it learns that its writes went nowhere.
+            entry.end();
             self.remove(id, &entry);
             return None;
         }
-        // A plain store, not a read-modify-write: requests within one millisecond skip it, and
-        // a race between two stores can only move the idle clock back by a millisecond.
-        if entry.last_access.load(Ordering::Relaxed) < now {
-            entry.last_access.store(now, Ordering::Relaxed);
-        }
+        Some(entry)
+    }
+
+    /// [`lookup`](Self::lookup), and the idle clock restarted.
+    #[cfg(test)]
+    pub(crate) fn get_live(
+        &self,
+        id: SessionId,
+        lifetimes: Lifetimes,
+        now: u64,
+    ) -> Option<Arc<Entry<T>>> {
+        let entry = self.lookup(id, lifetimes, now)?;
+        entry.mark_used(now);
         Some(entry)
     }
 
@@ -271,14 +343,25 @@ impl<T> MemoryStore<T> {
     }
 
     /// Evicts every expired session, and with `idle_limit` every session unused for that long
-    /// (a cache eviction: the backend still has it). Returns how many were evicted.
+    /// (a cache eviction: the backend still has it). A session a running request holds is
+    /// never evicted, only ended and removed past its absolute timeout: a second copy loaded
+    /// beside the held one would let one copy's save overwrite the other's writes. Returns how
+    /// many were evicted.
     pub(crate) fn purge(&self, lifetimes: Lifetimes, now: u64, idle_limit: Option<u64>) -> usize {
         let before = self.sessions.len();
         self.sessions.retain(|_, entry| {
+            if entry.is_ended() {
+                return false;
+            }
+            let in_use = Arc::strong_count(entry) > 1;
+            if entry.is_over(lifetimes, now, in_use) {
+                entry.end();
+                return false;
+            }
             let idle_too_long = idle_limit.is_some_and(|limit| {
                 now.saturating_sub(entry.last_access.load(Ordering::Relaxed)) >= limit
             });
-            !entry.is_expired(lifetimes, now) && !idle_too_long && !entry.is_ended()
+            in_use || !idle_too_long
         });
         before.saturating_sub(self.sessions.len())
     }
@@ -293,22 +376,25 @@ impl<T> MemoryStore<T> {
         self.sessions.len()
     }
 
-    /// Keeps at most `capacity` sessions: past it, evicts the least recently used tenth in one
-    /// sweep, so the O(n) sweep runs once per `capacity / 10` insertions, not on each.
-    pub(crate) fn enforce_capacity(&self, capacity: usize) {
+    /// Keeps at most `capacity` sessions: past it, evicts the least recently used, down to nine
+    /// tenths of it, so one O(n) sweep serves `capacity / 10` insertions. Sessions that running
+    /// requests hold are never evicted (see [`purge`](Self::purge)), so the map may stay above
+    /// the bound while more than that many are in use. Returns how many were evicted.
+    pub(crate) fn enforce_capacity(&self, capacity: usize) -> usize {
         let len = self.sessions.len();
         if len <= capacity {
-            return;
+            return 0;
         }
         let target = capacity - capacity / 10;
         let mut ages: Vec<u64> = self
             .sessions
             .iter()
+            .filter(|entry| Arc::strong_count(entry.value()) == 1)
             .map(|entry| entry.last_access.load(Ordering::Relaxed))
             .collect();
-        let excess = ages.len().saturating_sub(target);
+        let excess = len.saturating_sub(target).min(ages.len());
         if excess == 0 {
-            return;
+            return 0;
         }
         let (_, threshold, _) = ages.select_nth_unstable(excess - 1);
         let threshold = *threshold;
@@ -318,6 +404,9 @@ impl<T> MemoryStore<T> {
         let mut ties = excess - older;
         let mut evicted = 0_usize;
         self.sessions.retain(|_, entry| {
+            if Arc::strong_count(entry) > 1 {
+                return true;
+            }
             let age = entry.last_access.load(Ordering::Relaxed);
             let evict = age < threshold || (age == threshold && ties > 0);
             if evict {
@@ -326,7 +415,7 @@ impl<T> MemoryStore<T> {
             }
             !evict
         });
-        tracing::debug!(evicted, capacity, "typed-session: memory capacity reached");
+        evicted
     }
 }
 
@@ -341,6 +430,7 @@ mod tests {
             &SessionConfig::default()
                 .with_idle_timeout(Duration::from_millis(10))
                 .with_absolute_timeout(Duration::from_millis(100)),
+            false,
         )
     }
 
@@ -440,7 +530,7 @@ mod tests {
     }
 
     fn lifetimes_long() -> Lifetimes {
-        Lifetimes::from_config(&SessionConfig::default())
+        Lifetimes::from_config(&SessionConfig::default(), false)
     }
 
     #[test]

@@ -70,8 +70,8 @@ pub(crate) struct StoreInner<T> {
     pub(crate) encrypt_all: bool,
     #[cfg(feature = "key-store")]
     pub(crate) key_store: Option<key_store::KeyStore>,
-    /// Stops the purge thread when the store goes.
-    _purge: purge::PurgeStop,
+    /// Stops the purge thread when the store goes; asks it for capacity sweeps.
+    purge_thread: purge::PurgeStop,
 }
 
 impl<T: SessionData> SessionStore<T> {
@@ -119,6 +119,23 @@ impl<T: SessionData> SessionStore<T> {
 }
 
 impl<T> StoreInner<T> {
+    /// After a session was placed in memory: past the capacity, the purge thread is asked to
+    /// sweep (see [`MemoryStore::enforce_capacity`]); the request never sweeps itself.
+    #[inline]
+    pub(crate) fn enforce_capacity(&self) {
+        if let Some(capacity) = self.config.memory_capacity
+            && self.memory.may_exceed(capacity)
+        {
+            self.purge_thread.request_sweep();
+        }
+    }
+
+    /// Brings memory back under its capacity; returns how many went, and the capacity.
+    pub(crate) fn sweep_memory(&self) -> (usize, usize) {
+        let capacity = self.config.memory_capacity.unwrap_or(usize::MAX);
+        (self.memory.enforce_capacity(capacity), capacity)
+    }
+
     pub(crate) async fn purge(&self, now: u64) -> Result<u64, crate::backend::BackendError> {
         let memory_ttl = self
             .backend

@@ -8,6 +8,7 @@ use http::{Extensions, HeaderMap};
 use crate::backend::StorageKey;
 use crate::binding::ClientBinding;
 use crate::clock::now_millis;
+use crate::config::ClientIp;
 use crate::crypto::Sealer;
 use crate::data::SessionData;
 use crate::id::SessionId;
@@ -17,11 +18,15 @@ use crate::store::StoreInner;
 use crate::store::erased::DynBackend;
 use crate::store::error::StoreError;
 use crate::store::memory::Entry;
+use crate::transport::{Incoming, MAX_BACKEND_LOOKUPS, MAX_SIGNATURE_CHECKS};
 
-/// How many presented ids (header values, then cookies of our name) are tried. More than one defends against a planted
-/// cookie shadowing the real one; a bound keeps a header stuffed with ids from costing a
-/// backend round trip each.
-const MAX_CANDIDATES: usize = 4;
+/// The outcome of looking the request's presented ids up in memory.
+enum Cached<T> {
+    /// A live session in memory, its value verified.
+    Hit(Incoming, Arc<Entry<T>>),
+    /// None in memory; `maybe_stored`: some presented id may name a stored session.
+    Miss { maybe_stored: bool },
+}
 
 impl<T: SessionData> StoreInner<T> {
     /// The session named by the request's cookie if it is live, else a new one; and the
@@ -37,19 +42,25 @@ impl<T: SessionData> StoreInner<T> {
     ) -> Result<(Session<T>, ClientBinding), StoreError> {
         let now = now_millis();
         let binding = self.transport.binding(headers, extensions);
-        if let Some(candidates) = self.transport.incoming(headers, &binding) {
-            for incoming in candidates.take(MAX_CANDIDATES) {
-                if let Some((entry, touched)) = self.find(incoming.id, now).await? {
-                    let session = RequestSession::existing(incoming.id, entry);
-                    if touched {
-                        session.mark_touched();
-                    }
-                    if incoming.resign {
-                        session.mark_resign();
-                    }
-                    return Ok((Session::Existing(Arc::new(session)), binding));
+        if let Some(unknown) = self.refused(headers, &binding) {
+            return Err(StoreError::UnknownClientIp(unknown));
+        }
+        let mut checks = MAX_SIGNATURE_CHECKS;
+        match self.find_cached(headers, &binding, now, &mut checks) {
+            Cached::Hit(incoming, entry) => {
+                let session = self.existing(incoming, entry, now).await?;
+                if let Some(session) = session {
+                    return Ok((session, binding));
                 }
             }
+            Cached::Miss { maybe_stored: true } => {
+                if let Some(session) = self.find_stored(headers, &binding, now, checks).await? {
+                    return Ok((session, binding));
+                }
+            }
+            Cached::Miss {
+                maybe_stored: false,
+            } => {}
         }
         let session = Session::fresh(T::initial(), now, !self.opt_in);
         Ok((session, binding))
@@ -57,8 +68,9 @@ impl<T: SessionData> StoreInner<T> {
 
     /// The request's session when it can be found without I/O, which is the common case: a
     /// session in memory whose touch is not due, or a new one. `None` sends the request down
-    /// the asynchronous [`open`](Self::open): a presented id is missing from memory (a load) or
-    /// due for a touch.
+    /// the asynchronous [`open`](Self::open): a presented id is missing from memory (a load),
+    /// a touch is due, or the request is to be refused.
+    #[inline]
     pub(crate) fn open_now(
         &self,
         headers: &HeaderMap,
@@ -66,26 +78,154 @@ impl<T: SessionData> StoreInner<T> {
     ) -> Option<(Session<T>, ClientBinding)> {
         let now = now_millis();
         let binding = self.transport.binding(headers, extensions);
-        if let Some(candidates) = self.transport.incoming(headers, &binding) {
-            for incoming in candidates.take(MAX_CANDIDATES) {
-                match self.memory.get_live(incoming.id, self.lifetimes, now) {
-                    Some(entry) if self.backend.is_none() || !self.touch_due(&entry, now) => {
-                        let session = RequestSession::existing(incoming.id, entry);
-                        if incoming.resign {
-                            session.mark_resign();
-                        }
-                        return Some((Session::Existing(Arc::new(session)), binding));
-                    }
-                    Some(_) => return None,
-                    None if self.backend.is_some() && self.may_be_stored(incoming.id) => {
-                        return None;
-                    }
-                    None => {}
+        if self.refused(headers, &binding).is_some() {
+            return None;
+        }
+        let mut checks = MAX_SIGNATURE_CHECKS;
+        match self.find_cached(headers, &binding, now, &mut checks) {
+            Cached::Hit(incoming, entry) => {
+                if self.backend.is_some() && self.touch_due(&entry, now) {
+                    return None;
                 }
+                entry.mark_used(now);
+                let session = RequestSession::existing(incoming.id, entry);
+                self.slide_cookie_in_memory(&session, now);
+                if incoming.resign {
+                    session.mark_resign();
+                }
+                Some((Session::Existing(Arc::new(session)), binding))
+            }
+            Cached::Miss { maybe_stored: true } => None,
+            Cached::Miss {
+                maybe_stored: false,
+            } => Some((Session::fresh(T::initial(), now, !self.opt_in), binding)),
+        }
+    }
+
+    /// The configured binding source, when IP binding cannot be checked for a request that
+    /// presents an id: the request is refused (a fresh visitor is refused later, if it is to be
+    /// given an id).
+    #[inline]
+    fn refused(&self, headers: &HeaderMap, binding: &ClientBinding) -> Option<ClientIp> {
+        let unknown = binding.unknown_ip()?;
+        self.transport.incoming(headers).map(|_| unknown)
+    }
+
+    /// The first presented id whose session is live in memory and whose value verifies. Ids
+    /// are looked up before any is verified, so values planted in front of the real one cost a
+    /// parse and a lookup each, not a signature check.
+    #[inline]
+    fn find_cached(
+        &self,
+        headers: &HeaderMap,
+        binding: &ClientBinding,
+        now: u64,
+        checks: &mut usize,
+    ) -> Cached<T> {
+        let mut maybe_stored = false;
+        let Some(candidates) = self.transport.incoming(headers) else {
+            return Cached::Miss { maybe_stored };
+        };
+        for presented in candidates {
+            let Some(entry) = self.memory.lookup(presented.id, self.lifetimes, now) else {
+                maybe_stored |= self.backend.is_some() && self.may_be_stored(presented.id);
+                continue;
+            };
+            if *checks == 0 {
+                break;
+            }
+            *checks -= 1;
+            if let Some(incoming) = self.transport.verify(&presented, binding) {
+                return Cached::Hit(incoming, entry);
             }
         }
-        let session = Session::fresh(T::initial(), now, !self.opt_in);
-        Some((session, binding))
+        Cached::Miss { maybe_stored }
+    }
+
+    /// A memory-only store has no touch to re-send a "remember me" cookie on, so the cookie's
+    /// `Max-Age` slides here, at most once per touch interval, as it does with a backend.
+    #[inline]
+    fn slide_cookie_in_memory(&self, session: &RequestSession<T>, now: u64) {
+        let entry = session.entry();
+        if self.backend.is_none() && entry.is_long_term() && self.touch_due(entry, now) {
+            entry.synced_at.store(now, Ordering::Release);
+            session.mark_touched();
+        }
+    }
+
+    /// The request's session for a cached `entry` whose value verified: touched first if due.
+    /// `None` when the touch found it gone.
+    async fn existing(
+        &self,
+        incoming: Incoming,
+        entry: Arc<Entry<T>>,
+        now: u64,
+    ) -> Result<Option<Session<T>>, StoreError> {
+        entry.mark_used(now);
+        let mut touched = false;
+        if let Some(backend) = self.backend.as_deref()
+            && self.touch_due(&entry, now)
+        {
+            if !self.touch(backend, &entry, now).await? {
+                return Ok(None);
+            }
+            touched = true;
+        }
+        let session = RequestSession::existing(incoming.id, entry);
+        if touched {
+            session.mark_touched();
+        }
+        self.slide_cookie_in_memory(&session, now);
+        if incoming.resign {
+            session.mark_resign();
+        }
+        Ok(Some(Session::Existing(Arc::new(session))))
+    }
+
+    /// The first presented id missing from memory whose value verifies and whose stored record
+    /// loads, within `checks` signature checks and [`MAX_BACKEND_LOOKUPS`] round trips.
+    async fn find_stored(
+        &self,
+        headers: &HeaderMap,
+        binding: &ClientBinding,
+        now: u64,
+        mut checks: usize,
+    ) -> Result<Option<Session<T>>, StoreError> {
+        let Some(backend) = self.backend.as_deref() else {
+            return Ok(None);
+        };
+        let Some(candidates) = self.transport.incoming(headers) else {
+            return Ok(None);
+        };
+        let mut lookups = MAX_BACKEND_LOOKUPS;
+        for presented in candidates {
+            if checks == 0 || lookups == 0 {
+                break;
+            }
+            if !self.may_be_stored(presented.id) {
+                continue;
+            }
+            // Cached meanwhile by a parallel request: that entry is the session.
+            let cached = self.memory.lookup(presented.id, self.lifetimes, now);
+            checks -= 1;
+            let Some(incoming) = self.transport.verify(&presented, binding) else {
+                continue;
+            };
+            let entry = match cached {
+                Some(entry) => entry,
+                None => {
+                    lookups -= 1;
+                    match self.load(backend, presented.id, now).await? {
+                        Some(entry) => entry,
+                        None => continue,
+                    }
+                }
+            };
+            if let Some(session) = self.existing(incoming, entry, now).await? {
+                return Ok(Some(session));
+            }
+        }
+        Ok(None)
     }
 
     /// `false` only when the key-store knows `id` was never stored.
@@ -96,33 +236,6 @@ impl<T: SessionData> StoreInner<T> {
         }
         let _ = id;
         true
-    }
-
-    /// The live session under `id` and whether its stored expiry was extended on the way.
-    async fn find(
-        &self,
-        id: SessionId,
-        now: u64,
-    ) -> Result<Option<(Arc<Entry<T>>, bool)>, StoreError> {
-        let cached = self.memory.get_live(id, self.lifetimes, now);
-        let Some(backend) = self.backend.as_deref() else {
-            return Ok(cached.map(|entry| (entry, false)));
-        };
-        let entry = match cached {
-            Some(entry) => entry,
-            None => match self.load(backend, id, now).await? {
-                Some(entry) => entry,
-                None => return Ok(None),
-            },
-        };
-        if !self.touch_due(&entry, now) {
-            return Ok(Some((entry, false)));
-        }
-        if self.touch(backend, &entry, now).await? {
-            Ok(Some((entry, true)))
-        } else {
-            Ok(None)
-        }
     }
 
     /// The encryption of the session stored under `key`, if the store has keys.
@@ -149,9 +262,9 @@ impl<T: SessionData> StoreInner<T> {
         // The entry's current id: a parallel renewal may have moved it since this request's id.
         let id = entry.lock().id;
         let key = StorageKey::for_id(id);
-        let expires_at = self
-            .lifetimes
-            .expires_at(entry.created_at, now, entry.is_long_term());
+        let expires_at =
+            self.lifetimes
+                .stored_expires_at(entry.created_at, now, entry.is_long_term());
         let touched = match backend.touch(&key, expires_at, now).await {
             // Unless renewed meanwhile, the request goes on as one whose load found nothing
             // usable.
@@ -333,9 +446,9 @@ impl<T: SessionData> StoreInner<T> {
         }
         // When the record's expiry was last extended, as far as it tells: a record near its end
         // gets its touch on this very request.
-        let synced_at = stored
-            .expires_at
-            .saturating_sub(self.lifetimes.sliding(meta.long_term))
+        let synced_at = self
+            .lifetimes
+            .stored_touched_at(stored.expires_at, meta.long_term)
             .min(now);
         let entry = Entry::with_meta(
             value,

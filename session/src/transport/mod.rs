@@ -77,16 +77,14 @@ impl IdTransport {
         }
     }
 
-    /// Every well-formed, correctly signed id among the first [`MAX_VALUES_EXAMINED`] values
-    /// the request presents: header values first (an API client means it), then cookies.
-    /// `None` when it presents no value at all, so a new client's request skips the search.
+    /// Every value the request presents whose id parses, among the first
+    /// [`MAX_VALUES_EXAMINED`]: header values first (an API client means it), then cookies.
+    /// Nothing is verified yet: the caller looks ids up in memory first, and
+    /// [`verify`](Self::verify)s only those worth it. `None` when it presents no value at all,
+    /// so a new client's request skips the search.
     // Inlined into the open, so that what it returns is built in place and not copied there.
     #[inline(always)]
-    pub(crate) fn incoming<'a>(
-        &'a self,
-        headers: &'a HeaderMap,
-        binding: &'a ClientBinding,
-    ) -> Option<Candidates<'a>> {
+    pub(crate) fn incoming<'a>(&'a self, headers: &'a HeaderMap) -> Option<Candidates<'a>> {
         let header = self.header.as_ref().and_then(|name| {
             let mut values = headers.get_all(name).iter();
             let first = values.next()?;
@@ -102,16 +100,20 @@ impl IdTransport {
         }
         Some(Candidates {
             transport: self,
-            binding,
             header,
             cookie,
             values_left: MAX_VALUES_EXAMINED,
         })
     }
 
-    /// Parses and verifies one value: `<id>[~s][.<signature>]`.
-    fn decode(&self, name: &str, value: &[u8], binding: &ClientBinding) -> Option<Incoming> {
-        let id = SessionId::parse_bytes(value.get(..SessionId::TEXT_LEN)?)?;
+    /// Checks a presented value whole: `<id>[~s][.<signature>]`, signed for this client when
+    /// the store has a key. `None` (logged, rate-limited) when it is not ours.
+    pub(crate) fn verify(
+        &self,
+        presented: &Presented<'_>,
+        binding: &ClientBinding,
+    ) -> Option<Incoming> {
+        let (name, value) = (presented.name, presented.value);
         // The consent marker is signed with the id, so it cannot be added by the client; the
         // store's own flag is what counts.
         let marker = if value[SessionId::TEXT_LEN..].starts_with(CONSENT_MARKER.as_bytes()) {
@@ -144,7 +146,10 @@ impl IdTransport {
                 return None;
             }
         };
-        Some(Incoming { id, resign })
+        Some(Incoming {
+            id: presented.id,
+            resign,
+        })
     }
 
     /// Whether the value carries the consent marker: a consented session of an opt-in store.
@@ -235,56 +240,76 @@ type HeaderValues<'a> =
     std::iter::Chain<std::iter::Once<&'a HeaderValue>, http::header::ValueIter<'a, HeaderValue>>;
 
 /// How many presented values (header values, then cookies of our name) one request may have
-/// parsed and verified. A browser sends one, or a few when cookies of other paths or domains
-/// share the name; a request stuffed with thousands must not cost thousands of signature
-/// checks, each over the whole User-Agent when that is bound.
-const MAX_VALUES_EXAMINED: usize = 16;
+/// parsed and looked up in memory. A browser sends one, or a few when cookies of other paths
+/// or domains share the name; an attacker who can set cookies for a parent domain (a sibling
+/// subdomain) can plant many more in front of the real one. Parsing and a memory lookup cost
+/// little, so the bound is generous: the real session is found behind 64 planted values.
+pub(crate) const MAX_VALUES_EXAMINED: usize = 128;
+
+/// How many presented values one request may have verified (an HMAC each, over the whole
+/// User-Agent when that is bound). Values whose id is in memory are verified first, so a
+/// cached session is found whatever is planted before it; then, with a backend, the others in
+/// order, each verified before it may cost a round trip.
+pub(crate) const MAX_SIGNATURE_CHECKS: usize = 80;
+
+/// How many presented ids missing from memory one request may look up in the backend. With a
+/// key only correctly signed values get this far, so forged ones cost nothing; without a key
+/// any well-formed id does, and a session that is not in this server's memory is found only
+/// among the first few such ids.
+pub(crate) const MAX_BACKEND_LOOKUPS: usize = 4;
+
+/// A presented value whose first [`SessionId::TEXT_LEN`] bytes parse as an id: cheap to find,
+/// not yet verified (see [`IdTransport::verify`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Presented<'a> {
+    pub(crate) id: SessionId,
+    /// The cookie or header name it came under, which its signature covers.
+    name: &'a str,
+    value: &'a [u8],
+}
 
 /// The ids a request presents, in the order they are tried: see [`IdTransport::incoming`].
 pub(crate) struct Candidates<'a> {
     transport: &'a IdTransport,
-    binding: &'a ClientBinding,
     header: Option<(&'a HeaderName, HeaderValues<'a>)>,
     cookie: Option<cookie::Values<'a>>,
     /// Of [`MAX_VALUES_EXAMINED`].
     values_left: usize,
 }
 
-impl Iterator for Candidates<'_> {
-    type Item = Incoming;
+impl<'a> Iterator for Candidates<'a> {
+    type Item = Presented<'a>;
 
-    fn next(&mut self) -> Option<Incoming> {
-        let (transport, binding) = (self.transport, self.binding);
+    fn next(&mut self) -> Option<Presented<'a>> {
         if let Some((name, values)) = &mut self.header {
+            let name = name.as_str();
             let mut values = values.map(|value| value.as_bytes().trim_ascii());
-            let found = first_ours(&mut self.values_left, &mut values, |value| {
-                transport.decode(name.as_str(), value, binding)
-            });
-            if found.is_some() {
-                return found;
+            if let Some(found) = first_parsed(&mut self.values_left, &mut values, name) {
+                return Some(found);
             }
             self.header = None;
         }
         let cookie = self.cookie.as_mut()?;
-        let name = transport.cookie.as_ref()?.name();
-        first_ours(&mut self.values_left, cookie, |value| {
-            transport.decode(name, value, binding)
-        })
+        let name = self.transport.cookie.as_ref()?.name();
+        first_parsed(&mut self.values_left, cookie, name)
     }
 }
 
-/// The first of `values` that `decode` accepts, each value examined spending one of `left`.
+/// The first of `values` whose id parses, each value examined spending one of `left`.
 #[inline]
-fn first_ours<'v>(
+fn first_parsed<'v>(
     left: &mut usize,
     values: &mut impl Iterator<Item = &'v [u8]>,
-    mut decode: impl FnMut(&[u8]) -> Option<Incoming>,
-) -> Option<Incoming> {
+    name: &'v str,
+) -> Option<Presented<'v>> {
     while *left > 0 {
         let value = values.next()?;
         *left -= 1;
-        if let Some(incoming) = decode(value) {
-            return Some(incoming);
+        if let Some(id) = value
+            .get(..SessionId::TEXT_LEN)
+            .and_then(SessionId::parse_bytes)
+        {
+            return Some(Presented { id, name, value });
         }
     }
     None

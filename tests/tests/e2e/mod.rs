@@ -623,16 +623,24 @@ pub async fn a_failing_backend_gives_503_and_writes_nothing<F: Fixture>(fixture:
     );
     cold_switch.set_down(false);
 
-    // A save that fails is an error response, not a silent loss.
+    // A save that fails is an error response, not a silent loss, and it means "not kept":
+    // the failed increment is not stored later by the next request's save.
     switch.set_down(true);
     let reply = browser.get("/").await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.body.contains("not kept"), "{}", reply.body);
     switch.set_down(false);
+    assert_eq!(
+        browser.get("/").await.body,
+        "3",
+        "the write answered 503 was dropped, not kept in memory"
+    );
+    browser.on(&cold).get("/").await;
 
     let body = browser.on(&server(fixture).await).get("/peek").await.body;
     assert!(
-        body.starts_with("2 "),
-        "the stored session is untouched: {body}"
+        body.starts_with("4 "),
+        "exactly the acknowledged writes are stored: {body}"
     );
 }
 
@@ -792,7 +800,9 @@ pub async fn parallel_requests_never_revive_a_renewed_or_destroyed_id<F: Fixture
             let (app, old) = (app.clone(), old.clone());
             tasks.push(tokio::spawn(async move {
                 let reply = get_with_cookie(&app, "/", &old).await;
-                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                // A write that lands after the log-out is refused, never acknowledged.
+                let refused = ending == "/destroy" && reply.status == StatusCode::CONFLICT;
+                assert!(reply.status == StatusCode::OK || refused, "{}", reply.body);
             }));
         }
         let ended = browser.get(ending).await;
@@ -822,6 +832,116 @@ pub async fn parallel_requests_never_revive_a_renewed_or_destroyed_id<F: Fixture
                 "the renewed session lives on: {body}"
             );
         }
+    }
+}
+
+/// Requests spaced under the idle timeout keep a session alive even when none of them writes
+/// and the stored expiry moves only once per touch interval: at the edge (touch interval three
+/// quarters of the idle timeout, requests 0.6 of it apart), alternating between two servers and
+/// ending on a third that loads it cold. With the record kept exactly `idle` past each touch it
+/// expired at the second read.
+pub async fn requests_spaced_under_the_idle_timeout_keep_the_session<F: Fixture>(fixture: &F) {
+    let edge = || {
+        config()
+            .with_idle_timeout(Duration::from_millis(1000))
+            .with_touch_interval(Duration::from_millis(750))
+    };
+    let first = app(&store(fixture.backend().await, edge()).await);
+    let second = app(&store(fixture.backend().await, edge()).await);
+    let mut browser = Browser::new(&first);
+    assert_eq!(browser.get("/").await.body, "1");
+    for round in 0..4 {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let server = if round % 2 == 0 { &first } else { &second };
+        let body = browser.on(server).get("/peek").await.body;
+        assert!(
+            body.starts_with("1 "),
+            "read {round}: still the session: {body}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let third = app(&store(fixture.backend().await, edge()).await);
+    let body = browser.on(&third).get("/peek").await.body;
+    assert!(body.starts_with("1 "), "loaded cold: {body}");
+}
+
+/// A server that still has a session cached after another server logged it out answers a
+/// write to it with 409 and a removal cookie: the write went nowhere, and the session never
+/// comes back.
+pub async fn a_write_after_another_servers_logout_fails_loudly<F: Fixture>(fixture: &F) {
+    let first = server(fixture).await;
+    let second = server(fixture).await;
+    let mut browser = Browser::new(&first);
+    assert_eq!(browser.get("/").await.body, "1");
+    let mut elsewhere = browser.on(&second);
+    assert!(elsewhere.get("/peek").await.body.starts_with("1 "));
+    browser.get("/destroy").await;
+
+    let reply = elsewhere.get("/").await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert!(reply.body.contains("not saved"), "{}", reply.body);
+    let removal = reply.cookie_line("visit").expect("a removal cookie");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    let stored = fixture.backend().await.count(now_millis()).await.unwrap();
+    assert_eq!(stored, 0, "never brought back: {}", fixture.dump().await);
+}
+
+/// A handler that outlives its session's stored expiry (idle timeout plus touch interval) does
+/// not get a 200 over a write that found no record: 409, a removal cookie, and nothing stored.
+pub async fn a_write_outliving_the_stored_expiry_fails_loudly<F: Fixture>(fixture: &F) {
+    async fn slow_increment(session: TypedSession<Visit>) {
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        session.update_count(|count| *count += 1);
+    }
+    let short = config()
+        .with_idle_timeout(Duration::from_millis(400))
+        .with_touch_interval(Duration::from_millis(200));
+    let store = store(fixture.backend().await, short).await;
+    let app = app(&store).merge(
+        Router::new()
+            .route("/slow", get(slow_increment))
+            .layer(SessionLayer::new(store.clone())),
+    );
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.get("/").await.body, "1");
+    let reply = browser.get("/slow").await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert!(browser.jar.is_empty(), "told to forget it: {reply:?}");
+}
+
+/// A memory capacity far below the sessions in use never costs an acknowledged write: an entry
+/// that running requests hold is never evicted, so parallel requests of a session never load a
+/// second copy whose save would overwrite the first's. 64 sessions, 4 parallel increments
+/// each, 10 rounds, a capacity of 8; every increment answered 200 is stored.
+pub async fn a_small_memory_capacity_never_loses_an_acknowledged_write<F: Fixture>(fixture: &F) {
+    let capacity = config().with_memory_capacity(Some(8));
+    let app = app(&store(fixture.backend().await, capacity).await);
+    let mut cookies = Vec::new();
+    for _ in 0..64 {
+        let mut browser = Browser::new(&app);
+        assert_eq!(browser.get("/").await.body, "1");
+        cookies.push(cookie_of(&browser));
+    }
+    let mut acknowledged = vec![1_u64; cookies.len()];
+    for _ in 0..10 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (session, cookie) in cookies.iter().enumerate() {
+            for _ in 0..4 {
+                let (app, cookie) = (app.clone(), cookie.clone());
+                tasks.spawn(async move { (session, get_with_cookie(&app, "/", &cookie).await) });
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (session, reply) = done.unwrap();
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            acknowledged[session] += 1;
+        }
+    }
+    let fresh = server(fixture).await;
+    for (session, cookie) in cookies.iter().enumerate() {
+        let body = get_with_cookie(&fresh, "/peek", cookie).await.body;
+        let stored: u64 = body.split(' ').next().unwrap().parse().unwrap();
+        assert_eq!(stored, acknowledged[session], "session {session}: {body}");
     }
 }
 
@@ -860,6 +980,10 @@ macro_rules! e2e_suite {
             another_servers_logout_is_noticed_within_the_touch_interval,
             scheduled_purges_survive_backend_errors,
             parallel_requests_never_revive_a_renewed_or_destroyed_id,
+            requests_spaced_under_the_idle_timeout_keep_the_session,
+            a_write_after_another_servers_logout_fails_loudly,
+            a_write_outliving_the_stored_expiry_fails_loudly,
+            a_small_memory_capacity_never_loses_an_acknowledged_write,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {
