@@ -66,7 +66,7 @@ impl BindingPolicy {
     /// client could add. `None` when the request does not tell: the socket peer without
     /// `ConnectInfo`, the header missing, or fewer addresses in it than the proxies counted.
     fn client_ip(self, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
-        let ip = match self.source {
+        match self.source {
             ClientIp::Peer => extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|ConnectInfo(addr)| addr.ip()),
@@ -80,8 +80,7 @@ impl BindingPolicy {
                     _ => None,
                 }
             }
-        };
-        ip
+        }
     }
 }
 

@@ -240,7 +240,11 @@ impl SessionConfig {
         self
     }
 
-    /// Sets how long a session may go without a request before it ends.
+    /// Sets how long a session may go without a request before it ends. Requests spaced less
+    /// than this apart keep a session alive on every server; with a backend an unused session
+    /// is gone everywhere at most one [touch interval](Self::with_touch_interval) later (its
+    /// stored expiry is extended once per touch interval, and keeps that much slack). A request
+    /// still running counts as a use.
     #[must_use]
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
@@ -309,7 +313,10 @@ impl SessionConfig {
     /// Sets how often, at most, a request that changed nothing extends the session's expiry in
     /// the backend. The same round trip confirms the session still exists there, so this is
     /// also how soon a server notices a session destroyed or changed by another server. Must be
-    /// shorter than the idle and long-term timeouts.
+    /// shorter than the idle and long-term timeouts. A stored record is kept this much longer
+    /// than the idle timeout, so that sessions used less than the idle timeout apart never
+    /// expire between touches. Without a backend it paces the re-sent "remember me" cookie
+    /// (must be shorter than the long-term timeout).
     #[must_use]
     pub fn with_touch_interval(mut self, interval: Duration) -> Self {
         self.touch_interval = interval;
@@ -359,6 +366,12 @@ impl SessionConfig {
     /// Binds each session to the client's IP address: a value presented from another address is
     /// rejected (needs a key). The address comes from [`with_client_ip`](Self::with_client_ip).
     /// Mobile clients change addresses often; bind only where that is acceptable.
+    ///
+    /// A request whose address cannot be read (served without `ConnectInfo`, or the configured
+    /// proxy header missing or listing fewer addresses than the proxies counted) cannot be
+    /// checked, so it is refused with `500 Internal Server Error` when it presents an id or is
+    /// to be given one; the log line names the fix. Serve the app with
+    /// `into_make_service_with_connect_info::<SocketAddr>()` for [`ClientIp::Peer`].
     #[must_use]
     pub fn with_ip_binding(mut self, bind: bool) -> Self {
         self.bind_ip = bind;

@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use common::{Browser, HeaderValue, Method, Request, StatusCode, get_with_cookie, header, send};
+use common::{
+    Browser, HeaderValue, Method, Request, StatusCode, get_with_cookie, header, send, with_route,
+};
 use typed_session::{SessionConfig, SessionData, SessionLayer, SessionStore, TypedSession};
 
 #[derive(SessionData)]
@@ -596,11 +598,7 @@ async fn a_write_from_a_handler_longer_than_the_idle_timeout_is_kept() {
             .with_purge_interval(Duration::from_millis(50)),
     )
     .await;
-    let app = app(&store).merge(
-        Router::new()
-            .route("/slow", get(slow_increment))
-            .layer(SessionLayer::new(store.clone())),
-    );
+    let app = with_route(app(&store), &store, "/slow", slow_increment);
     let mut browser = Browser::new(&app);
     assert_eq!(browser.get("/").await.body, "1");
     let reply = browser.get("/slow").await;
@@ -628,11 +626,7 @@ async fn a_write_racing_a_logout_is_refused() {
         }
     };
     let store = store_with(config()).await;
-    let app = app(&store).merge(
-        Router::new()
-            .route("/slow", get(slow))
-            .layer(SessionLayer::new(store.clone())),
-    );
+    let app = with_route(app(&store), &store, "/slow", slow);
     let mut browser = Browser::new(&app);
     browser.get("/").await;
     let cookie = format!("visit={}", browser.jar["visit"]);
@@ -657,11 +651,7 @@ async fn a_remember_me_cookie_slides_on_a_memory_store() {
         session.set_long_term(true);
     }
     let store = store_with(config().with_touch_interval(Duration::from_millis(100))).await;
-    let app = app(&store).merge(
-        Router::new()
-            .route("/remember", get(remember))
-            .layer(SessionLayer::new(store.clone())),
-    );
+    let app = with_route(app(&store), &store, "/remember", remember);
     let mut browser = Browser::new(&app);
     browser.get("/").await;
     let line = browser.get("/remember").await;

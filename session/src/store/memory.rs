@@ -210,7 +210,7 @@ impl<T> MemoryStore<T> {
     pub(crate) fn may_exceed(&self, capacity: usize) -> bool {
         let stride = (capacity / 64).clamp(1, 1024);
         let placed = self.placed.fetch_add(1, Ordering::Relaxed);
-        placed % stride == 0 && self.sessions.len() > capacity
+        placed.is_multiple_of(stride) && self.sessions.len() > capacity
     }
 
     /// A store of `shards` shards (a power of two above one), whatever the machine's core count.

@@ -87,6 +87,26 @@ impl Browser {
     }
 }
 
+/// `app` with one more GET route, `path`, served by `handler` behind `store`'s layer: a test's
+/// own handler (a slow one, one that waits for a signal) beside the shared routes.
+pub fn with_route<T, H, X>(
+    app: Router,
+    store: &typed_session::SessionStore<T>,
+    path: &str,
+    handler: H,
+) -> Router
+where
+    T: typed_session::SessionData,
+    H: axum::handler::Handler<X, ()>,
+    X: 'static,
+{
+    app.merge(
+        Router::new()
+            .route(path, axum::routing::get(handler))
+            .layer(typed_session::SessionLayer::new(store.clone())),
+    )
+}
+
 /// Sends one request and reads the whole response.
 pub async fn send(app: &Router, request: Request<Body>) -> Reply {
     let response = app.clone().oneshot(request).await.unwrap();

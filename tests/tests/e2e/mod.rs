@@ -16,7 +16,7 @@ use typed_session::{
     SessionConfig, SessionData, SessionId, SessionLayer, SessionStore, TypedSession,
 };
 
-use crate::common::{Browser, StatusCode, get_with_cookie};
+use crate::common::{Browser, StatusCode, get_with_cookie, with_route};
 use wrapper::Instrumented;
 
 /// One backend under test: fresh, isolated storage (its own table or key prefix).
@@ -507,11 +507,7 @@ pub async fn a_write_to_a_session_dropped_meanwhile_is_not_acknowledged<F: Fixtu
             session.update_count(|count| *count += 1);
         }
     };
-    let app = app(&store).merge(
-        Router::new()
-            .route("/slow", get(slow))
-            .layer(SessionLayer::new(store.clone())),
-    );
+    let app = with_route(app(&store), &store, "/slow", slow);
     let mut browser = Browser::new(&app);
     assert_eq!(browser.get("/").await.body, "1");
     let cookie = cookie_of(&browser);
@@ -897,11 +893,7 @@ pub async fn a_write_outliving_the_stored_expiry_fails_loudly<F: Fixture>(fixtur
         .with_idle_timeout(Duration::from_millis(400))
         .with_touch_interval(Duration::from_millis(200));
     let store = store(fixture.backend().await, short).await;
-    let app = app(&store).merge(
-        Router::new()
-            .route("/slow", get(slow_increment))
-            .layer(SessionLayer::new(store.clone())),
-    );
+    let app = with_route(app(&store), &store, "/slow", slow_increment);
     let mut browser = Browser::new(&app);
     assert_eq!(browser.get("/").await.body, "1");
     let reply = browser.get("/slow").await;
