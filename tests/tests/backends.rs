@@ -6,16 +6,17 @@
 mod common;
 mod e2e;
 
-/// A SQL backend's malformed-record test (`e2e::a_malformed_record_gives_a_fresh_session`): a
-/// negative version, which no save writes, set with `$update` (the table name, then the id as
-/// the one bound parameter).
+/// A SQL backend's malformed-record tests (`e2e::a_malformed_record_gives_a_fresh_session`), one
+/// per damage. `$update` is the dialect's `UPDATE`: the table name, then the damage's `SET`
+/// list; the id is its one bound parameter. Every dialect gets a negative version (no save writes
+/// one); each further `name: set, version_damaged` adds one.
 #[macro_export]
-macro_rules! sql_malformed_record_test {
-    ($update:literal) => {
+macro_rules! sql_malformed_record_tests {
+    (@test $update:literal, $name:ident: $set:literal, $version_damaged:literal) => {
         #[tokio::test]
-        async fn a_malformed_record_gives_a_fresh_session() {
+        async fn $name() {
             let Some(fixture) = make().await else { return };
-            let update = format!($update, fixture.table);
+            let update = format!($update, fixture.table, $set);
             let damage = async |key: typed_session::backend::StorageKey| {
                 let affected = sqlx::query(&update)
                     .bind(key.as_str())
@@ -25,9 +26,15 @@ macro_rules! sql_malformed_record_test {
                     .rows_affected();
                 assert_eq!(affected, 1);
             };
-            $crate::e2e::a_malformed_record_gives_a_fresh_session(&fixture, damage, true).await;
+            $crate::e2e::a_malformed_record_gives_a_fresh_session(&fixture, damage, $version_damaged)
+                .await;
             $crate::e2e::Cleanup::cleanup(fixture).await;
         }
+    };
+    ($update:literal $(, $name:ident: $set:literal, $version_damaged:literal)* $(,)?) => {
+        $crate::sql_malformed_record_tests!(@test $update,
+            a_negative_version_gives_a_fresh_session: "version = -1", true);
+        $($crate::sql_malformed_record_tests!(@test $update, $name: $set, $version_damaged);)*
     };
 }
 
@@ -52,6 +59,10 @@ mod user_backend {
                     .map(|(k, r)| (k.as_str().to_owned(), r.clone()))
                     .collect::<Vec<_>>()
             )
+        }
+
+        async fn stored(&self, key: &typed_session::backend::StorageKey) -> String {
+            format!("{:?}", self.map().get(key).map(|r| (&r.data, r.version)))
         }
     }
 
@@ -218,7 +229,7 @@ mod sqlite {
     use std::path::PathBuf;
 
     use sqlx::sqlite::SqlitePool;
-    use typed_session::backend::SqliteBackend;
+    use typed_session::backend::{SqliteBackend, StorageKey};
 
     use crate::common::services::unique_name;
 
@@ -256,6 +267,19 @@ mod sqlite {
                     .unwrap();
             rows.join("\n")
         }
+
+        async fn stored(&self, key: &StorageKey) -> String {
+            // `quote` shows each value's type: 'text', X'0102', 7.
+            let row: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT quote(data) || ' ' || quote(version) FROM \"{}\" WHERE id = ?",
+                self.table
+            ))
+            .bind(key.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .unwrap();
+            format!("{row:?}")
+        }
     }
 
     impl crate::e2e::Cleanup for Sqlite {
@@ -271,12 +295,12 @@ mod sqlite {
 
     crate::e2e_suite!(make);
 
-    crate::sql_malformed_record_test!("UPDATE \"{}\" SET version = -1 WHERE id = ?");
+    crate::sql_malformed_record_tests!("UPDATE \"{}\" SET {} WHERE id = ?");
 }
 
 mod postgres {
     use sqlx::postgres::{PgPool, PgPoolOptions};
-    use typed_session::backend::PostgresBackend;
+    use typed_session::backend::{PostgresBackend, StorageKey};
 
     use crate::common::services::{postgres_url, unique_name};
 
@@ -316,6 +340,18 @@ mod postgres {
                     .unwrap();
             rows.join("\n")
         }
+
+        async fn stored(&self, key: &StorageKey) -> String {
+            let row: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT data || ' ' || version FROM \"{}\" WHERE id = $1",
+                self.table
+            ))
+            .bind(key.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .unwrap();
+            format!("{row:?}")
+        }
     }
 
     impl crate::e2e::Cleanup for Postgres {
@@ -330,7 +366,7 @@ mod postgres {
 
     crate::e2e_suite!(make);
 
-    crate::sql_malformed_record_test!("UPDATE \"{}\" SET version = -1 WHERE id = $1");
+    crate::sql_malformed_record_tests!("UPDATE \"{}\" SET {} WHERE id = $1");
 
     /// A server that is down when the store starts: `build()` says so instead of limping on.
     #[tokio::test]
@@ -362,7 +398,7 @@ mod postgres {
 
 mod mysql {
     use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
-    use typed_session::backend::MySqlBackend;
+    use typed_session::backend::{MySqlBackend, StorageKey};
 
     use crate::common::services::{mysql_url, unique_name};
 
@@ -403,6 +439,18 @@ mod mysql {
             .unwrap();
             rows.join("\n")
         }
+
+        async fn stored(&self, key: &StorageKey) -> String {
+            let row: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT CONCAT(data, ' ', version) FROM `{}` WHERE id = ?",
+                self.table
+            ))
+            .bind(key.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .unwrap();
+            format!("{row:?}")
+        }
     }
 
     impl crate::e2e::Cleanup for MySql {
@@ -417,7 +465,7 @@ mod mysql {
 
     crate::e2e_suite!(make);
 
-    crate::sql_malformed_record_test!("UPDATE `{}` SET version = -1 WHERE id = ?");
+    crate::sql_malformed_record_tests!("UPDATE `{}` SET {} WHERE id = ?");
 
     #[tokio::test]
     async fn a_closed_port_at_request_time_gives_503_and_no_session() {
@@ -434,7 +482,7 @@ mod mysql {
 mod redis {
     use redis::AsyncCommands;
     use redis::aio::ConnectionManager;
-    use typed_session::backend::{RedisBackend, SessionBackend};
+    use typed_session::backend::{RedisBackend, SessionBackend, StorageKey};
 
     use crate::common::services::{redis_url, unique_name};
 
@@ -471,6 +519,16 @@ mod redis {
             }
             dump
         }
+
+        async fn stored(&self, key: &StorageKey) -> String {
+            // DUMP serialises a value of any type (without its expiry).
+            let dumped: Option<Vec<u8>> = redis::cmd("DUMP")
+                .arg(self.key_name(key))
+                .query_async(&mut self.manager.clone())
+                .await
+                .unwrap();
+            format!("{dumped:?}")
+        }
     }
 
     impl crate::e2e::Cleanup for Redis {
@@ -480,6 +538,10 @@ mod redis {
     }
 
     impl Redis {
+        fn key_name(&self, key: &StorageKey) -> String {
+            format!("{}{}", self.prefix, key.as_str())
+        }
+
         fn backend_for_cleanup(&self) -> RedisBackend {
             RedisBackend::from_manager(self.manager.clone())
                 .with_prefix(&self.prefix)
@@ -489,30 +551,43 @@ mod redis {
 
     crate::e2e_suite!(make);
 
-    /// A version that is not a number, and data that is not UTF-8.
-    #[tokio::test]
-    async fn a_malformed_record_gives_a_fresh_session() {
+    /// The malformed-record scenario, `damage` done to the session's key (given its name).
+    async fn malformed(damage: impl AsyncFn(&mut ConnectionManager, &str), version_damaged: bool) {
         let Some(fixture) = make().await else { return };
-        for (field, value) in [("v", b"-1".to_vec()), ("d", vec![0xff, 0xfe])] {
-            crate::e2e::a_malformed_record_gives_a_fresh_session(
-                &fixture,
-                async |key| {
-                    let mut conn = fixture.manager.clone();
-                    let name = format!("{}{}", fixture.prefix, key.as_str());
-                    let _: () = conn.hset(&name, field, &value).await.unwrap();
-                },
-                field == "v",
-            )
+        let damage = async |key: StorageKey| {
+            damage(&mut fixture.manager.clone(), &fixture.key_name(&key)).await;
+        };
+        crate::e2e::a_malformed_record_gives_a_fresh_session(&fixture, damage, version_damaged)
             .await;
-        }
         crate::e2e::Cleanup::cleanup(fixture).await;
+    }
+
+    /// Sets one field of the session's hash.
+    async fn set_field(field: &str, value: impl AsRef<[u8]>) {
+        malformed(
+            async |conn, name| {
+                let _: () = conn.hset(name, field, value.as_ref()).await.unwrap();
+            },
+            field == "v",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_version_that_is_not_a_number_gives_a_fresh_session() {
+        set_field("v", "-1").await;
+    }
+
+    #[tokio::test]
+    async fn data_that_is_not_utf8_gives_a_fresh_session() {
+        set_field("d", [0xff, 0xfe]).await;
     }
 }
 
 mod mongodb {
     use mongodb::Client;
-    use mongodb::bson::Document;
-    use typed_session::backend::MongoBackend;
+    use mongodb::bson::{Bson, Document, doc};
+    use typed_session::backend::{MongoBackend, StorageKey};
 
     use crate::common::services::{mongodb_url, unique_name};
 
@@ -559,6 +634,18 @@ mod mongodb {
             }
             dump
         }
+
+        async fn stored(&self, key: &StorageKey) -> String {
+            let found = self
+                .collection_backend()
+                .collection()
+                .unwrap()
+                .find_one(doc! { "_id": key.as_str() })
+                .projection(doc! { "data": 1, "version": 1 })
+                .await
+                .unwrap();
+            format!("{found:?}")
+        }
     }
 
     impl crate::e2e::Cleanup for Mongo {
@@ -574,32 +661,35 @@ mod mongodb {
 
     crate::e2e_suite!(make);
 
-    /// A version of the wrong type, and data that is not a string.
-    #[tokio::test]
-    async fn a_malformed_record_gives_a_fresh_session() {
+    /// The malformed-record scenario, `field` of the session's document set to `value`.
+    async fn set_field(field: &str, value: Bson) {
         let Some(fixture) = make().await else { return };
-        let damages = [
-            ("version", mongodb::bson::Bson::String("x".into()), true),
-            ("data", mongodb::bson::Bson::Int64(7), false),
-        ];
-        for (field, value, version_damaged) in damages {
-            let damage = async |key: typed_session::backend::StorageKey| {
-                let result = fixture
-                    .collection_backend()
-                    .collection()
-                    .unwrap()
-                    .update_one(
-                        mongodb::bson::doc! { "_id": key.as_str() },
-                        mongodb::bson::doc! { "$set": { field: value.clone() } },
-                    )
-                    .await
-                    .unwrap();
-                assert_eq!(result.modified_count, 1);
-            };
-            crate::e2e::a_malformed_record_gives_a_fresh_session(&fixture, damage, version_damaged)
-                .await;
-        }
+        let damage = async |key: StorageKey| {
+            let result = fixture
+                .collection_backend()
+                .collection()
+                .unwrap()
+                .update_one(
+                    doc! { "_id": key.as_str() },
+                    doc! { "$set": { field: value.clone() } },
+                )
+                .await
+                .unwrap();
+            assert_eq!(result.modified_count, 1);
+        };
+        crate::e2e::a_malformed_record_gives_a_fresh_session(&fixture, damage, field == "version")
+            .await;
         crate::e2e::Cleanup::cleanup(fixture).await;
+    }
+
+    #[tokio::test]
+    async fn a_version_of_the_wrong_type_gives_a_fresh_session() {
+        set_field("version", Bson::String("x".into())).await;
+    }
+
+    #[tokio::test]
+    async fn data_that_is_not_a_string_gives_a_fresh_session() {
+        set_field("data", Bson::Int64(7)).await;
     }
 
     #[tokio::test]
@@ -610,7 +700,8 @@ mod mongodb {
 }
 
 mod surrealdb {
-    use typed_session::backend::{SessionBackend, SurrealBackend};
+    use surrealdb::types::RecordId;
+    use typed_session::backend::{SessionBackend, StorageKey, SurrealBackend};
 
     use crate::common::services::surrealdb_backend;
 
@@ -640,6 +731,24 @@ mod surrealdb {
                 .unwrap();
             let rows: Vec<surrealdb::types::Value> = response.take(0).unwrap();
             rows.iter().map(|row| format!("{row:?}\n")).collect()
+        }
+
+        async fn stored(&self, key: &StorageKey) -> String {
+            let mut response = self
+                .backend
+                .client()
+                .query("SELECT data, version FROM $rid")
+                .bind(("rid", self.record_id(key)))
+                .await
+                .unwrap();
+            let rows: Vec<surrealdb::types::Value> = response.take(0).unwrap();
+            format!("{rows:?}")
+        }
+    }
+
+    impl Surreal {
+        fn record_id(&self, key: &StorageKey) -> RecordId {
+            RecordId::new(self.backend.table_name(), key.as_str())
         }
     }
 

@@ -16,7 +16,7 @@ use typed_session::{
     SessionConfig, SessionData, SessionId, SessionLayer, SessionStore, TypedSession,
 };
 
-use crate::common::{Browser, StatusCode, get_with_cookie, with_route};
+use crate::common::{Browser, Reply, StatusCode, get_with_cookie, with_route};
 use wrapper::Instrumented;
 
 /// One backend under test: fresh, isolated storage (its own table or key prefix).
@@ -26,6 +26,10 @@ pub trait Fixture: Send + Sync + 'static {
     fn backend(&self) -> impl Future<Output = Self::Backend> + Send;
     /// Everything this fixture stores, as text (keys and values), to check what is at rest.
     fn dump(&self) -> impl Future<Output = String> + Send;
+    /// The record under `key` as stored, whatever shape damage left it in: its data and version,
+    /// with their types where the storage tells them apart (not its expiry, which a touch may
+    /// move), to check that a record was left alone.
+    fn stored(&self, key: &StorageKey) -> impl Future<Output = String> + Send;
 }
 
 #[derive(SessionData)]
@@ -455,9 +459,16 @@ pub async fn schema_evolution_keeps_stored_sessions_readable<F: Fixture>(fixture
 }
 
 /// A record the backend cannot return at all (damaged in storage: `damage` makes it so) gives a
-/// fresh session, not a 503 on every request until it expires: on a server that must load it,
-/// and, when the damage is to the version (all a touch reads), on one that has it cached and
-/// finds the damage at its touch.
+/// fresh session, not a 503 on every request until it expires (or for good, if it never does):
+///
+/// - on a server that must load it, however often the old cookie comes back; the fresh session
+///   saves and carries on like any other;
+/// - when the damage reaches what a touch and a compare-and-set read (`version_damaged`: the
+///   version, or the key itself), on a server that has it cached and finds the damage at its
+///   touch, and on one whose next write is a compare-and-set against it: that write is not
+///   acknowledged as kept, and the requests after it get a fresh session.
+///
+/// The damaged record is never written over, and purging goes on past it.
 pub async fn a_malformed_record_gives_a_fresh_session<F: Fixture>(
     fixture: &F,
     damage: impl AsyncFn(StorageKey),
@@ -465,25 +476,70 @@ pub async fn a_malformed_record_gives_a_fresh_session<F: Fixture>(
 ) {
     let touching = config().with_touch_interval(Duration::from_millis(1));
     let cached = app(&store(fixture.backend().await, touching.clone()).await);
+    // Has it cached too, and will not touch it for a minute: its next write is a compare-and-set.
+    let saving = server(fixture).await;
     let mut browser = Browser::new(&cached);
     assert_eq!(browser.get("/").await.body, "1");
+    assert!(
+        browser
+            .on(&saving)
+            .get("/peek")
+            .await
+            .body
+            .starts_with("1 ")
+    );
     let id = id_of(&browser);
-    damage(StorageKey::for_id(id)).await;
+    let key = StorageKey::for_id(id);
+    damage(key.clone()).await;
+    let damaged = fixture.stored(&key).await;
 
-    let restarted = app(&store(fixture.backend().await, touching).await);
-    let reply = browser.on(&restarted).get("/").await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(reply.body, "1", "a fresh session after a load");
-    assert_ne!(reply.cookie("visit"), Some(id.to_string().as_str()));
-
-    if !version_damaged {
-        return;
+    let restarted_store = store(fixture.backend().await, touching).await;
+    let restarted = app(&restarted_store);
+    for _ in 0..3 {
+        let reply = browser.on(&restarted).get("/").await;
+        assert_fresh(&reply, id, "after a load");
     }
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    let reply = browser.get("/").await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(reply.body, "1", "a fresh session after a touch");
-    assert_ne!(reply.cookie("visit"), Some(id.to_string().as_str()));
+    let mut fresh = browser.on(&restarted);
+    assert_fresh(&fresh.get("/").await, id, "after a load");
+    assert_eq!(fresh.get("/").await.body, "2", "the fresh session saves");
+    let elsewhere = fresh.on(&server(fixture).await).get("/peek").await.body;
+    assert!(elsewhere.starts_with("2 "), "and is stored: {elsewhere}");
+
+    if version_damaged {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let reply = browser.on(&cached).get("/").await;
+        assert_fresh(&reply, id, "after a touch");
+
+        let mut writer = browser.on(&saving);
+        let reply = writer.get("/").await;
+        assert!(
+            reply.status == StatusCode::SERVICE_UNAVAILABLE || reply.body == "1",
+            "a write against the damaged record is not acknowledged as kept: {reply:?}"
+        );
+        for _ in 0..3 {
+            let reply = writer.get("/").await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        }
+        assert_ne!(id_of(&writer), id, "a fresh session after a save");
+    }
+
+    restarted_store
+        .purge_expired()
+        .await
+        .expect("a purge goes on past the damaged record");
+    assert_eq!(
+        fixture.stored(&key).await,
+        damaged,
+        "the damaged record is left as it was"
+    );
+}
+
+/// A 200 for a fresh session: the count starts over, under a new id.
+fn assert_fresh(reply: &Reply, old: SessionId, what: &str) {
+    assert_eq!(reply.status, StatusCode::OK, "{what}: {}", reply.body);
+    assert_eq!(reply.body, "1", "a fresh session {what}");
+    let cookie = reply.cookie("visit").expect("a new cookie");
+    assert_ne!(cookie, old.to_string(), "a new id {what}");
 }
 
 /// A request still running when a parallel one drops the session (its stored copy became
