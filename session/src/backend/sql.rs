@@ -47,11 +47,29 @@ impl Dialect {
             Self::MySql => "?".to_owned(),
         }
     }
+
+    /// The error of a query that reads a stored row back. SQLite keeps any value in any column
+    /// (a declared type is only a preference), so one row can hold text or a blob where a number
+    /// belongs, or a blob where text does: a value that does not decode is that row's damage, a
+    /// malformed record. PostgreSQL and MySQL enforce their column types, so there it means the
+    /// table is not the one `create_schema` makes, which fails every row alike: a failure, not a
+    /// fresh session on every request.
+    pub(crate) fn read_error(self, context: &'static str, error: sqlx::Error) -> BackendError {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite if matches!(error, sqlx::Error::ColumnDecode { .. }) => {
+                BackendError::malformed(context, error)
+            }
+            _ => BackendError::new(context, error),
+        }
+    }
 }
 
 /// The statements every dialect spells alike, built once per backend.
 #[derive(Debug)]
 pub(crate) struct CommonStatements {
+    /// The dialect they are spelled in.
+    pub(crate) dialect: Dialect,
     /// Binds: id, now. Returns: data, version, expires_at.
     pub(crate) load: String,
     /// Compare-and-set replace. Binds: data, version, expires_at, id, expected version, now.
@@ -74,6 +92,7 @@ impl CommonStatements {
         let t = dialect.quote(table.as_str());
         let p = |n| dialect.param(n);
         Self {
+            dialect,
             load: format!(
                 "SELECT data, version, expires_at FROM {t} WHERE id = {} AND expires_at > {}",
                 p(1),
@@ -171,12 +190,13 @@ impl UpsertStatements {
 macro_rules! shared_sql_methods {
     () => {
         async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
+            let context = "loading a session";
             let row = sqlx::query_as::<_, (String, i64, i64)>(&self.statements.common.load)
                 .bind(key.as_str())
                 .bind(millis_to_db(now))
                 .fetch_optional(&self.pool)
                 .await
-                .map_err(|e| BackendError::new("loading a session", e))?;
+                .map_err(|e| self.statements.common.dialect.read_error(context, e))?;
             row.map(record_from_row).transpose()
         }
 
@@ -309,13 +329,14 @@ macro_rules! upsert_sql_backend {
                 expires_at: u64,
                 now: u64,
             ) -> Result<Option<u64>, BackendError> {
+                let context = "touching a session";
                 let version = sqlx::query_scalar::<_, i64>(&self.statements.touch)
                     .bind(millis_to_db(expires_at))
                     .bind(key.as_str())
                     .bind(millis_to_db(now))
                     .fetch_optional(&self.pool)
                     .await
-                    .map_err(|e| BackendError::new("touching a session", e))?;
+                    .map_err(|e| self.statements.common.dialect.read_error(context, e))?;
                 version.map(|v| stored_u64(v, "version")).transpose()
             }
 

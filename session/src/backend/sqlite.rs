@@ -31,6 +31,12 @@ use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageK
 /// and `expires_at` unix milliseconds. Use a database file: `sqlite::memory:` gives every
 /// pooled connection a database of its own.
 ///
+/// SQLite keeps any value in any column (a declared type is only a preference), so a row
+/// written by other hands can hold text or a blob where a number or text belongs. Such a row is
+/// a malformed record: its visitor gets a fresh session and the row is left as it is. One whose
+/// `expires_at` is not a number never expires (SQLite orders text after every number), so it is
+/// never purged either: delete it yourself.
+///
 /// ```
 /// use typed_session::backend::{Record, SessionBackend, SqliteBackend, StorageKey};
 /// use typed_session::SessionId;
