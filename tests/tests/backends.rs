@@ -581,6 +581,23 @@ mod redis {
         .await;
     }
 
+    /// Puts a value of another type at the session's key (`command key value`), `expiring` or
+    /// not.
+    async fn replace_with(command: &str, value: &str, expiring: bool) {
+        malformed(
+            async |conn, name| {
+                let mut pipe = redis::pipe();
+                pipe.atomic().del(name).cmd(command).arg(name).arg(value);
+                if expiring {
+                    pipe.pexpire(name, 600_000);
+                }
+                let () = pipe.query_async(conn).await.unwrap();
+            },
+            true,
+        )
+        .await;
+    }
+
     #[tokio::test]
     async fn a_version_that_is_not_a_number_gives_a_fresh_session() {
         set_field("v", "-1").await;
@@ -589,6 +606,28 @@ mod redis {
     #[tokio::test]
     async fn data_that_is_not_utf8_gives_a_fresh_session() {
         set_field("d", [0xff, 0xfe]).await;
+    }
+
+    #[tokio::test]
+    async fn a_hash_without_its_version_gives_a_fresh_session() {
+        malformed(
+            async |conn, name| {
+                let removed: u64 = conn.hdel(name, "v").await.unwrap();
+                assert_eq!(removed, 1);
+            },
+            true,
+        )
+        .await;
+    }
+
+    /// A string or a list at the session's key, with an expiry and without one (so it would
+    /// never go away by itself).
+    #[tokio::test]
+    async fn a_key_of_another_type_gives_a_fresh_session() {
+        for expiring in [true, false] {
+            replace_with("SET", "text", expiring).await;
+            replace_with("RPUSH", "item", expiring).await;
+        }
     }
 }
 

@@ -23,8 +23,8 @@ use sqlx::sqlite::SqlitePool;
 use typed_session::SessionId;
 use typed_session::backend::conformance::check;
 use typed_session::backend::{
-    BackendError, MongoBackend, MySqlBackend, PostgresBackend, RedisBackend, SessionBackend,
-    SqliteBackend, StorageKey, SurrealBackend,
+    BackendError, MongoBackend, MySqlBackend, PostgresBackend, Record, RedisBackend, SaveOutcome,
+    SessionBackend, SqliteBackend, StorageKey, SurrealBackend,
 };
 
 /// Runs the suite in a task of its own, so the caller can clean up before a failure propagates.
@@ -183,15 +183,34 @@ async fn redis_reports_malformed_records_as_errors() {
         .await
         .unwrap();
     let _: bool = conn.expire(&name, 60).await.unwrap();
-    assert!(backend.load(&bad_version, now).await.is_err());
+    assert!(malformed(backend.load(&bad_version, now).await));
 
+    // Neither is ever written over: a save against one is a conflict.
+    let record = Record {
+        data: "{}".to_owned(),
+        version: 2,
+        expires_at: u64::MAX,
+    };
+    let no_version = StorageKey::for_id(SessionId::generate());
+    let () = conn
+        .hset_multiple(format!("{prefix}{no_version}"), &[("d", "{}")])
+        .await
+        .unwrap();
     let not_a_hash = StorageKey::for_id(SessionId::generate());
     let () = conn
         .set_ex(format!("{prefix}{not_a_hash}"), "text", 60)
         .await
         .unwrap();
-    assert!(backend.load(&not_a_hash, now).await.is_err());
-    assert!(backend.touch(&not_a_hash, u64::MAX, now).await.is_err());
+    for key in [&no_version, &not_a_hash] {
+        assert!(malformed(backend.load(key, now).await));
+        assert!(malformed(backend.touch(key, u64::MAX, now).await));
+        for expected in [None, Some(1)] {
+            let saved = backend.save(key, &record, expected, now).await.unwrap();
+            assert_eq!(saved, SaveOutcome::Conflict);
+        }
+    }
+    let text: String = conn.get(format!("{prefix}{not_a_hash}")).await.unwrap();
+    assert_eq!(text, "text");
 
     let stray = format!("{prefix}not-a-storage-key");
     let () = conn.set_ex(&stray, "text", 60).await.unwrap();
@@ -434,6 +453,11 @@ async fn surrealdb_keeps_to_its_namespace_database_and_table() {
 #[derive(typed_session::SessionData, Default)]
 struct Nothing {
     seen: bool,
+}
+
+/// Whether `result` reports a malformed record (rather than succeeding, or failing otherwise).
+fn malformed<T>(result: Result<T, BackendError>) -> bool {
+    result.is_err_and(|error| error.is_malformed())
 }
 
 fn assert_rejected(result: Result<impl Sized, BackendError>, name: &str) {

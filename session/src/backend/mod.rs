@@ -225,7 +225,10 @@ pub trait SessionBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Record>, BackendError>> + Send;
 
     /// Writes `record` if the live record's version is `expected_version` (`None`: no live
-    /// record).
+    /// record). A live record that [`load`](Self::load) would call malformed has no version to
+    /// match: the answer is [`SaveOutcome::Conflict`], never a write over it nor an error (the
+    /// store then reloads, meets the damage and drops its cached copy, where an error would
+    /// fail every save of that copy).
     fn save(
         &self,
         key: &StorageKey,

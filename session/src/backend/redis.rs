@@ -16,17 +16,34 @@ const DEFAULT_PREFIX: &str = "typed_session:";
 /// How many keys one `SCAN` step asks for.
 const SCAN_BATCH: usize = 500;
 
-/// Compare-and-set write. `v` is compared as text: both sides are canonical decimals.
+/// The session under a key, read in one step so the fields and the expiry belong to the same
+/// write. Answers nil for no key, else `{expiry, type, d, v}`: the fields (nil when missing) are
+/// read only from a hash, since any other command on a key of another type fails, and a
+/// failure would be a 503 for as long as the key lives (for good, if it has no expiry).
+const LOAD_SCRIPT: &str = r"
+-- KEYS[1]: the session key.
+local expiry = redis.call('PEXPIRETIME', KEYS[1])
+if expiry == -2 then return false end
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'hash' then return {expiry, kind, false, false} end
+local fields = redis.call('HMGET', KEYS[1], 'd', 'v')
+return {expiry, kind, fields[1], fields[2]}
+";
+
+/// Compare-and-set write. `v` is compared as text: both sides are canonical decimals, and no
+/// version is ever turned into a Lua number (a double, which cannot tell versions above 2^53
+/// apart) or added to here. A live key that is not a session hash with a version is damage:
+/// never written over, it answers a conflict, so the store reloads, finds it malformed and
+/// drops its cached copy.
 const SAVE_SCRIPT: &str = r"
 -- KEYS[1]: the session key.
 -- ARGV: expected version ('' for none), data, new version, expires_at, now (unix ms).
 local expiry = redis.call('PEXPIRETIME', KEYS[1])
 local current = false
 if expiry == -1 or expiry > tonumber(ARGV[5]) then
+  if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
   current = redis.call('HGET', KEYS[1], 'v')
-  if not current then
-    return redis.error_reply('typed-session: stored session has no version field')
-  end
+  if not current then return 0 end
 end
 if ARGV[1] == '' then
   if current then return 0 end
@@ -39,19 +56,24 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 return 1
 ";
 
-/// Moves a live session's expiry; answers its version, or nil.
+/// Moves a live session's expiry. Answers nil for no live session, `{1, version}` once moved,
+/// or `{0, why}` for a key that is not a session hash with a version, left as it is.
 const TOUCH_SCRIPT: &str = r"
 -- KEYS[1]: the session key. ARGV: expires_at, now (unix ms).
 local expiry = redis.call('PEXPIRETIME', KEYS[1])
 if expiry == -2 or (expiry ~= -1 and expiry <= tonumber(ARGV[2])) then
   return false
 end
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'hash' then
+  return {0, 'the key holds a ' .. kind .. ', not a session hash'}
+end
 local version = redis.call('HGET', KEYS[1], 'v')
 if not version then
-  return redis.error_reply('typed-session: stored session has no version field')
+  return {0, 'the stored session lacks its v (version) field'}
 end
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
-return version
+return {1, version}
 ";
 
 /// Stores sessions in Redis (7.0 or later), one hash per session, so several application
@@ -61,7 +83,7 @@ return version
 /// changed with [`with_prefix`](Self::with_prefix)) as a hash with fields `d` (the encoded
 /// session) and `v` (its version), and expires by itself at its `expires_at` through
 /// `PEXPIREAT`, so [`delete_expired`](SessionBackend::delete_expired) has nothing to do.
-/// Saves and touches are Lua scripts, atomic on the server. Counting, listing and
+/// Loads, saves and touches are Lua scripts, atomic on the server. Counting, listing and
 /// [`delete_all`](SessionBackend::delete_all) walk the prefix with `SCAN`, never `KEYS` or
 /// `FLUSHDB`: every key under the prefix belongs to this backend, and no other key is touched.
 ///
@@ -86,6 +108,7 @@ pub struct RedisBackend {
 
 /// The scripts, hashed once; the server compiles each once and runs it by hash afterwards.
 struct Scripts {
+    load: Script,
     save: Script,
     touch: Script,
     /// `<prefix>*`, for `SCAN MATCH`.
@@ -95,6 +118,7 @@ struct Scripts {
 impl Scripts {
     fn new(prefix: &str) -> Self {
         Self {
+            load: Script::new(LOAD_SCRIPT),
             save: Script::new(SAVE_SCRIPT),
             touch: Script::new(TOUCH_SCRIPT),
             scan_pattern: format!("{prefix}*"),
@@ -254,23 +278,26 @@ impl SessionBackend for RedisBackend {
 
     async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
         let context = "loading a session";
-        let name = self.key_name(key);
         let mut conn = self.manager.clone();
-        // One transaction, so the fields and the expiry belong to the same write.
-        let ((data, version), expiry): (HashFields, i64) = redis::pipe()
-            .atomic()
-            .cmd("HMGET")
-            .arg(&name)
-            .arg("d")
-            .arg("v")
-            .cmd("PEXPIRETIME")
-            .arg(&name)
-            .query_async(&mut conn)
+        let found: Option<(i64, String, HashField, HashField)> = self
+            .scripts
+            .load
+            .key(self.key_name(key))
+            .invoke_async(&mut conn)
             .await
             .map_err(|e| BackendError::new(context, e))?;
+        let Some((expiry, kind, data, version)) = found else {
+            return Ok(None);
+        };
         let Some(expires_at) = stored_expiry(expiry).filter(|&at| at > now) else {
             return Ok(None);
         };
+        if kind != "hash" {
+            return Err(BackendError::malformed(
+                context,
+                format!("the key holds a {kind}, not a session hash"),
+            ));
+        }
         let (Some(data), Some(version)) = (data, version) else {
             return Err(BackendError::malformed(
                 context,
@@ -317,7 +344,7 @@ impl SessionBackend for RedisBackend {
     ) -> Result<Option<u64>, BackendError> {
         let context = "touching a session";
         let mut conn = self.manager.clone();
-        let version: Option<Vec<u8>> = self
+        let touched: Option<(i64, Vec<u8>)> = self
             .scripts
             .touch
             .key(self.key_name(key))
@@ -326,7 +353,14 @@ impl SessionBackend for RedisBackend {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| BackendError::new(context, e))?;
-        version.map(|v| parse_version(&v, context)).transpose()
+        match touched {
+            None => Ok(None),
+            Some((1, version)) => parse_version(&version, context).map(Some),
+            Some((_, why)) => Err(BackendError::malformed(
+                context,
+                String::from_utf8_lossy(&why).into_owned(),
+            )),
+        }
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
@@ -380,9 +414,9 @@ fn stored_expiry(expiry: i64) -> Option<u64> {
     }
 }
 
-/// A session hash's `d` (data) and `v` (version) fields, as raw bytes: what they hold is
-/// checked here, so that damage reads as a malformed record rather than a failed command.
-type HashFields = (Option<Vec<u8>>, Option<Vec<u8>>);
+/// A field of a session hash (`d`, the data, or `v`, the version), as raw bytes: what it holds
+/// is checked here, so that damage reads as a malformed record rather than a failed command.
+type HashField = Option<Vec<u8>>;
 
 /// A stored version: a canonical decimal (no sign, no leading zero), as this backend writes
 /// it. The save script compares versions as text, so a non-canonical one is malformed too.
