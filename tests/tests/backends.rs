@@ -9,7 +9,8 @@ mod e2e;
 /// A SQL backend's malformed-record tests (`e2e::a_malformed_record_gives_a_fresh_session`), one
 /// per damage. `$update` is the dialect's `UPDATE`: the table name, then the damage's `SET`
 /// list; the id is its one bound parameter. Every dialect gets a negative version (no save writes
-/// one); each further `name: set, version_damaged` adds one.
+/// one) and a version at its maximum (no save can follow it); each further `name: set,
+/// version_damaged` adds one.
 #[macro_export]
 macro_rules! sql_malformed_record_tests {
     (@test $update:literal, $name:ident: $set:literal, $version_damaged:literal) => {
@@ -34,6 +35,8 @@ macro_rules! sql_malformed_record_tests {
     ($update:literal $(, $name:ident: $set:literal, $version_damaged:literal)* $(,)?) => {
         $crate::sql_malformed_record_tests!(@test $update,
             a_negative_version_gives_a_fresh_session: "version = -1", true);
+        $crate::sql_malformed_record_tests!(@test $update,
+            a_version_at_its_maximum_gives_a_fresh_session: "version = 9223372036854775807", true);
         $($crate::sql_malformed_record_tests!(@test $update, $name: $set, $version_damaged);)*
     };
 }
@@ -608,6 +611,14 @@ mod redis {
         set_field("d", [0xff, 0xfe]).await;
     }
 
+    /// The highest version that can be stored (what a signed 64-bit integer holds), and one past
+    /// what any version can be.
+    #[tokio::test]
+    async fn a_version_at_its_maximum_gives_a_fresh_session() {
+        set_field("v", i64::MAX.to_string()).await;
+        set_field("v", u64::MAX.to_string()).await;
+    }
+
     #[tokio::test]
     async fn a_hash_without_its_version_gives_a_fresh_session() {
         malformed(
@@ -740,6 +751,11 @@ mod mongodb {
     }
 
     #[tokio::test]
+    async fn a_version_at_its_maximum_gives_a_fresh_session() {
+        set_field("version", Bson::Int64(i64::MAX)).await;
+    }
+
+    #[tokio::test]
     async fn a_closed_port_at_request_time_gives_503_and_no_session() {
         let url = "mongodb://127.0.0.1:1/test?serverSelectionTimeoutMS=500";
         crate::e2e::closed_port_gives_503(MongoBackend::connect(url).await.unwrap()).await;
@@ -806,4 +822,23 @@ mod surrealdb {
     }
 
     crate::e2e_suite!(make);
+
+    #[tokio::test]
+    async fn a_version_at_its_maximum_gives_a_fresh_session() {
+        let Some(fixture) = make().await else { return };
+        let damage = async |key: StorageKey| {
+            let mut response = fixture
+                .backend
+                .client()
+                .query("UPDATE $rid SET version = $version RETURN VALUE version")
+                .bind(("rid", fixture.record_id(&key)))
+                .bind(("version", i64::MAX))
+                .await
+                .unwrap();
+            let versions: Vec<i64> = response.take(0).unwrap();
+            assert_eq!(versions, [i64::MAX]);
+        };
+        crate::e2e::a_malformed_record_gives_a_fresh_session(&fixture, damage, true).await;
+        crate::e2e::Cleanup::cleanup(fixture).await;
+    }
 }

@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use crate::SessionId;
-use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
+use crate::backend::{BackendError, MAX_VERSION, Record, SaveOutcome, SessionBackend, StorageKey};
 use crate::clock::now_millis;
 
 const SECOND: u64 = 1_000;
@@ -37,13 +37,15 @@ const RACERS: u64 = 20;
 /// naming the check that failed and what the backend did.
 ///
 /// It covers schema creation (twice), round trips (including a 256 KiB record), missing keys,
-/// compare-and-set versions and conflicts, touch, expiry, purge, delete, count, key listing,
-/// delete-all, and 20 concurrent saves racing from one version (exactly one may win).
+/// compare-and-set versions and conflicts, the top of the version range, touch, expiry, purge,
+/// delete, count, key listing, delete-all, and 20 concurrent saves racing from one version
+/// (exactly one may win).
 pub async fn check<B: SessionBackend>(backend: &B) {
     schema(backend).await;
     round_trip(backend).await;
     missing_keys(backend).await;
     versions(backend).await;
+    top_versions(backend).await;
     saving_over_an_expired_record(backend).await;
     touch(backend).await;
     expiry(backend).await;
@@ -133,6 +135,30 @@ async fn versions<B: SessionBackend>(backend: &B) {
     let stale = record("stale", 2, now + HOUR);
     conflict(check, backend, &key, &stale, Some(1), now).await;
     expect_load(check, backend, &key, now, Some(&second)).await;
+}
+
+/// Versions up to [`MAX_VERSION`] are stored and compared exactly (not through a floating-point
+/// number, which cannot tell them apart); one at `MAX_VERSION`, which no save can follow, is a
+/// malformed record.
+async fn top_versions<B: SessionBackend>(backend: &B) {
+    let now = now_millis();
+    let key = fresh_key();
+    let check = "a version just below MAX_VERSION loads and touches back";
+    let below = record("below the top", MAX_VERSION - 1, now + HOUR);
+    saved(check, backend, &key, &below, None, now).await;
+    expect_load(check, backend, &key, now, Some(&below)).await;
+    let version = ok(check, backend.touch(&key, now + HOUR, now).await);
+    equal(check, "touch's answer", version, Some(MAX_VERSION - 1));
+
+    let check = "save(Some(the version one below the live one)) conflicts";
+    let top = record("at the top", MAX_VERSION, now + HOUR);
+    conflict(check, backend, &key, &top, Some(MAX_VERSION - 2), now).await;
+
+    let check = "a record at MAX_VERSION is malformed at load and touch";
+    saved(check, backend, &key, &top, Some(MAX_VERSION - 1), now).await;
+    malformed(check, "load", backend.load(&key, now).await);
+    malformed(check, "touch", backend.touch(&key, now + HOUR, now).await);
+    ok(check, backend.delete(&key).await);
 }
 
 async fn saving_over_an_expired_record<B: SessionBackend>(backend: &B) {
@@ -529,6 +555,16 @@ fn ok<T>(check: &str, result: Result<T, BackendError>) -> T {
     match result {
         Ok(value) => value,
         Err(error) => fail(check, format!("the backend returned an error: {error}")),
+    }
+}
+
+fn malformed<T: fmt::Debug>(check: &str, what: &str, result: Result<T, BackendError>) {
+    match result {
+        Err(error) if error.is_malformed() => {}
+        other => fail(
+            check,
+            format!("{what} answered {other:?}, not a malformed record"),
+        ),
     }
 }
 

@@ -71,6 +71,36 @@ pub use surrealdb::SurrealBackend;
 
 use std::future::Future;
 
+/// The highest version a record can have: `i64::MAX`, what the built-in backends' version
+/// columns and fields (signed 64-bit integers) hold.
+///
+/// A record at this version can never be saved again, since the version after it does not fit,
+/// so [`load`](SessionBackend::load) and [`touch`](SessionBackend::touch) report it as
+/// [`BackendError::malformed`] (see [`readable_version`]): its visitor gets a fresh session
+/// instead of a 503 at every save. Counting from 1, no session gets there; damage does.
+pub const MAX_VERSION: u64 = i64::MAX as u64;
+
+/// `version`, as read from storage by [`load`](SessionBackend::load) or
+/// [`touch`](SessionBackend::touch), if a save can follow it; [`BackendError::malformed`] from
+/// [`MAX_VERSION`] up.
+///
+/// ```
+/// use typed_session::backend::{MAX_VERSION, readable_version};
+///
+/// assert_eq!(readable_version(MAX_VERSION - 1).unwrap(), MAX_VERSION - 1);
+/// assert!(readable_version(MAX_VERSION).is_err_and(|e| e.is_malformed()));
+/// ```
+pub fn readable_version(version: u64) -> Result<u64, BackendError> {
+    if version < MAX_VERSION {
+        Ok(version)
+    } else {
+        Err(BackendError::malformed(
+            "reading a stored session",
+            format!("stored version {version} leaves no room for another save"),
+        ))
+    }
+}
+
 /// One stored session as a backend sees it.
 ///
 /// `data` is the store's encoding of the session (a JSON document); backends store it verbatim.
@@ -81,7 +111,8 @@ use std::future::Future;
 pub struct Record {
     /// The encoded session.
     pub data: String,
-    /// The version of this record; the first save of a session writes version 1.
+    /// The version of this record; the first save of a session writes version 1, and none
+    /// writes more than [`MAX_VERSION`].
     pub version: u64,
     /// When the session ends, in unix milliseconds.
     pub expires_at: u64,
@@ -129,6 +160,14 @@ impl SaveOutcome {
 ///   writes nothing and answers [`SaveOutcome::Conflict`].
 /// - `touch` moves a live record's expiry to `expires_at` without rewriting its data and returns
 ///   its version; `None` if there is no live record.
+/// - A live record that cannot be returned as a [`Record`] (damaged in storage: a negative or
+///   non-numeric version, a missing field, a value of the wrong type) is
+///   [`BackendError::malformed`] at `load` and `touch`, and so is one at [`MAX_VERSION`], after
+///   which no save fits ([`readable_version`] checks it). A compare-and-set `save` against a
+///   record whose version cannot be read matches no expected version: a
+///   [`SaveOutcome::Conflict`], never a write over it nor an error.
+/// - Versions only ever come from the store: a backend stores and compares them, and never adds
+///   to one itself (the store hands every save its next version).
 /// - `delete_expired` removes records with `expires_at <= now` (a backend whose server expires keys
 ///   by itself may answer `0`); `count` and `list_keys` see only live records; `delete_all`
 ///   removes every record of this backend, and nothing else.
@@ -138,7 +177,9 @@ impl SaveOutcome {
 /// ```
 /// use std::collections::HashMap;
 /// use std::sync::Mutex;
-/// use typed_session::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
+/// use typed_session::backend::{
+///     BackendError, Record, SaveOutcome, SessionBackend, StorageKey, readable_version,
+/// };
 ///
 /// #[derive(Default)]
 /// struct MapBackend(Mutex<HashMap<StorageKey, Record>>);
@@ -155,7 +196,8 @@ impl SaveOutcome {
 ///     }
 ///
 ///     async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
-///         Ok(self.map().get(key).filter(|r| r.expires_at > now).cloned())
+///         let live = self.map().get(key).filter(|r| r.expires_at > now).cloned();
+///         live.map(|r| readable_version(r.version).map(|_| r)).transpose()
 ///     }
 ///
 ///     async fn save(
@@ -177,10 +219,11 @@ impl SaveOutcome {
 ///     async fn touch(&self, key: &StorageKey, expires_at: u64, now: u64) -> Result<Option<u64>, BackendError> {
 ///         let mut map = self.map();
 ///         let live = map.get_mut(key).filter(|r| r.expires_at > now);
-///         Ok(live.map(|r| {
+///         live.map(|r| {
 ///             r.expires_at = expires_at;
-///             r.version
-///         }))
+///             readable_version(r.version)
+///         })
+///         .transpose()
 ///     }
 ///
 ///     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
@@ -215,9 +258,9 @@ pub trait SessionBackend: Send + Sync + 'static {
     fn create_schema(&self) -> impl Future<Output = Result<(), BackendError>> + Send;
 
     /// The live record under `key`, if any. A record that is there but cannot be returned
-    /// (a negative version, a missing or mistyped field) is [`BackendError::malformed`]: the
-    /// store then starts a fresh session instead of failing every request that presents it
-    /// (a save that meets it fails, without writing over it).
+    /// (a negative version or one at [`MAX_VERSION`], a missing or mistyped field) is
+    /// [`BackendError::malformed`]: the store then starts a fresh session under a new id
+    /// instead of failing every request that presents it, and leaves the record alone.
     fn load(
         &self,
         key: &StorageKey,
@@ -225,10 +268,11 @@ pub trait SessionBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Record>, BackendError>> + Send;
 
     /// Writes `record` if the live record's version is `expected_version` (`None`: no live
-    /// record). A live record that [`load`](Self::load) would call malformed has no version to
-    /// match: the answer is [`SaveOutcome::Conflict`], never a write over it nor an error (the
-    /// store then reloads, meets the damage and drops its cached copy, where an error would
-    /// fail every save of that copy).
+    /// record). A live record whose version cannot be read (damaged, so that
+    /// [`load`](Self::load) calls it malformed) has no version to match: the answer is
+    /// [`SaveOutcome::Conflict`], never a write over it nor an error (the store then reloads,
+    /// meets the damage and drops its cached copy, where an error would fail every save of
+    /// that copy).
     fn save(
         &self,
         key: &StorageKey,
@@ -239,7 +283,8 @@ pub trait SessionBackend: Send + Sync + 'static {
 
     /// Moves a live record's expiry to `expires_at`, leaving its data and version alone; returns
     /// its version, or `None` if there is no live record under `key`. A stored version that
-    /// cannot be read is [`BackendError::malformed`], as in [`load`](Self::load).
+    /// cannot be read, or is at [`MAX_VERSION`], is [`BackendError::malformed`], as in
+    /// [`load`](Self::load).
     fn touch(
         &self,
         key: &StorageKey,

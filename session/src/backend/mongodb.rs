@@ -8,7 +8,9 @@ use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 use mongodb::options::IndexOptions;
 use mongodb::{Client, Collection, Database, IndexModel};
 
-use crate::backend::convert::{millis_to_db, stored_key, stored_u64, version_to_db};
+use crate::backend::convert::{
+    millis_to_db, stored_key, stored_u64, stored_version, version_to_db,
+};
 use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
 
 /// The collection used unless told otherwise.
@@ -199,11 +201,12 @@ fn document(key: &StorageKey, record: &Record) -> Result<Document, BackendError>
     })
 }
 
-/// A stored version: a 64-bit integer (a 32-bit one, as other tools may write, is read too).
-fn stored_version(document: &Document, context: &'static str) -> Result<u64, BackendError> {
+/// A document's version: a 64-bit integer (a 32-bit one, as other tools may write, is read too)
+/// that a save can follow.
+fn version_of(document: &Document, context: &'static str) -> Result<u64, BackendError> {
     match document.get("version") {
-        Some(Bson::Int64(version)) => stored_u64(*version, "version"),
-        Some(Bson::Int32(version)) => stored_u64(i64::from(*version), "version"),
+        Some(Bson::Int64(version)) => stored_version(*version),
+        Some(Bson::Int32(version)) => stored_version(i64::from(*version)),
         other => Err(malformed(context, "version", other)),
     }
 }
@@ -220,7 +223,7 @@ fn record_from_document(document: &Document) -> Result<Record, BackendError> {
     };
     Ok(Record {
         data,
-        version: stored_version(document, context)?,
+        version: version_of(document, context)?,
         expires_at,
     })
 }
@@ -329,7 +332,7 @@ impl SessionBackend for MongoBackend {
             .projection(doc! { "version": 1 })
             .await
             .map_err(|e| BackendError::new(context, e))?;
-        before.map(|d| stored_version(&d, context)).transpose()
+        before.map(|d| version_of(&d, context)).transpose()
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
@@ -414,6 +417,7 @@ mod tests {
             ("data", Bson::Int32(1)),
             ("version", Bson::String("3".into())),
             ("version", Bson::Int64(-1)),
+            ("version", Bson::Int64(i64::MAX)),
             ("expires_at", Bson::Int64(1)),
         ] {
             let mut garbage = stored.clone();

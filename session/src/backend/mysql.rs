@@ -6,7 +6,7 @@ use sqlx::mysql::MySqlPool;
 
 use crate::backend::sql::{
     CommonStatements, Dialect, TableName, millis_to_db, record_from_row, shared_sql_constructors,
-    shared_sql_methods, stored_count, stored_key, stored_u64, version_to_db,
+    shared_sql_methods, stored_count, stored_key, stored_version, version_to_db,
 };
 use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
 
@@ -205,7 +205,7 @@ impl SessionBackend for MySqlBackend {
         tx.commit()
             .await
             .map_err(|e| BackendError::new(context, e))?;
-        version.map(|v| stored_u64(v, "version")).transpose()
+        version.map(stored_version).transpose()
     }
 
     shared_sql_methods!();

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use redis::aio::ConnectionManager;
 use redis::{Client, RedisError, Script};
 
-use crate::backend::convert::millis_to_db;
-use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
+use crate::backend::convert::{millis_to_db, version_to_db};
+use crate::backend::{
+    BackendError, Record, SaveOutcome, SessionBackend, StorageKey, readable_version,
+};
 
 /// The prefix used unless told otherwise.
 const DEFAULT_PREFIX: &str = "typed_session:";
@@ -327,7 +329,7 @@ impl SessionBackend for RedisBackend {
             .key(self.key_name(key))
             .arg(expected_version.map_or_else(String::new, |v| v.to_string()))
             .arg(record.data.as_str())
-            .arg(record.version.to_string())
+            .arg(version_to_db(record.version)?.to_string())
             .arg(millis_to_db(record.expires_at))
             .arg(millis_to_db(now))
             .invoke_async(&mut conn)
@@ -419,12 +421,13 @@ fn stored_expiry(expiry: i64) -> Option<u64> {
 type HashField = Option<Vec<u8>>;
 
 /// A stored version: a canonical decimal (no sign, no leading zero), as this backend writes
-/// it. The save script compares versions as text, so a non-canonical one is malformed too.
+/// it, that a save can follow. The save script compares versions as text, so a non-canonical
+/// one is malformed too.
 fn parse_version(text: &[u8], context: &'static str) -> Result<u64, BackendError> {
     let canonical = !text.is_empty()
         && text.iter().all(u8::is_ascii_digit)
         && (text == b"0" || !text.starts_with(b"0"));
-    canonical
+    let version = canonical
         .then(|| std::str::from_utf8(text).ok()?.parse::<u64>().ok())
         .flatten()
         .ok_or_else(|| {
@@ -435,20 +438,22 @@ fn parse_version(text: &[u8], context: &'static str) -> Result<u64, BackendError
                     String::from_utf8_lossy(text)
                 ),
             )
-        })
+        })?;
+    readable_version(version)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::MAX_VERSION;
 
     #[test]
     fn versions_parse_strictly() {
         assert_eq!(parse_version(b"0", "t").unwrap(), 0);
         assert_eq!(parse_version(b"42", "t").unwrap(), 42);
         assert_eq!(
-            parse_version(u64::MAX.to_string().as_bytes(), "t").unwrap(),
-            u64::MAX
+            parse_version(b"9223372036854775806", "t").unwrap(),
+            MAX_VERSION - 1
         );
         for bad in [
             "",
@@ -457,6 +462,8 @@ mod tests {
             "01",
             "1.0",
             " 1",
+            "9223372036854775807",
+            "18446744073709551615",
             "18446744073709551616",
             "x",
         ] {

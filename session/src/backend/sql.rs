@@ -3,7 +3,9 @@
 
 use crate::backend::{BackendError, Record};
 
-pub(crate) use crate::backend::convert::{millis_to_db, stored_key, stored_u64, version_to_db};
+pub(crate) use crate::backend::convert::{
+    millis_to_db, stored_key, stored_u64, stored_version, version_to_db,
+};
 pub(crate) use crate::backend::table_name::TableName;
 
 /// The SQL spelling differences the shared statements care about.
@@ -117,14 +119,14 @@ impl CommonStatements {
     }
 }
 
-/// A record read back from its `data`, `version` and `expires_at` columns; a negative number
-/// is a malformed row.
+/// A record read back from its `data`, `version` and `expires_at` columns; a negative number,
+/// or a version no save can follow, is a malformed row.
 pub(crate) fn record_from_row(
     (data, version, expires_at): (String, i64, i64),
 ) -> Result<Record, BackendError> {
     Ok(Record {
         data,
-        version: stored_u64(version, "version")?,
+        version: stored_version(version)?,
         expires_at: stored_u64(expires_at, "expires_at")?,
     })
 }
@@ -337,7 +339,7 @@ macro_rules! upsert_sql_backend {
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(|e| self.statements.common.dialect.read_error(context, e))?;
-                version.map(|v| stored_u64(v, "version")).transpose()
+                version.map(stored_version).transpose()
             }
 
             shared_sql_methods!();

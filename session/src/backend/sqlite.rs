@@ -8,7 +8,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSy
 
 use crate::backend::sql::{
     Dialect, TableName, UpsertStatements, millis_to_db, record_from_row, shared_sql_constructors,
-    shared_sql_methods, stored_count, stored_key, stored_u64, upsert_sql_backend, version_to_db,
+    shared_sql_methods, stored_count, stored_key, stored_version, upsert_sql_backend,
+    version_to_db,
 };
 use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
 

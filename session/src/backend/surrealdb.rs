@@ -8,7 +8,9 @@ use surrealdb::engine::any::Any;
 use surrealdb::types::{Datetime, QueryError, RecordId, RecordIdKey};
 use surrealdb::{Connection, IndexedResults, Surreal};
 
-use crate::backend::convert::{millis_to_db, stored_key, stored_u64, version_to_db};
+use crate::backend::convert::{
+    millis_to_db, stored_key, stored_u64, stored_version, version_to_db,
+};
 use crate::backend::table_name::TableName;
 use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
 
@@ -314,7 +316,7 @@ impl<C: Connection> SessionBackend for SurrealBackend<C> {
         };
         Ok(Some(Record {
             data,
-            version: stored_u64(version, "version")?,
+            version: stored_version(version)?,
             expires_at: stored_millis(expires_at)?,
         }))
     }
@@ -372,11 +374,7 @@ impl<C: Connection> SessionBackend for SurrealBackend<C> {
         let versions: Vec<i64> = response
             .take(0)
             .map_err(|e| BackendError::new(context, e))?;
-        versions
-            .into_iter()
-            .next()
-            .map(|v| stored_u64(v, "version"))
-            .transpose()
+        versions.into_iter().next().map(stored_version).transpose()
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use typed_session::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
+use typed_session::backend::{
+    BackendError, Record, SaveOutcome, SessionBackend, StorageKey, readable_version,
+};
 
 /// Clones share one map.
 #[derive(Clone, Default)]
@@ -24,7 +26,9 @@ impl SessionBackend for SharedMap {
     }
 
     async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
-        Ok(self.map().get(key).filter(|r| r.expires_at > now).cloned())
+        let live = self.map().get(key).filter(|r| r.expires_at > now).cloned();
+        live.map(|r| readable_version(r.version).map(|_| r))
+            .transpose()
     }
 
     async fn save(
@@ -53,10 +57,12 @@ impl SessionBackend for SharedMap {
         now: u64,
     ) -> Result<Option<u64>, BackendError> {
         let mut map = self.map();
-        Ok(map.get_mut(key).filter(|r| r.expires_at > now).map(|r| {
+        let live = map.get_mut(key).filter(|r| r.expires_at > now);
+        live.map(|r| {
             r.expires_at = expires_at;
-            r.version
-        }))
+            readable_version(r.version)
+        })
+        .transpose()
     }
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
