@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use http::{Extensions, HeaderMap};
 
-use crate::backend::StorageKey;
+use crate::backend::{StorageKey, readable_version};
 use crate::binding::ClientBinding;
 use crate::clock::now_millis;
 use crate::config::ClientIp;
@@ -265,7 +265,11 @@ impl<T: SessionData> StoreInner<T> {
         let expires_at =
             self.lifetimes
                 .stored_expires_at(entry.created_at, now, entry.is_long_term());
-        let touched = match backend.touch(&key, expires_at, now).await {
+        let touched = backend
+            .touch(&key, expires_at, now)
+            .await
+            .and_then(|version| version.map(readable_version).transpose());
+        let touched = match touched {
             // Unless renewed meanwhile, the request goes on as one whose load found nothing
             // usable.
             Err(error) if error.is_malformed() => return Ok(!self.forget(entry, id, &error)),
@@ -346,7 +350,15 @@ impl<T: SessionData> StoreInner<T> {
         key: &StorageKey,
         now: u64,
     ) -> Result<Option<Stored<T>>, StoreError> {
-        let record = match backend.load(key, now).await {
+        // A version no save can follow is damage, whichever backend let it through.
+        let loaded = backend
+            .load(key, now)
+            .await
+            .and_then(|record| match record {
+                Some(record) => readable_version(record.version).map(|_| Some(record)),
+                None => Ok(None),
+            });
+        let record = match loaded {
             Ok(Some(record)) => record,
             Ok(None) => return Ok(None),
             Err(error) if error.is_malformed() => {
