@@ -821,6 +821,35 @@ async fn a_header_stuffed_with_forged_ids_is_examined_only_so_far() {
     );
 }
 
+/// With a key, a session this server must load (another server created it) is found behind 64
+/// planted values too: each forged value fails its signature before it could cost a round trip.
+async fn a_stored_session_is_found_behind_64_forged_values(storage: Storage) {
+    let config = || signed(key_a()).with_user_agent_binding(true);
+    let as_client = [("user-agent", FIREFOX)];
+    let first = visit_app(&storage.store(config()).await);
+    let value = get_with(&first, "/", None, &as_client)
+        .await
+        .cookie("visit")
+        .unwrap()
+        .to_owned();
+    let forged: String = (0..64)
+        .map(|i| {
+            format!(
+                "visit={}.{}{}; ",
+                SessionId::generate(),
+                "A".repeat(42),
+                i % 10
+            )
+        })
+        .collect();
+    let cold = visit_app(&storage.store(config()).await);
+    let cookie = format!("{forged}visit={value}");
+    let reply = get_with(&cold, "/", Some(&cookie), &as_client).await;
+    assert_eq!(reply.body, "2", "loaded from behind 64 forged values");
+}
+
+on_storages!(a_stored_session_is_found_behind_64_forged_values: sqlite, postgres);
+
 /// Without a key planted values are well-formed ids nobody holds: the ids are looked up in
 /// memory before anything else, so the real session is found behind 64 of them too.
 #[tokio::test]
