@@ -2,6 +2,7 @@
 //! and sends them back, as a real client would.
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
+pub mod processes;
 pub mod services;
 pub mod shared_map;
 

@@ -92,9 +92,8 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}{}", &random[..16])
 }
 
-/// The URL from `var` (else `default`) if its server accepts a TCP connection. Otherwise the
-/// test skips, or fails when `TYPED_SESSION_REQUIRE_SERVICES=1` (as in CI), where a skipped
-/// backend test would hide a broken backend.
+/// The URL from `var` (else `default`) if its server accepts a TCP connection; otherwise
+/// [`unavailable`].
 fn service_url(name: &str, var: &str, default: &str, default_port: u16) -> Option<String> {
     let url = std::env::var(var)
         .ok()
@@ -103,10 +102,16 @@ fn service_url(name: &str, var: &str, default: &str, default_port: u16) -> Optio
     if accepts_connections(&url, default_port) {
         return Some(url);
     }
-    let problem = format!(
+    unavailable(&format!(
         "{name} is not accepting connections at {url} (set {var} to use another server); \
          start the local servers with .ci/services"
-    );
+    ))
+}
+
+/// `None`, after a notice that the calling test skips because of `problem`; or a panic when
+/// `TYPED_SESSION_REQUIRE_SERVICES=1` (as in CI), where a skipped test would hide a broken
+/// backend.
+pub fn unavailable<T>(problem: &str) -> Option<T> {
     if std::env::var("TYPED_SESSION_REQUIRE_SERVICES").as_deref() == Ok("1") {
         panic!("{problem}");
     }
