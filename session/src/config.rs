@@ -56,6 +56,7 @@ const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
 /// | [`with_client_ip`](Self::with_client_ip) | [`ClientIp::Peer`]: the socket peer is the client |
 /// | [`with_mode`](Self::with_mode) | [`SessionMode::Persistent`] |
 /// | [`with_touch_interval`](Self::with_touch_interval) | at most every 60 seconds an unchanged session's backend expiry is extended |
+/// | [`with_backend_timeout`](Self::with_backend_timeout) | 5 seconds: a backend call that takes longer fails the request with 503 |
 ///
 /// ```
 /// use std::time::Duration;
@@ -79,6 +80,7 @@ pub struct SessionConfig {
     pub(crate) idle_timeout: Duration,
     pub(crate) absolute_timeout: Duration,
     pub(crate) purge_interval: Duration,
+    pub(crate) backend_timeout: Duration,
     pub(crate) long_term_timeout: Duration,
     pub(crate) memory_ttl: Duration,
     pub(crate) touch_interval: Duration,
@@ -177,6 +179,7 @@ impl Default for SessionConfig {
             idle_timeout: Duration::from_secs(24 * 60 * 60),
             absolute_timeout: Duration::from_secs(7 * 24 * 60 * 60),
             purge_interval: Duration::from_secs(60),
+            backend_timeout: Duration::from_secs(5),
             long_term_timeout: Duration::from_secs(30 * 24 * 60 * 60),
             memory_ttl: Duration::from_secs(10 * 60),
             touch_interval: Duration::from_secs(60),
@@ -320,6 +323,28 @@ impl SessionConfig {
     #[must_use]
     pub fn with_touch_interval(mut self, interval: Duration) -> Self {
         self.touch_interval = interval;
+        self
+    }
+
+    /// Sets how long one backend call on a request's path (a load, a save, an expiry touch, a
+    /// delete) may take before it counts as failed (default 5 seconds). A backend that is down
+    /// or frozen then costs a request a bounded wait and a `503`, never a hang: a request makes
+    /// at most two calls before its handler and, when storage fails, one after it, so it is
+    /// answered within about three times this (plus the handler's own time). A call that timed
+    /// out may still have been applied; the store treats it like any failed call. The purge's
+    /// calls are not limited. A store with a backend needs the Tokio time driver for this
+    /// (`#[tokio::main]` has it).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use typed_session::SessionConfig;
+    ///
+    /// let config = SessionConfig::default().with_backend_timeout(Duration::from_secs(2));
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn with_backend_timeout(mut self, timeout: Duration) -> Self {
+        self.backend_timeout = timeout;
         self
     }
 
@@ -477,6 +502,7 @@ impl SessionConfig {
             ("purge interval", self.purge_interval),
             ("memory ttl", self.memory_ttl),
             ("touch interval", self.touch_interval),
+            ("backend timeout", self.backend_timeout),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::ZeroDuration(setting));

@@ -419,6 +419,22 @@ fn scheduled_purges_run_on_a_runtime_without_timers() {
     });
 }
 
+/// Backend calls are bounded with Tokio timers, so a store with a backend on a runtime without
+/// them fails its build with a message saying so, rather than panicking in a request.
+#[test]
+fn a_store_with_a_backend_needs_the_time_driver() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let built = runtime.block_on(
+        SessionStore::<Visit>::builder()
+            .backend(common::shared_map::SharedMap::default())
+            .build(),
+    );
+    let error = built.expect_err("no time driver").to_string();
+    assert!(error.contains("enable_time"), "{error}");
+}
+
 #[tokio::test]
 async fn memory_only_fields_and_whole_struct_access() {
     let store = store_with(config()).await;

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, Script};
 
 use crate::backend::convert::{millis_to_db, version_to_db};
@@ -142,7 +142,11 @@ impl RedisBackend {
     pub async fn connect(url: &str) -> Result<Self, BackendError> {
         let context = "connecting to Redis";
         let client = Client::open(url).map_err(|e| BackendError::new(context, e))?;
-        let manager = ConnectionManager::new(client)
+        // One retry, not the driver's six with growing delays (6 to 13 s in all): while Redis is
+        // down a request should get its 503 at once, and the manager reconnects in the
+        // background all the same.
+        let config = ConnectionManagerConfig::new().set_number_of_retries(1);
+        let manager = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|e| BackendError::new(context, e))?;
         Ok(Self::from_manager(manager))

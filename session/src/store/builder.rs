@@ -9,7 +9,7 @@ use crate::crypto::KeyRing;
 use crate::data::SessionData;
 use crate::error::ConfigError;
 use crate::error::ConfigError as Misconfigured;
-use crate::store::erased::DynBackend;
+use crate::store::erased::{DynBackend, Limited};
 use crate::store::memory::MemoryStore;
 use crate::store::purge::PurgeSchedule;
 use crate::store::{Lifetimes, SessionStore, StoreInner};
@@ -19,10 +19,14 @@ use crate::transport::IdTransport;
 #[must_use = "a builder does nothing until `.build().await`"]
 pub struct SessionStoreBuilder<T> {
     config: SessionConfig,
-    backend: Option<Box<dyn DynBackend>>,
+    /// The backend, to be put behind the configured time limit once the config is final.
+    backend: Option<LimitBackend>,
     create_schema: bool,
     data: PhantomData<fn() -> T>,
 }
+
+/// Puts a backend behind the configured time limit ([`Limited`]).
+type LimitBackend = Box<dyn FnOnce(std::time::Duration) -> Box<dyn DynBackend> + Send>;
 
 impl<T> std::fmt::Debug for SessionStoreBuilder<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,6 +53,12 @@ pub enum BuildError {
         "SessionStore::build must run inside a Tokio runtime (its purges run as Tokio tasks); call it from your async main"
     )]
     NoRuntime,
+    /// The store has a backend but its Tokio runtime has no time driver, which bounds every
+    /// backend call ([`SessionConfig::with_backend_timeout`]).
+    #[error(
+        "a session store with a backend needs the Tokio time driver, which bounds its backend calls: build the runtime with enable_all() or enable_time() (#[tokio::main] does)"
+    )]
+    NoTimer,
     /// The thread that schedules the purges could not be started (a process or memory limit).
     #[error(
         "the session store's purge thread could not be started ({0}); check the process's thread and memory limits"
@@ -75,8 +85,9 @@ impl<T: SessionData> SessionStoreBuilder<T> {
         self.backend = if is_null {
             None
         } else {
-            let backend: Box<dyn DynBackend> = Box::new(backend);
-            Some(backend)
+            let limit: LimitBackend =
+                Box::new(move |timeout| Box::new(Limited::new(backend, timeout)));
+            Some(limit)
         };
         self
     }
@@ -102,7 +113,8 @@ impl<T: SessionData> SessionStoreBuilder<T> {
     ///
     /// [`BuildError::Config`] names the setting to change; [`BuildError::Backend`] when the
     /// schema cannot be created; [`BuildError::NoRuntime`] when called outside Tokio;
-    /// [`BuildError::PurgeThread`] when the system refuses a thread.
+    /// [`BuildError::NoTimer`] when a store with a backend runs on a runtime without a time
+    /// driver; [`BuildError::PurgeThread`] when the system refuses a thread.
     pub async fn build(self) -> Result<SessionStore<T>, BuildError> {
         let config = self.config;
         let cookie_name = config.cookie_name.as_deref().unwrap_or(T::NAME);
@@ -117,18 +129,21 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             ))
             .into());
         }
-        if let Some(backend) = self.backend.as_ref().filter(|_| self.create_schema) {
+        if self.backend.is_some() && !has_time_driver() {
+            return Err(BuildError::NoTimer);
+        }
+        let backend = self.backend.map(|limit| limit(config.backend_timeout));
+        if let Some(backend) = backend.as_ref().filter(|_| self.create_schema) {
             backend.create_schema().await?;
         }
         #[cfg(feature = "key-store")]
-        let key_store = match (&self.backend, config.key_store) {
+        let key_store = match (&backend, config.key_store) {
             (Some(backend), Some(key_store)) => {
                 let keys = backend.list_keys(crate::clock::now_millis()).await?;
                 Some(crate::store::key_store::KeyStore::new(key_store, keys))
             }
             _ => None,
         };
-        let backend = self.backend;
         let transport = IdTransport::new(cookie_name, &config, &keys);
         let opt_in = config.mode == crate::config::SessionMode::OptIn;
         let encrypt_all = config.encrypt_all;
@@ -155,4 +170,11 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             .map_err(BuildError::PurgeThread)?;
         Ok(SessionStore { inner })
     }
+}
+
+/// Whether the current Tokio runtime has a time driver. Tokio offers no query for it, and a
+/// timer made without one panics; so one is made here, once, at build, where the answer can
+/// become an error instead of a panic in a request.
+fn has_time_driver() -> bool {
+    std::panic::catch_unwind(|| drop(tokio::time::sleep(std::time::Duration::ZERO))).is_ok()
 }

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
 
@@ -31,13 +32,54 @@ pub(crate) trait DynBackend: Send + Sync + 'static {
     fn list_keys(&self, now: u64) -> BoxFuture<'_, Vec<StorageKey>>;
 }
 
-impl<B: SessionBackend> DynBackend for B {
+/// A backend whose calls on the request path give up after a time limit, so that a server
+/// that is down or frozen costs a request a bounded wait and a 503, never a hang. A call that
+/// times out has an unknown outcome, like any failed call: the store treats it as failed
+/// (compare-and-set keeps a write that landed anyway from being applied twice by this server).
+/// The purge's calls are not limited: deleting many expired records may take long, and
+/// nothing waits on it.
+pub(crate) struct Limited<B> {
+    backend: B,
+    timeout: Duration,
+}
+
+impl<B> Limited<B> {
+    pub(crate) fn new(backend: B, timeout: Duration) -> Self {
+        Self { backend, timeout }
+    }
+
+    fn limit<'a, T: 'a>(
+        &self,
+        context: &'static str,
+        call: impl Future<Output = Result<T, BackendError>> + Send + 'a,
+    ) -> BoxFuture<'a, T> {
+        let timeout = self.timeout;
+        Box::pin(async move {
+            tokio::time::timeout(timeout, call)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(BackendError::new(
+                        context,
+                        format!(
+                            "no answer within the backend timeout of {} ms (SessionConfig::with_backend_timeout)",
+                            timeout.as_millis()
+                        ),
+                    ))
+                })
+        })
+    }
+}
+
+impl<B: SessionBackend> DynBackend for Limited<B> {
     fn create_schema(&self) -> BoxFuture<'_, ()> {
-        Box::pin(SessionBackend::create_schema(self))
+        Box::pin(SessionBackend::create_schema(&self.backend))
     }
 
     fn load<'a>(&'a self, key: &'a StorageKey, now: u64) -> BoxFuture<'a, Option<Record>> {
-        Box::pin(SessionBackend::load(self, key, now))
+        self.limit(
+            "loading a session",
+            SessionBackend::load(&self.backend, key, now),
+        )
     }
 
     fn save<'a>(
@@ -47,13 +89,10 @@ impl<B: SessionBackend> DynBackend for B {
         expected_version: Option<u64>,
         now: u64,
     ) -> BoxFuture<'a, SaveOutcome> {
-        Box::pin(SessionBackend::save(
-            self,
-            key,
-            record,
-            expected_version,
-            now,
-        ))
+        self.limit(
+            "saving a session",
+            SessionBackend::save(&self.backend, key, record, expected_version, now),
+        )
     }
 
     fn touch<'a>(
@@ -62,18 +101,24 @@ impl<B: SessionBackend> DynBackend for B {
         expires_at: u64,
         now: u64,
     ) -> BoxFuture<'a, Option<u64>> {
-        Box::pin(SessionBackend::touch(self, key, expires_at, now))
+        self.limit(
+            "extending a session's expiry",
+            SessionBackend::touch(&self.backend, key, expires_at, now),
+        )
     }
 
     fn delete<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, ()> {
-        Box::pin(SessionBackend::delete(self, key))
+        self.limit(
+            "deleting a session",
+            SessionBackend::delete(&self.backend, key),
+        )
     }
 
     fn delete_expired(&self, now: u64) -> BoxFuture<'_, u64> {
-        Box::pin(SessionBackend::delete_expired(self, now))
+        Box::pin(SessionBackend::delete_expired(&self.backend, now))
     }
 
     fn list_keys(&self, now: u64) -> BoxFuture<'_, Vec<StorageKey>> {
-        Box::pin(SessionBackend::list_keys(self, now))
+        Box::pin(SessionBackend::list_keys(&self.backend, now))
     }
 }

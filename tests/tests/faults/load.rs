@@ -44,6 +44,8 @@ pub struct Plan {
     /// fault strikes must be answered while the server is still down: waiting for the server
     /// to come back does not pass.
     pub outage: Duration,
+    /// How long one backend call may take (`SessionConfig::with_backend_timeout`).
+    pub backend_timeout: Duration,
     /// The longest any request may take to be answered, before, during or after the outage.
     pub bound: Duration,
     /// How soon after the server is back every session must take a write again, without
@@ -70,11 +72,12 @@ async fn list(session: TypedSession<Ledger>) -> String {
     session.read(|ledger| serde_json::to_string(&ledger.tokens).unwrap())
 }
 
-/// The application: one store on `backend`, built once, as a server process would.
-async fn application<B: SessionBackend>(backend: B) -> Router {
+/// The application: one store on `backend`, built once, as a server process would, with
+/// `backend_timeout` on every backend call.
+async fn application<B: SessionBackend>(backend: B, backend_timeout: Duration) -> Router {
     let store = SessionStore::<Ledger>::builder()
         .backend(backend)
-        .config(SessionConfig::default())
+        .config(SessionConfig::default().with_backend_timeout(backend_timeout))
         .build()
         .await
         .unwrap();
@@ -199,7 +202,7 @@ pub async fn run<B: SessionBackend>(
         "{plan:?}: the outage must outlast the bound"
     );
     let label = format!("{} {:?}", server.name(), plan.fault);
-    let app = application(connect(server.url()).await).await;
+    let app = application(connect(server.url()).await, plan.backend_timeout).await;
     let shared = Arc::new(Shared {
         epoch: Instant::now(),
         bound: plan.bound,
@@ -240,7 +243,7 @@ pub async fn run<B: SessionBackend>(
         "{label}: writes failed after the recovery: {failed_after:?}"
     );
 
-    let fresh = application(connect(server.url()).await).await;
+    let fresh = application(connect(server.url()).await, plan.backend_timeout).await;
     let (lost, stored_anyway) = read_back(&label, &fresh, &cookies, &outcomes).await;
     let acknowledged = outcomes.iter().filter(|o| o.acknowledged()).count();
     let slowest = outcomes.iter().map(Outcome::took).max().unwrap_or_default();
