@@ -138,6 +138,7 @@ pub(crate) fn stored_count(value: i64) -> Result<u64, BackendError> {
 
 /// The statements of the backends with an upsert (SQLite and PostgreSQL), formatted once per
 /// table; they differ only in quoting and placeholders.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[derive(Debug)]
 pub(crate) struct UpsertStatements {
     pub(crate) common: CommonStatements,
@@ -149,6 +150,7 @@ pub(crate) struct UpsertStatements {
     pub(crate) touch: String,
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl UpsertStatements {
     pub(crate) fn new(dialect: Dialect, table: &TableName) -> Self {
         let t = dialect.quote(table.as_str());
@@ -280,6 +282,7 @@ macro_rules! shared_sql_constructors {
 
 /// The `SessionBackend` impl of the backends with an upsert (`INSERT … ON CONFLICT … WHERE
 /// expired`) and `UPDATE … RETURNING`: SQLite and PostgreSQL.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 macro_rules! upsert_sql_backend {
     ($backend:ty) => {
         impl SessionBackend for $backend {
@@ -347,4 +350,6 @@ macro_rules! upsert_sql_backend {
     };
 }
 
-pub(crate) use {shared_sql_constructors, shared_sql_methods, upsert_sql_backend};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use upsert_sql_backend;
+pub(crate) use {shared_sql_constructors, shared_sql_methods};
