@@ -152,7 +152,7 @@ impl<T: SessionData> SessionStoreBuilder<T> {
         let touch_interval = crate::clock::saturating_millis(config.touch_interval);
         let (purge, purge_schedule) = PurgeSchedule::new();
         let inner = Arc::new(StoreInner {
-            memory: MemoryStore::new(),
+            memory: MemoryStore::new(config.memory_capacity),
             backend,
             touch_interval,
             lifetimes,

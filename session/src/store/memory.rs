@@ -193,24 +193,35 @@ pub(crate) struct MemoryStore<T> {
     /// Placements so far, so that the size is counted only every so often (counting locks
     /// every shard).
     placed: AtomicUsize,
+    /// The bound on sessions held, and one less than how many placements go between two
+    /// counts (a power of two, so that the check is a mask): see [`may_exceed`](Self::may_exceed).
+    capacity: Option<(usize, usize)>,
 }
 
 impl<T> MemoryStore<T> {
-    pub(crate) fn new() -> Self {
+    /// A map bounded to `capacity` sessions (`None`: unbounded), the bound enforced by
+    /// [`enforce_capacity`](Self::enforce_capacity) when [`may_exceed`](Self::may_exceed) says so.
+    pub(crate) fn new(capacity: Option<usize>) -> Self {
         Self {
             sessions: DashMap::default(),
             placed: AtomicUsize::new(0),
+            capacity: capacity.map(|bound| {
+                let stride = (bound / 64).clamp(1, 1024).next_power_of_two();
+                (bound, stride - 1)
+            }),
         }
     }
 
-    /// Whether the map may hold more than `capacity` sessions after a placement. It is counted
-    /// on every placement up to a capacity of 64, then every `capacity / 64`-th (at most every
-    /// 1024th), so it overshoots by at most about a 64th before a sweep is asked for.
+    /// After a placement: whether the map may now hold more than its capacity. It is counted
+    /// on every placement up to a capacity of 64, then about every `capacity / 64`-th (at most
+    /// every 1024th), so it overshoots by at most about a 32nd before a sweep is asked for.
     #[inline]
-    pub(crate) fn may_exceed(&self, capacity: usize) -> bool {
-        let stride = (capacity / 64).clamp(1, 1024);
+    pub(crate) fn may_exceed(&self) -> bool {
+        let Some((bound, mask)) = self.capacity else {
+            return false;
+        };
         let placed = self.placed.fetch_add(1, Ordering::Relaxed);
-        placed.is_multiple_of(stride) && self.sessions.len() > capacity
+        placed & mask == 0 && self.sessions.len() > bound
     }
 
     /// A store of `shards` shards (a power of two above one), whatever the machine's core count.
@@ -219,6 +230,7 @@ impl<T> MemoryStore<T> {
         Self {
             sessions: DashMap::with_hasher_and_shard_amount(IdHashBuilder::default(), shards),
             placed: AtomicUsize::new(0),
+            capacity: None,
         }
     }
 
@@ -460,7 +472,7 @@ mod tests {
 
     #[test]
     fn expired_entries_are_never_served_and_get_purged() {
-        let store = MemoryStore::new();
+        let store = MemoryStore::new(None);
         let a = store.insert_new(SessionId::generate(), &entry(1, 0));
         let b = store.insert_new(SessionId::generate(), &entry(2, 0));
         assert!(store.get_live(a, lifetimes(), 5).is_some());
@@ -473,7 +485,7 @@ mod tests {
 
     #[test]
     fn purge_with_an_idle_limit_evicts_quiet_entries() {
-        let store = MemoryStore::new();
+        let store = MemoryStore::new(None);
         store.insert_new(SessionId::generate(), &entry(1, 0));
         assert_eq!(store.purge(lifetimes(), 4, Some(5)), 0);
         assert_eq!(store.purge(lifetimes(), 5, Some(5)), 1);
@@ -481,7 +493,7 @@ mod tests {
 
     #[test]
     fn rekey_moves_the_entry_to_a_fresh_id() {
-        let store = MemoryStore::new();
+        let store = MemoryStore::new(None);
         let live = entry(7, 0);
         let old = store.insert_new(SessionId::generate(), &live);
         let new = store.rekey(old, &live);
@@ -501,7 +513,7 @@ mod tests {
 
     #[test]
     fn tombstones_are_never_served_nor_replaced_by_a_load() {
-        let store = MemoryStore::new();
+        let store = MemoryStore::new(None);
         let dead = entry(1, 0);
         let id = store.insert_new(SessionId::generate(), &dead);
         dead.end();
@@ -512,7 +524,7 @@ mod tests {
 
     #[test]
     fn capacity_evicts_the_least_recently_used() {
-        let store = MemoryStore::new();
+        let store = MemoryStore::new(None);
         let ids: Vec<SessionId> = (0..20)
             .map(|age| store.insert_new(SessionId::generate(), &entry(age, u64::from(age))))
             .collect();
@@ -535,7 +547,7 @@ mod tests {
 
     #[test]
     fn the_first_cached_load_wins() {
-        let store = MemoryStore::new();
+        let store = MemoryStore::new(None);
         let id = SessionId::generate();
         let first = store.insert_loaded(id, entry(1, 0)).unwrap();
         let second = store.insert_loaded(id, entry(2, 0)).unwrap();

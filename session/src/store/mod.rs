@@ -123,9 +123,7 @@ impl<T> StoreInner<T> {
     /// sweep (see [`MemoryStore::enforce_capacity`]); the request never sweeps itself.
     #[inline]
     pub(crate) fn enforce_capacity(&self) {
-        if let Some(capacity) = self.config.memory_capacity
-            && self.memory.may_exceed(capacity)
-        {
+        if self.memory.may_exceed() {
             self.purge_thread.request_sweep();
         }
     }
