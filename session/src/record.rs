@@ -446,3 +446,6 @@ mod tests {
         assert_eq!(meta.schema, 0, "a record from before schema versions");
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -234,7 +234,7 @@ mod tests {
 
     /// The plain reading of RFC 6265's `Cookie` header, to check the scan against: pairs split
     /// at `;`, the name before the first `=`, both trimmed.
-    fn reference_values<'h>(headers: &'h [Vec<u8>], name: &[u8]) -> Vec<&'h [u8]> {
+    pub(super) fn reference_values<'h>(headers: &'h [Vec<u8>], name: &[u8]) -> Vec<&'h [u8]> {
         let mut values = Vec::new();
         for header in headers {
             for pair in header.split(|&byte| byte == b';') {
@@ -401,3 +401,6 @@ mod tests {
         assert!(set[2].contains("Max-Age=0"), "{}", set[2]);
     }
 }
+
+#[cfg(test)]
+mod proptests;
