@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod processes;
+pub mod properties;
 pub mod services;
 pub mod shared_map;
 
