@@ -605,12 +605,12 @@ async fn a_memory_capacity_bounds_the_sessions_held() {
 #[tokio::test]
 async fn a_write_from_a_handler_longer_than_the_idle_timeout_is_kept() {
     async fn slow_increment(session: TypedSession<Visit>) {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(900)).await;
         session.update_count(|count| *count += 1);
     }
     let store = store_with(
         config()
-            .with_idle_timeout(Duration::from_millis(300))
+            .with_idle_timeout(Duration::from_millis(600))
             .with_purge_interval(Duration::from_millis(50)),
     )
     .await;
@@ -666,7 +666,7 @@ async fn a_remember_me_cookie_slides_on_a_memory_store() {
     async fn remember(session: TypedSession<Visit>) {
         session.set_long_term(true);
     }
-    let store = store_with(config().with_touch_interval(Duration::from_millis(100))).await;
+    let store = store_with(config().with_touch_interval(Duration::from_millis(1000))).await;
     let app = with_route(app(&store), &store, "/remember", remember);
     let mut browser = Browser::new(&app);
     browser.get("/").await;
@@ -677,7 +677,7 @@ async fn a_remember_me_cookie_slides_on_a_memory_store() {
         soon.set_cookies.is_empty(),
         "not on every request: {soon:?}"
     );
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let later = browser.get("/peek").await;
     let line = later
         .cookie_line("visit")
