@@ -1,6 +1,6 @@
 //! The in-process session map: live typed values, no serialisation on a hit.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use dashmap::DashMap;
@@ -187,9 +187,29 @@ impl<T> Entry<T> {
     }
 }
 
+/// How many counters [`MemoryStore::removals`] spreads ids over.
+const REMOVAL_STRIPES: usize = 1024;
+
+/// What [`MemoryStore::insert_loaded`] did with a loaded session.
+pub(crate) enum Loaded<T> {
+    /// Cached (or a parallel request's copy was already): the session's one live entry.
+    Cached(Arc<Entry<T>>),
+    /// A tombstone holds the id: the session was destroyed while it loaded.
+    Ended,
+    /// The id's cached entry was removed while this copy was read from the backend: the copy may
+    /// be older than what that entry saved, so it was not cached. Read it again.
+    Stale,
+}
+
 /// Sessions by id.
 pub(crate) struct MemoryStore<T> {
     sessions: DashMap<SessionId, Arc<Entry<T>>, IdHashBuilder>,
+    /// Removals of cached entries, counted per stripe of ids (under the shard lock of the id
+    /// removed). A load notes its id's count before reading the backend and caches its copy
+    /// only if the count has not moved: otherwise an entry that saved after that read may have
+    /// been evicted meanwhile, and caching the older copy would let its next save overwrite
+    /// those writes (a lost increment under a small capacity).
+    removals: Box<[AtomicU32]>,
     /// Placements so far, so that the size is counted only every so often (counting locks
     /// every shard).
     placed: AtomicUsize,
@@ -204,6 +224,7 @@ impl<T> MemoryStore<T> {
     pub(crate) fn new(capacity: Option<usize>) -> Self {
         Self {
             sessions: DashMap::default(),
+            removals: removal_stripes(),
             placed: AtomicUsize::new(0),
             capacity: capacity.map(|bound| {
                 let stride = (bound / 64).clamp(1, 1024).next_power_of_two();
@@ -229,6 +250,7 @@ impl<T> MemoryStore<T> {
     fn with_shards(shards: usize) -> Self {
         Self {
             sessions: DashMap::with_hasher_and_shard_amount(IdHashBuilder::default(), shards),
+            removals: removal_stripes(),
             placed: AtomicUsize::new(0),
             capacity: None,
         }
@@ -328,16 +350,41 @@ impl<T> MemoryStore<T> {
         }
     }
 
+    /// The removal count of `id`'s stripe, to pass to [`insert_loaded`](Self::insert_loaded)
+    /// once the session is read from the backend.
+    pub(crate) fn removal_mark(&self, id: SessionId) -> u32 {
+        self.stripe(id).load(Ordering::Acquire)
+    }
+
+    fn stripe(&self, id: SessionId) -> &AtomicU32 {
+        let [.., a, b] = id.to_bytes();
+        &self.removals[usize::from(u16::from_le_bytes([a, b])) % REMOVAL_STRIPES]
+    }
+
+    /// Counts a removal of `id`'s entry; called under the lock of its shard.
+    fn note_removal(&self, id: SessionId) {
+        self.stripe(id).fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Caches a session loaded from the backend, unless a parallel request cached it first, in
-    /// which case that entry wins (one live value per session per server). `None` when what is
-    /// cached is a tombstone: the session was destroyed while it loaded.
+    /// which case that entry wins (one live value per session per server); see [`Loaded`].
+    /// `mark` is [`removal_mark`](Self::removal_mark) from before the backend was read.
     pub(crate) fn insert_loaded(
         &self,
         id: SessionId,
         entry: Arc<Entry<T>>,
-    ) -> Option<Arc<Entry<T>>> {
-        let cached = Arc::clone(self.sessions.entry(id).or_insert(entry).value());
-        (!cached.is_ended()).then_some(cached)
+        mark: u32,
+    ) -> Loaded<T> {
+        match self.sessions.entry(id) {
+            MapEntry::Occupied(cached) if cached.get().is_ended() => Loaded::Ended,
+            MapEntry::Occupied(cached) => Loaded::Cached(Arc::clone(cached.get())),
+            // Compared under the shard's lock, which every removal of `id` holds too.
+            MapEntry::Vacant(_) if self.removal_mark(id) != mark => Loaded::Stale,
+            MapEntry::Vacant(slot) => {
+                slot.insert(Arc::clone(&entry));
+                Loaded::Cached(entry)
+            }
+        }
     }
 
     /// Moves `entry` from `old` (if it is still there: it may have been evicted) to a fresh id,
@@ -350,8 +397,13 @@ impl<T> MemoryStore<T> {
 
     /// Removes `id` if it still holds `entry`.
     pub(crate) fn remove(&self, id: SessionId, entry: &Arc<Entry<T>>) {
-        self.sessions
-            .remove_if(&id, |_, current| Arc::ptr_eq(current, entry));
+        self.sessions.remove_if(&id, |_, current| {
+            let ours = Arc::ptr_eq(current, entry);
+            if ours {
+                self.note_removal(id);
+            }
+            ours
+        });
     }
 
     /// Evicts every expired session, and with `idle_limit` every session unused for that long
@@ -361,19 +413,23 @@ impl<T> MemoryStore<T> {
     /// many were evicted.
     pub(crate) fn purge(&self, lifetimes: Lifetimes, now: u64, idle_limit: Option<u64>) -> usize {
         let before = self.sessions.len();
-        self.sessions.retain(|_, entry| {
-            if entry.is_ended() {
-                return false;
-            }
+        self.sessions.retain(|id, entry| {
             let in_use = Arc::strong_count(entry) > 1;
-            if entry.is_over(lifetimes, now, in_use) {
+            let keep = if entry.is_ended() {
+                false
+            } else if entry.is_over(lifetimes, now, in_use) {
                 entry.end();
-                return false;
+                false
+            } else {
+                in_use
+                    || idle_limit.is_none_or(|limit| {
+                        now.saturating_sub(entry.last_access.load(Ordering::Relaxed)) < limit
+                    })
+            };
+            if !keep {
+                self.note_removal(*id);
             }
-            let idle_too_long = idle_limit.is_some_and(|limit| {
-                now.saturating_sub(entry.last_access.load(Ordering::Relaxed)) >= limit
-            });
-            in_use || !idle_too_long
+            keep
         });
         before.saturating_sub(self.sessions.len())
     }
@@ -415,7 +471,7 @@ impl<T> MemoryStore<T> {
         let older = ages.iter().filter(|age| **age < threshold).count();
         let mut ties = excess - older;
         let mut evicted = 0_usize;
-        self.sessions.retain(|_, entry| {
+        self.sessions.retain(|id, entry| {
             if Arc::strong_count(entry) > 1 {
                 return true;
             }
@@ -424,11 +480,17 @@ impl<T> MemoryStore<T> {
             if evict {
                 ties -= usize::from(age == threshold);
                 evicted += 1;
+                self.note_removal(*id);
             }
             !evict
         });
         evicted
     }
+}
+
+/// [`MemoryStore::removals`], zeroed.
+fn removal_stripes() -> Box<[AtomicU32]> {
+    (0..REMOVAL_STRIPES).map(|_| AtomicU32::new(0)).collect()
 }
 
 #[cfg(test)]
@@ -518,7 +580,10 @@ mod tests {
         let id = store.insert_new(SessionId::generate(), &dead);
         dead.end();
         assert!(store.get_live(id, lifetimes(), 1).is_none());
-        assert!(store.insert_loaded(id, entry(2, 0)).is_none());
+        assert!(matches!(
+            store.insert_loaded(id, entry(2, 0), store.removal_mark(id)),
+            Loaded::Ended
+        ));
         assert_eq!(store.purge(lifetimes(), 1, None), 1, "purged");
     }
 
@@ -549,8 +614,36 @@ mod tests {
     fn the_first_cached_load_wins() {
         let store = MemoryStore::new(None);
         let id = SessionId::generate();
-        let first = store.insert_loaded(id, entry(1, 0)).unwrap();
-        let second = store.insert_loaded(id, entry(2, 0)).unwrap();
+        let mark = store.removal_mark(id);
+        let Loaded::Cached(first) = store.insert_loaded(id, entry(1, 0), mark) else {
+            panic!("cached");
+        };
+        let Loaded::Cached(second) = store.insert_loaded(id, entry(2, 0), mark) else {
+            panic!("the first one");
+        };
         assert!(Arc::ptr_eq(&first, &second));
+    }
+
+    #[test]
+    fn a_copy_read_before_its_entry_was_evicted_is_not_cached() {
+        let store = MemoryStore::new(None);
+        let id = SessionId::generate();
+        let mark = store.removal_mark(id);
+        let Loaded::Cached(newer) = store.insert_loaded(id, entry(2, 0), mark) else {
+            panic!("cached");
+        };
+        // The entry saves and goes idle, and is evicted; a load that read the older record
+        // before all that must not be cached.
+        drop(newer);
+        assert_eq!(store.purge(lifetimes_long(), 1, Some(1)), 1);
+        assert!(matches!(
+            store.insert_loaded(id, entry(1, 0), mark),
+            Loaded::Stale
+        ));
+        let fresh_mark = store.removal_mark(id);
+        assert!(matches!(
+            store.insert_loaded(id, entry(2, 0), fresh_mark),
+            Loaded::Cached(_)
+        ));
     }
 }

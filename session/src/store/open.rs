@@ -17,7 +17,7 @@ use crate::session::{RequestSession, Session};
 use crate::store::StoreInner;
 use crate::store::erased::DynBackend;
 use crate::store::error::StoreError;
-use crate::store::memory::Entry;
+use crate::store::memory::{Entry, Loaded};
 use crate::transport::{Incoming, MAX_BACKEND_LOOKUPS, MAX_SIGNATURE_CHECKS};
 
 /// The outcome of looking the request's presented ids up in memory.
@@ -418,7 +418,9 @@ impl<T: SessionData> StoreInner<T> {
         true
     }
 
-    /// Loads a session missing from memory and caches it.
+    /// Loads a session missing from memory and caches it. A copy read while the session's
+    /// cached entry was being evicted is read again (see [`Loaded::Stale`]), a few times at
+    /// most.
     async fn load(
         &self,
         backend: &dyn DynBackend,
@@ -428,6 +430,31 @@ impl<T: SessionData> StoreInner<T> {
         if !self.may_be_stored(id) {
             return Ok(None);
         }
+        for _ in 0..MAX_STALE_LOADS {
+            let mark = self.memory.removal_mark(id);
+            let Some(entry) = self.read_entry(backend, id, now).await? else {
+                return Ok(None);
+            };
+            match self.memory.insert_loaded(id, Arc::new(entry), mark) {
+                Loaded::Cached(entry) => {
+                    self.enforce_capacity();
+                    return Ok(Some(entry));
+                }
+                Loaded::Ended => return Ok(None),
+                Loaded::Stale => tokio::task::yield_now().await,
+            }
+        }
+        Err(StoreError::Contention(MAX_STALE_LOADS))
+    }
+
+    /// The session under `id` as stored, as an entry to cache; `None` when there is none this
+    /// server can serve.
+    async fn read_entry(
+        &self,
+        backend: &dyn DynBackend,
+        id: SessionId,
+        now: u64,
+    ) -> Result<Option<Entry<T>>, StoreError> {
         let key = StorageKey::for_id(id);
         let Some(stored) = self.read_stored(backend, &key, now).await? else {
             return Ok(None);
@@ -471,11 +498,14 @@ impl<T: SessionData> StoreInner<T> {
             now,
         );
         entry.synced_at.store(synced_at, Ordering::Release);
-        let entry = self.memory.insert_loaded(id, Arc::new(entry));
-        self.enforce_capacity();
-        Ok(entry)
+        Ok(Some(entry))
     }
 }
+
+/// How many times a load is read again because the session's cached entry was evicted while
+/// it read, before the request fails with 503 (it takes a session evicted and reloaded that
+/// often within one backend read).
+const MAX_STALE_LOADS: u32 = 8;
 
 /// A stored record as this server reads it: see [`StoreInner::read_stored`].
 struct Stored<T> {
