@@ -77,8 +77,14 @@ impl<T: SessionData> StoreInner<T> {
             }
             entry.mark_used(now_millis());
         }
-        if marks.consent_changed() && !entry.has_consent() {
-            self.withdraw(entry).await?;
+        if marks.consent_changed()
+            && !entry.has_consent()
+            && let Err(error) = self.withdraw(entry).await
+        {
+            // The stored copy may still be there: this server's copy, which says there is
+            // none, goes too, so that the two never disagree.
+            let id = entry.lock().id;
+            return Err(self.discard(entry, id, error));
         }
         let meta_changed = marks.long_term_changed() || marks.consent_changed();
         // Without storage consent (`SessionMode::OptIn`) the session stays in memory.
@@ -259,7 +265,17 @@ impl<T: SessionData> StoreInner<T> {
             return Ok(self.memory.rekey(old, entry));
         };
         let old_key = StorageKey::for_id(old);
-        if stored && !self.refresh(backend, old, entry, now_millis()).await? {
+        let still_stored = if stored {
+            match self.refresh(backend, old, entry, now_millis()).await {
+                Ok(found) => found,
+                // The request's writes (a log-in, most often) must not stay under the old id.
+                Err(error @ StoreError::Backend(_)) => return Err(self.discard(entry, old, error)),
+                Err(error) => return Err(error),
+            }
+        } else {
+            true
+        };
+        if !still_stored {
             // Deleted elsewhere (a log-out on another server) or expired while this request
             // ran: never brought back.
             entry.end();

@@ -260,6 +260,38 @@ pub async fn a_failed_renewal_keeps_the_session_under_its_old_id<F: Fixture>(fix
     assert_eq!(stored, 1, "the new record was removed");
 }
 
+/// A log-in (a write and a renewal) whose renewal fails on the backend answers 503 and leaves
+/// nothing behind: the old id does not carry the write (which would log in an id an attacker
+/// planted), on this server or any other.
+pub async fn a_failed_log_in_leaves_the_old_id_as_it_was<F: Fixture>(fixture: &F) {
+    async fn log_in(session: TypedSession<Visit>) {
+        session.set_note(Some("logged in".to_owned()));
+        session.renew();
+    }
+    let backend = Instrumented::new(fixture.backend().await);
+    let switch = backend.switch();
+    let store = store(backend, config()).await;
+    let app = with_route(app(&store), &store, "/log-in", log_in);
+    let mut browser = Browser::new(&app);
+    browser.get("/").await;
+    switch.set_down(true);
+    let reply = browser.get("/log-in").await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+    switch.set_down(false);
+    let here = browser.get("/peek").await.body;
+    assert!(here.starts_with("1 None "), "not logged in here: {here}");
+    let elsewhere = browser.on(&server(fixture).await).get("/peek").await.body;
+    assert!(
+        elsewhere.starts_with("1 None "),
+        "nor elsewhere: {elsewhere}"
+    );
+}
+
 pub async fn destroy_deletes_the_record<F: Fixture>(fixture: &F) {
     let app = server(fixture).await;
     let mut browser = Browser::new(&app);
@@ -1017,6 +1049,7 @@ macro_rules! e2e_suite {
             ids_are_hashed_at_rest,
             renewal_moves_the_record_and_kills_the_old_id,
             a_failed_renewal_keeps_the_session_under_its_old_id,
+            a_failed_log_in_leaves_the_old_id_as_it_was,
             destroy_deletes_the_record,
             two_stores_keep_each_others_writes_to_different_fields,
             two_stores_on_one_field_last_writer_wins,
