@@ -39,8 +39,8 @@ pub(crate) struct Entry<T> {
 /// States of [`Entry::ended`].
 const LIVE: u8 = 0;
 const ENDED: u8 = 1;
-const UNREADABLE: u8 = 2;
-const DISCARDED: u8 = 3;
+const DISCARDED: u8 = 2;
+const UNREADABLE: u8 = 3;
 
 /// Why a session ended, as a request that wrote to it learns at its close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

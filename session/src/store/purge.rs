@@ -72,12 +72,17 @@ impl PurgeSchedule {
             // application's log subscriber when it warns (pages are only committed when touched).
             .stack_size(256 * 1024)
             .spawn(move || {
-                let mut next_purge = Instant::now() + every;
+                // `None`: an interval too long to count, so no purge is ever due.
+                let mut next_purge = Instant::now().checked_add(every);
                 let mut evictions = EvictionLog::default();
                 loop {
                     // A message asks for a sweep; `Timeout` is the purge tick; `Disconnected`
                     // is the store gone.
-                    match wake.recv_timeout(next_purge.saturating_duration_since(Instant::now())) {
+                    let woken = match next_purge {
+                        Some(at) => wake.recv_timeout(at.saturating_duration_since(Instant::now())),
+                        None => wake.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    };
+                    match woken {
                         Ok(()) => {
                             if let Some(store) = store.upgrade() {
                                 evictions.record(store.sweep_memory(), store.backend.is_some());
@@ -87,7 +92,7 @@ impl PurgeSchedule {
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => return,
                     }
-                    next_purge = Instant::now() + every;
+                    next_purge = Instant::now().checked_add(every);
                     let (finished, done) = mpsc::channel();
                     let store = store.clone();
                     runtime.spawn(async move {
