@@ -13,7 +13,7 @@ use crate::clock::now_millis;
 use crate::data::SessionData;
 use crate::id::SessionId;
 use crate::record::{self, Meta};
-use crate::session::Session;
+use crate::session::{Marks, Session};
 use crate::store::StoreInner;
 use crate::store::erased::DynBackend;
 use crate::store::error::StoreError;
@@ -53,6 +53,23 @@ fn ended_unsaved<T>(entry: &Entry<T>) -> StoreError {
     }
 }
 
+/// Whether a request's writes to its stored session still have a session to go to: `false`
+/// when it ended while the request ran. A write also restarts the idle clock, so a handler
+/// that ran longer than the idle timeout keeps its session. New sessions and requests that
+/// wrote nothing pass.
+#[inline]
+fn wrote_to_live<T>(session: &Session<T>, marks: Marks) -> bool {
+    if session.is_new() || !marks.wrote() {
+        return true;
+    }
+    let entry = session.entry();
+    if entry.is_ended() {
+        return false;
+    }
+    entry.mark_used(now_millis());
+    true
+}
+
 impl<T: SessionData> StoreInner<T> {
     /// Applies what the request did. Writes to a cached session already happened on the shared
     /// live value; what remains is the backend copy and the cookie.
@@ -71,11 +88,8 @@ impl<T: SessionData> StoreInner<T> {
             }
             return Ok(());
         }
-        if !session.is_new() && marks.wrote() {
-            if entry.is_ended() {
-                return Err(self.ended_under(session, entry));
-            }
-            entry.mark_used(now_millis());
+        if !wrote_to_live(session, marks) {
+            return Err(ended_unsaved(entry));
         }
         if marks.consent_changed()
             && !entry.has_consent()
@@ -140,15 +154,10 @@ impl<T: SessionData> StoreInner<T> {
         if binding.unknown_ip().is_some() {
             return false;
         }
-        let entry = session.entry();
-        if !session.is_new() && marks.wrote() {
-            if entry.is_ended() {
-                return false;
-            }
-            // The idle clock counts from the write too, so a handler that ran longer than the
-            // idle timeout keeps its session.
-            entry.mark_used(now_millis());
+        if !wrote_to_live(session, marks) {
+            return false;
         }
+        let entry = session.entry();
         let meta_changed = marks.long_term_changed();
         let persisted = self.backend.is_some()
             && (marks.dirty & T::PERSISTED != 0 || meta_changed)
@@ -167,20 +176,6 @@ impl<T: SessionData> StoreInner<T> {
             self.hand_out(headers, entry, binding, id);
         }
         true
-    }
-
-    /// The error for a request that wrote to a session which ended while it ran, logged.
-    #[cold]
-    fn ended_under(&self, session: &Session<T>, entry: &Entry<T>) -> StoreError {
-        let error = ended_unsaved(entry);
-        if matches!(error, StoreError::Gone) {
-            tracing::warn!(
-                data = std::any::type_name::<T>(),
-                id_presented = !session.is_new(),
-                "typed-session: the session ended while a request wrote to it (logged out, renewed away or expired); its write was not saved"
-            );
-        }
-        error
     }
 
     /// Gives the client `id`, signed for its binding, with the consent flag and the lifetime.
@@ -326,7 +321,6 @@ impl<T: SessionData> StoreInner<T> {
     fn discard(&self, entry: &Arc<Entry<T>>, id: SessionId, error: StoreError) -> StoreError {
         entry.discard();
         self.memory.remove(id, entry);
-        tracing::warn!(%error, "typed-session: saving a session failed; this server's copy and its unsaved writes were dropped");
         StoreError::Unsaved(Box::new(error))
     }
 
@@ -419,10 +413,6 @@ impl<T: SessionData> StoreInner<T> {
                 // ran: never brought back, and the request is not told its write was kept.
                 entry.end();
                 self.memory.remove(snapshot.id, entry);
-                tracing::warn!(
-                    data = std::any::type_name::<T>(),
-                    "typed-session: the session ended in storage while a request wrote to it (logged out or renewed on another server, or expired); its write was not saved"
-                );
                 return Err(StoreError::Gone);
             }
             // Lets an in-process backend's other writers finish before this one tries again.

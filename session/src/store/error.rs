@@ -22,6 +22,12 @@ pub(crate) enum StoreError {
         "the stored session was changed by other writers {0} times in a row while saving; giving up"
     )]
     Contention(u32),
+    /// A load kept finding the session's cached copy evicted while it read the backend (see
+    /// `Loaded::Stale`): memory is churning faster than the backend answers.
+    #[error(
+        "the session was evicted from memory {0} times while it loaded; raise SessionConfig::with_memory_capacity"
+    )]
+    Churning(u32),
     /// After the handler: the save failed, and this server dropped its copy of the session
     /// with the request's writes, so that they are not stored later behind the client's back.
     #[error("saving the session failed; its unsaved writes were dropped: {0}")]
@@ -46,7 +52,7 @@ impl StoreError {
     /// under the request is a conflict with its current state.
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            Self::Backend(_) | Self::Contention(_) | Self::Unreadable(_) => {
+            Self::Backend(_) | Self::Contention(_) | Self::Churning(_) | Self::Unreadable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Unsaved(cause) => cause.status(),
@@ -58,7 +64,7 @@ impl StoreError {
     /// The response body: what happened to the request's changes, without internals.
     pub(crate) fn public_message(&self) -> &'static str {
         match self {
-            Self::Backend(_) => {
+            Self::Backend(_) | Self::Churning(_) => {
                 "session storage is unavailable; nothing was changed; please retry shortly\n"
             }
             Self::Contention(_) | Self::Unreadable(_) => {

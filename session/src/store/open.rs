@@ -88,12 +88,7 @@ impl<T: SessionData> StoreInner<T> {
                     return None;
                 }
                 entry.mark_used(now);
-                let session = RequestSession::existing(incoming.id, entry);
-                self.slide_cookie_in_memory(&session, now);
-                if incoming.resign {
-                    session.mark_resign();
-                }
-                Some((Session::Existing(Arc::new(session)), binding))
+                Some((self.request_session(incoming, entry, false, now), binding))
             }
             Cached::Miss { maybe_stored: true } => None,
             Cached::Miss {
@@ -171,6 +166,19 @@ impl<T: SessionData> StoreInner<T> {
             }
             touched = true;
         }
+        Ok(Some(self.request_session(incoming, entry, touched, now)))
+    }
+
+    /// The request's view of a live, verified session; `touched`: its stored expiry was just
+    /// extended (a "remember me" cookie goes out again).
+    #[inline]
+    fn request_session(
+        &self,
+        incoming: Incoming,
+        entry: Arc<Entry<T>>,
+        touched: bool,
+        now: u64,
+    ) -> Session<T> {
         let session = RequestSession::existing(incoming.id, entry);
         if touched {
             session.mark_touched();
@@ -179,7 +187,7 @@ impl<T: SessionData> StoreInner<T> {
         if incoming.resign {
             session.mark_resign();
         }
-        Ok(Some(Session::Existing(Arc::new(session))))
+        Session::Existing(Arc::new(session))
     }
 
     /// The first presented id missing from memory whose value verifies and whose stored record
@@ -444,7 +452,7 @@ impl<T: SessionData> StoreInner<T> {
                 Loaded::Stale => tokio::task::yield_now().await,
             }
         }
-        Err(StoreError::Contention(MAX_STALE_LOADS))
+        Err(StoreError::Churning(MAX_STALE_LOADS))
     }
 
     /// The session under `id` as stored, as an entry to cache; `None` when there is none this
