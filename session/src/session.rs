@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use crate::clock::to_system_time;
+use crate::entry::{Entry, Slot};
 use crate::id::SessionId;
-use crate::store::Lifetimes;
-use crate::store::memory::{Entry, Slot};
+use crate::lifetime::Lifetimes;
 
 const DESTROY: u8 = 1;
 const RENEW: u8 = 2;

@@ -9,10 +9,11 @@ use crate::crypto::KeyRing;
 use crate::data::SessionData;
 use crate::error::ConfigError;
 use crate::error::ConfigError as Misconfigured;
+use crate::lifetime::Lifetimes;
 use crate::store::erased::{DynBackend, Limited};
 use crate::store::memory::MemoryStore;
 use crate::store::purge::PurgeSchedule;
-use crate::store::{Lifetimes, SessionStore, StoreInner};
+use crate::store::{SessionStore, StoreInner};
 use crate::transport::IdTransport;
 
 /// Configures and builds a [`SessionStore`]; from [`SessionStore::builder`].

@@ -1,19 +1,18 @@
 //! The session store: configuration, the memory map and the purge schedule.
 
 mod builder;
-mod close;
 mod erased;
 mod error;
 #[cfg(feature = "key-store")]
 mod key_store;
-mod lifetime;
-pub(crate) mod memory;
-mod open;
+mod load;
+mod memory;
 mod purge;
+mod request;
+mod save;
 
 pub use builder::{BuildError, SessionStoreBuilder};
 pub(crate) use error::StoreError;
-pub(crate) use lifetime::Lifetimes;
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,6 +21,7 @@ use crate::clock::now_millis;
 use crate::config::SessionConfig;
 use crate::crypto::KeyRing;
 use crate::data::SessionData;
+use crate::lifetime::Lifetimes;
 use crate::transport::IdTransport;
 use erased::DynBackend;
 use memory::MemoryStore;

@@ -1,23 +1,20 @@
-//! After the handler: destroy, renew or save what the request changed, and answer with the
-//! cookie that goes with it.
+//! The backend protocol of writing: save under compare-and-set (reloading on a lost race),
+//! renew the id, destroy, withdraw consent, and what a request learns when its session ended
+//! under it.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use http::HeaderMap;
-
 use crate::backend::{BackendError, Record, SaveOutcome, StorageKey};
-use crate::binding::ClientBinding;
 use crate::clock::now_millis;
 use crate::data::SessionData;
+use crate::entry::{Ending, Entry, Slot};
 use crate::id::SessionId;
 use crate::record::{self, Meta};
-use crate::session::{Marks, Session};
 use crate::store::StoreInner;
 use crate::store::erased::DynBackend;
 use crate::store::error::StoreError;
-use crate::store::memory::{Ending, Entry, Slot};
 
 /// A save that keeps losing compare-and-set races gives up once it has made at least this many
 /// attempts *and* has been at it for [`SAVE_PATIENCE`]. A count alone is not enough: a loser
@@ -41,7 +38,7 @@ struct Snapshot {
 
 /// What a request that wrote to its session gets when the session ended before its writes or
 /// its renewal were stored: never a success over a write that went nowhere.
-fn ended_unsaved<T>(entry: &Entry<T>) -> StoreError {
+pub(super) fn ended_unsaved<T>(entry: &Entry<T>) -> StoreError {
     match entry.ending() {
         Some(Ending::Unreadable) => StoreError::Unreadable(
             "the session was dropped: its stored copy cannot be read here".into(),
@@ -53,149 +50,9 @@ fn ended_unsaved<T>(entry: &Entry<T>) -> StoreError {
     }
 }
 
-/// Whether a request's writes to its stored session still have a session to go to: `false`
-/// when it ended while the request ran. A write also restarts the idle clock, so a handler
-/// that ran longer than the idle timeout keeps its session. New sessions and requests that
-/// wrote nothing pass.
-#[inline]
-fn wrote_to_live<T>(session: &Session<T>, marks: Marks) -> bool {
-    if session.is_new() || !marks.wrote() {
-        return true;
-    }
-    let entry = session.entry();
-    if entry.is_ended() {
-        return false;
-    }
-    entry.mark_used(now_millis());
-    true
-}
-
 impl<T: SessionData> StoreInner<T> {
-    /// Applies what the request did. Writes to a cached session already happened on the shared
-    /// live value; what remains is the backend copy and the cookie.
-    pub(crate) async fn close(
-        &self,
-        session: &Session<T>,
-        binding: &ClientBinding,
-        headers: &mut HeaderMap,
-    ) -> Result<(), StoreError> {
-        let entry = session.entry();
-        let marks = session.marks();
-        if marks.destroy_requested() {
-            if !session.is_new() {
-                self.destroy(entry).await?;
-                self.transport.remove(headers);
-            }
-            return Ok(());
-        }
-        if !wrote_to_live(session, marks) {
-            return Err(ended_unsaved(entry));
-        }
-        if marks.consent_changed()
-            && !entry.has_consent()
-            && let Err(error) = self.withdraw(entry).await
-        {
-            // The stored copy may still be there: this server's copy, which says there is
-            // none, goes too, so that the two never disagree.
-            let id = entry.lock().id;
-            return Err(self.discard(entry, id, error));
-        }
-        let meta_changed = marks.long_term_changed() || marks.consent_changed();
-        // Without storage consent (`SessionMode::OptIn`) the session stays in memory.
-        let persisted = (marks.dirty & T::PERSISTED != 0 || meta_changed) && entry.has_consent();
-        if session.is_new() {
-            if marks.dirty != 0 || meta_changed {
-                if let Some(unknown) = binding.unknown_ip() {
-                    return Err(StoreError::UnknownClientIp(unknown));
-                }
-                let id = self.memory.insert_created(session.id(), entry);
-                self.enforce_capacity();
-                if persisted && let Err(error) = self.save(entry, marks.last_write).await {
-                    // The client gets an error and no cookie: keep nothing it cannot reach.
-                    entry.end();
-                    self.memory.remove(id, entry);
-                    return Err(error);
-                }
-                self.hand_out(headers, entry, binding, id);
-            }
-            return Ok(());
-        }
-        if marks.renew_requested() {
-            let renewed = self
-                .renew(session.id(), entry, persisted, marks.last_write)
-                .await?;
-            self.hand_out(headers, entry, binding, renewed);
-            return Ok(());
-        }
-        if persisted {
-            self.save(entry, marks.last_write).await?;
-        }
-        if marks.resend_cookie(entry.is_long_term()) {
-            let id = entry.lock().id;
-            self.hand_out(headers, entry, binding, id);
-        }
-        Ok(())
-    }
-
-    /// Closes the session right away when that needs no I/O, which is the common case: nothing
-    /// to write to a backend, and no destroy, renewal or consent change. `false` leaves the whole
-    /// job to the asynchronous [`close`](Self::close).
-    pub(crate) fn close_now(
-        &self,
-        session: &Session<T>,
-        binding: &ClientBinding,
-        headers: &mut HeaderMap,
-    ) -> bool {
-        let marks = session.marks();
-        if marks.destroy_requested() || marks.renew_requested() || marks.consent_changed() {
-            return false;
-        }
-        // Rare: the async close fails such a request (or refuses to hand out an id).
-        if binding.unknown_ip().is_some() {
-            return false;
-        }
-        if !wrote_to_live(session, marks) {
-            return false;
-        }
-        let entry = session.entry();
-        let meta_changed = marks.long_term_changed();
-        let persisted = self.backend.is_some()
-            && (marks.dirty & T::PERSISTED != 0 || meta_changed)
-            && entry.has_consent();
-        if persisted {
-            return false;
-        }
-        if session.is_new() {
-            if marks.dirty != 0 || meta_changed {
-                let id = self.memory.insert_created(session.id(), entry);
-                self.enforce_capacity();
-                self.hand_out(headers, entry, binding, id);
-            }
-        } else if marks.resend_cookie(entry.is_long_term()) {
-            let id = entry.lock().id;
-            self.hand_out(headers, entry, binding, id);
-        }
-        true
-    }
-
-    /// Gives the client `id`, signed for its binding, with the consent flag and the lifetime.
-    #[inline]
-    fn hand_out(
-        &self,
-        headers: &mut HeaderMap,
-        entry: &Entry<T>,
-        binding: &ClientBinding,
-        id: SessionId,
-    ) {
-        let max_age = entry
-            .is_long_term()
-            .then_some(self.config.long_term_timeout);
-        self.transport
-            .set(headers, id, entry.has_consent(), binding, max_age);
-    }
-
     /// Consent withdrawn: the stored copy goes, the session lives on in memory.
-    async fn withdraw(&self, entry: &Entry<T>) -> Result<(), StoreError> {
+    pub(super) async fn withdraw(&self, entry: &Entry<T>) -> Result<(), StoreError> {
         let Some(backend) = self.backend.as_deref() else {
             return Ok(());
         };
@@ -213,7 +70,7 @@ impl<T: SessionData> StoreInner<T> {
 
     /// Ends the session: the backend record first, then the entry, under the save lock so no
     /// save in flight can write the record again after the delete.
-    async fn destroy(&self, entry: &Arc<Entry<T>>) -> Result<(), StoreError> {
+    pub(super) async fn destroy(&self, entry: &Arc<Entry<T>>) -> Result<(), StoreError> {
         let _saving = entry.save_lock().lock().await;
         let id = entry.lock().id;
         if let Some(backend) = self.backend.as_deref() {
@@ -231,7 +88,7 @@ impl<T: SessionData> StoreInner<T> {
     /// Renewal: the session moves to a fresh id in memory and backend, and the old id dies.
     /// Returns the id the client should now hold; [`StoreError::Gone`] if the session ended
     /// meanwhile.
-    async fn renew(
+    pub(super) async fn renew(
         &self,
         old: SessionId,
         entry: &Arc<Entry<T>>,
@@ -318,7 +175,12 @@ impl<T: SessionData> StoreInner<T> {
     /// them. Parallel requests that wrote to it fail too; the next request loads the stored
     /// copy. Returns the request's error.
     #[cold]
-    fn discard(&self, entry: &Arc<Entry<T>>, id: SessionId, error: StoreError) -> StoreError {
+    pub(super) fn discard(
+        &self,
+        entry: &Arc<Entry<T>>,
+        id: SessionId,
+        error: StoreError,
+    ) -> StoreError {
         entry.discard();
         self.memory.remove(id, entry);
         StoreError::Unsaved(Box::new(error))
@@ -352,7 +214,7 @@ impl<T: SessionData> StoreInner<T> {
     /// A save that fails drops this server's copy of the session ([`Entry::discard`]): its
     /// unsaved writes must not be stored later by another request's save, since this request
     /// is answered that they were not kept. The next request loads the stored copy.
-    async fn save(&self, entry: &Arc<Entry<T>>, write: u64) -> Result<(), StoreError> {
+    pub(super) async fn save(&self, entry: &Arc<Entry<T>>, write: u64) -> Result<(), StoreError> {
         let Some(backend) = self.backend.as_deref() else {
             return Ok(());
         };

@@ -1,243 +1,24 @@
-//! Before the handler: find the request's session in memory or the backend.
+//! The backend protocol of reading: find a session missing from memory, touch a cached one
+//! (extend its stored expiry, confirm it still exists), refresh it from a newer stored copy,
+//! and decode records.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use http::{Extensions, HeaderMap};
-
 use crate::backend::{StorageKey, readable_version};
-use crate::binding::ClientBinding;
-use crate::clock::now_millis;
-use crate::config::ClientIp;
 use crate::crypto::Sealer;
 use crate::data::SessionData;
+use crate::entry::Entry;
 use crate::id::SessionId;
 use crate::record;
-use crate::session::{RequestSession, Session};
 use crate::store::StoreInner;
 use crate::store::erased::DynBackend;
 use crate::store::error::StoreError;
-use crate::store::memory::{Entry, Loaded};
-use crate::transport::{Incoming, MAX_BACKEND_LOOKUPS, MAX_SIGNATURE_CHECKS};
-
-/// The outcome of looking the request's presented ids up in memory.
-enum Cached<T> {
-    /// A live session in memory, its value verified.
-    Hit(Incoming, Arc<Entry<T>>),
-    /// None in memory; `maybe_stored`: some presented id may name a stored session.
-    Miss { maybe_stored: bool },
-}
+use crate::store::memory::Loaded;
 
 impl<T: SessionData> StoreInner<T> {
-    /// The session named by the request's cookie if it is live, else a new one; and the
-    /// request's client binding, for signing the id handed back.
-    ///
-    /// Only an id this store issued and still holds is adopted; anything else (malformed,
-    /// expired, destroyed, invented by the client) gets a fresh id, which stops session fixation
-    /// through a chosen id.
-    pub(crate) async fn open(
-        &self,
-        headers: &HeaderMap,
-        extensions: &Extensions,
-    ) -> Result<(Session<T>, ClientBinding), StoreError> {
-        let now = now_millis();
-        let binding = self.transport.binding(headers, extensions);
-        if let Some(unknown) = self.refused(headers, &binding) {
-            return Err(StoreError::UnknownClientIp(unknown));
-        }
-        let mut checks = MAX_SIGNATURE_CHECKS;
-        match self.find_cached(headers, &binding, now, &mut checks) {
-            Cached::Hit(incoming, entry) => {
-                let session = self.existing(incoming, entry, now).await?;
-                if let Some(session) = session {
-                    return Ok((session, binding));
-                }
-            }
-            Cached::Miss { maybe_stored: true } => {
-                if let Some(session) = self.find_stored(headers, &binding, now, checks).await? {
-                    return Ok((session, binding));
-                }
-            }
-            Cached::Miss {
-                maybe_stored: false,
-            } => {}
-        }
-        let session = Session::fresh(T::initial(), now, !self.opt_in);
-        Ok((session, binding))
-    }
-
-    /// The request's session when it can be found without I/O, which is the common case: a
-    /// session in memory whose touch is not due, or a new one. `None` sends the request down
-    /// the asynchronous [`open`](Self::open): a presented id is missing from memory (a load),
-    /// a touch is due, or the request is to be refused.
-    #[inline]
-    pub(crate) fn open_now(
-        &self,
-        headers: &HeaderMap,
-        extensions: &Extensions,
-    ) -> Option<(Session<T>, ClientBinding)> {
-        let now = now_millis();
-        let binding = self.transport.binding(headers, extensions);
-        if self.refused(headers, &binding).is_some() {
-            return None;
-        }
-        let mut checks = MAX_SIGNATURE_CHECKS;
-        match self.find_cached(headers, &binding, now, &mut checks) {
-            Cached::Hit(incoming, entry) => {
-                if self.backend.is_some() && self.touch_due(&entry, now) {
-                    return None;
-                }
-                entry.mark_used(now);
-                Some((self.request_session(incoming, entry, false, now), binding))
-            }
-            Cached::Miss { maybe_stored: true } => None,
-            Cached::Miss {
-                maybe_stored: false,
-            } => Some((Session::fresh(T::initial(), now, !self.opt_in), binding)),
-        }
-    }
-
-    /// The configured binding source, when IP binding cannot be checked for a request that
-    /// presents an id: the request is refused (a fresh visitor is refused later, if it is to be
-    /// given an id).
-    #[inline]
-    fn refused(&self, headers: &HeaderMap, binding: &ClientBinding) -> Option<ClientIp> {
-        let unknown = binding.unknown_ip()?;
-        self.transport.incoming(headers).map(|_| unknown)
-    }
-
-    /// The first presented id whose session is live in memory and whose value verifies. Ids
-    /// are looked up before any is verified, so values planted in front of the real one cost a
-    /// parse and a lookup each, not a signature check.
-    #[inline]
-    fn find_cached(
-        &self,
-        headers: &HeaderMap,
-        binding: &ClientBinding,
-        now: u64,
-        checks: &mut usize,
-    ) -> Cached<T> {
-        let mut maybe_stored = false;
-        let Some(candidates) = self.transport.incoming(headers) else {
-            return Cached::Miss { maybe_stored };
-        };
-        for presented in candidates {
-            let Some(entry) = self.memory.lookup(presented.id, self.lifetimes, now) else {
-                maybe_stored |= self.backend.is_some() && self.may_be_stored(presented.id);
-                continue;
-            };
-            if *checks == 0 {
-                break;
-            }
-            *checks -= 1;
-            if let Some(incoming) = self.transport.verify(&presented, binding) {
-                return Cached::Hit(incoming, entry);
-            }
-        }
-        Cached::Miss { maybe_stored }
-    }
-
-    /// A memory-only store has no touch to re-send a "remember me" cookie on, so the cookie's
-    /// `Max-Age` slides here, at most once per touch interval, as it does with a backend.
-    #[inline]
-    fn slide_cookie_in_memory(&self, session: &RequestSession<T>, now: u64) {
-        let entry = session.entry();
-        if self.backend.is_none() && entry.is_long_term() && self.touch_due(entry, now) {
-            entry.synced_at.store(now, Ordering::Release);
-            session.mark_touched();
-        }
-    }
-
-    /// The request's session for a cached `entry` whose value verified: touched first if due.
-    /// `None` when the touch found it gone.
-    async fn existing(
-        &self,
-        incoming: Incoming,
-        entry: Arc<Entry<T>>,
-        now: u64,
-    ) -> Result<Option<Session<T>>, StoreError> {
-        entry.mark_used(now);
-        let mut touched = false;
-        if let Some(backend) = self.backend.as_deref()
-            && self.touch_due(&entry, now)
-        {
-            if !self.touch(backend, &entry, now).await? {
-                return Ok(None);
-            }
-            touched = true;
-        }
-        Ok(Some(self.request_session(incoming, entry, touched, now)))
-    }
-
-    /// The request's view of a live, verified session; `touched`: its stored expiry was just
-    /// extended (a "remember me" cookie goes out again).
-    #[inline]
-    fn request_session(
-        &self,
-        incoming: Incoming,
-        entry: Arc<Entry<T>>,
-        touched: bool,
-        now: u64,
-    ) -> Session<T> {
-        let session = RequestSession::existing(incoming.id, entry);
-        if touched {
-            session.mark_touched();
-        }
-        self.slide_cookie_in_memory(&session, now);
-        if incoming.resign {
-            session.mark_resign();
-        }
-        Session::Existing(Arc::new(session))
-    }
-
-    /// The first presented id missing from memory whose value verifies and whose stored record
-    /// loads, within `checks` signature checks and [`MAX_BACKEND_LOOKUPS`] round trips.
-    async fn find_stored(
-        &self,
-        headers: &HeaderMap,
-        binding: &ClientBinding,
-        now: u64,
-        mut checks: usize,
-    ) -> Result<Option<Session<T>>, StoreError> {
-        let Some(backend) = self.backend.as_deref() else {
-            return Ok(None);
-        };
-        let Some(candidates) = self.transport.incoming(headers) else {
-            return Ok(None);
-        };
-        let mut lookups = MAX_BACKEND_LOOKUPS;
-        for presented in candidates {
-            if checks == 0 || lookups == 0 {
-                break;
-            }
-            if !self.may_be_stored(presented.id) {
-                continue;
-            }
-            // Cached meanwhile by a parallel request: that entry is the session.
-            let cached = self.memory.lookup(presented.id, self.lifetimes, now);
-            checks -= 1;
-            let Some(incoming) = self.transport.verify(&presented, binding) else {
-                continue;
-            };
-            let entry = match cached {
-                Some(entry) => entry,
-                None => {
-                    lookups -= 1;
-                    match self.load(backend, presented.id, now).await? {
-                        Some(entry) => entry,
-                        None => continue,
-                    }
-                }
-            };
-            if let Some(session) = self.existing(incoming, entry, now).await? {
-                return Ok(Some(session));
-            }
-        }
-        Ok(None)
-    }
-
     /// `false` only when the key-store knows `id` was never stored.
-    fn may_be_stored(&self, id: SessionId) -> bool {
+    pub(super) fn may_be_stored(&self, id: SessionId) -> bool {
         #[cfg(feature = "key-store")]
         if let Some(key_store) = &self.key_store {
             return key_store.may_contain(&StorageKey::for_id(id));
@@ -247,21 +28,21 @@ impl<T: SessionData> StoreInner<T> {
     }
 
     /// The encryption of the session stored under `key`, if the store has keys.
-    pub(crate) fn sealer<'a>(&'a self, key: &'a StorageKey) -> Option<Sealer<'a>> {
+    pub(super) fn sealer<'a>(&'a self, key: &'a StorageKey) -> Option<Sealer<'a>> {
         self.keys
             .current()
             .map(|_| Sealer::new(&self.keys, key.as_str()))
     }
 
     /// Whether the backend's copy should be confirmed and its expiry extended now.
-    pub(crate) fn touch_due(&self, entry: &Entry<T>, now: u64) -> bool {
+    pub(super) fn touch_due(&self, entry: &Entry<T>, now: u64) -> bool {
         now.saturating_sub(entry.synced_at.load(Ordering::Acquire)) >= self.touch_interval
     }
 
     /// Extends the backend expiry and confirms the session still exists there; reloads it if
     /// another server saved a newer version. `false` when it is gone (destroyed or expired
     /// elsewhere) or its stored copy cannot be read here: the cached entry is dropped.
-    async fn touch(
+    pub(super) async fn touch(
         &self,
         backend: &dyn DynBackend,
         entry: &Arc<Entry<T>>,
@@ -318,7 +99,7 @@ impl<T: SessionData> StoreInner<T> {
     /// damaged) is never merged nor saved over: the cached entry is dropped and
     /// [`StoreError::Unreadable`] returned. Nothing is taken once the entry has moved to
     /// another id (a parallel renewal): that record is no longer its copy.
-    pub(crate) async fn refresh(
+    pub(super) async fn refresh(
         &self,
         backend: &dyn DynBackend,
         id: SessionId,
@@ -429,7 +210,7 @@ impl<T: SessionData> StoreInner<T> {
     /// Loads a session missing from memory and caches it. A copy read while the session's
     /// cached entry was being evicted is read again (see [`Loaded::Stale`]), a few times at
     /// most.
-    async fn load(
+    pub(super) async fn load(
         &self,
         backend: &dyn DynBackend,
         id: SessionId,

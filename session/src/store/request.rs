@@ -1,0 +1,378 @@
+//! One request's session in order: open it before the handler (from memory, or through the
+//! backend when a load or touch is due), close it after (create, save, renew or destroy it,
+//! and answer with the cookie that goes with it). The backend protocol lives in
+//! [`load`](super::load) and [`save`](super::save).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use http::{Extensions, HeaderMap};
+
+use crate::binding::ClientBinding;
+use crate::clock::now_millis;
+use crate::config::ClientIp;
+use crate::data::SessionData;
+use crate::entry::Entry;
+use crate::id::SessionId;
+use crate::session::{Marks, RequestSession, Session};
+use crate::store::StoreInner;
+use crate::store::error::StoreError;
+use crate::store::save::ended_unsaved;
+use crate::transport::{Incoming, MAX_BACKEND_LOOKUPS, MAX_SIGNATURE_CHECKS};
+
+/// The outcome of looking the request's presented ids up in memory.
+enum Cached<T> {
+    /// A live session in memory, its value verified.
+    Hit(Incoming, Arc<Entry<T>>),
+    /// None in memory; `maybe_stored`: some presented id may name a stored session.
+    Miss { maybe_stored: bool },
+}
+
+/// Whether a request's writes to its stored session still have a session to go to: `false`
+/// when it ended while the request ran. A write also restarts the idle clock, so a handler
+/// that ran longer than the idle timeout keeps its session. New sessions and requests that
+/// wrote nothing pass.
+#[inline]
+fn wrote_to_live<T>(session: &Session<T>, marks: Marks) -> bool {
+    if session.is_new() || !marks.wrote() {
+        return true;
+    }
+    let entry = session.entry();
+    if entry.is_ended() {
+        return false;
+    }
+    entry.mark_used(now_millis());
+    true
+}
+
+impl<T: SessionData> StoreInner<T> {
+    /// The session named by the request's cookie if it is live, else a new one; and the
+    /// request's client binding, for signing the id handed back.
+    ///
+    /// Only an id this store issued and still holds is adopted; anything else (malformed,
+    /// expired, destroyed, invented by the client) gets a fresh id, which stops session fixation
+    /// through a chosen id.
+    pub(crate) async fn open(
+        &self,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) -> Result<(Session<T>, ClientBinding), StoreError> {
+        let now = now_millis();
+        let binding = self.transport.binding(headers, extensions);
+        if let Some(unknown) = self.refused(headers, &binding) {
+            return Err(StoreError::UnknownClientIp(unknown));
+        }
+        let mut checks = MAX_SIGNATURE_CHECKS;
+        match self.find_cached(headers, &binding, now, &mut checks) {
+            Cached::Hit(incoming, entry) => {
+                let session = self.existing(incoming, entry, now).await?;
+                if let Some(session) = session {
+                    return Ok((session, binding));
+                }
+            }
+            Cached::Miss { maybe_stored: true } => {
+                if let Some(session) = self.find_stored(headers, &binding, now, checks).await? {
+                    return Ok((session, binding));
+                }
+            }
+            Cached::Miss {
+                maybe_stored: false,
+            } => {}
+        }
+        let session = Session::fresh(T::initial(), now, !self.opt_in);
+        Ok((session, binding))
+    }
+
+    /// The request's session when it can be found without I/O, which is the common case: a
+    /// session in memory whose touch is not due, or a new one. `None` sends the request down
+    /// the asynchronous [`open`](Self::open): a presented id is missing from memory (a load),
+    /// a touch is due, or the request is to be refused.
+    #[inline]
+    pub(crate) fn open_now(
+        &self,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) -> Option<(Session<T>, ClientBinding)> {
+        let now = now_millis();
+        let binding = self.transport.binding(headers, extensions);
+        if self.refused(headers, &binding).is_some() {
+            return None;
+        }
+        let mut checks = MAX_SIGNATURE_CHECKS;
+        match self.find_cached(headers, &binding, now, &mut checks) {
+            Cached::Hit(incoming, entry) => {
+                if self.backend.is_some() && self.touch_due(&entry, now) {
+                    return None;
+                }
+                entry.mark_used(now);
+                Some((self.request_session(incoming, entry, false, now), binding))
+            }
+            Cached::Miss { maybe_stored: true } => None,
+            Cached::Miss {
+                maybe_stored: false,
+            } => Some((Session::fresh(T::initial(), now, !self.opt_in), binding)),
+        }
+    }
+
+    /// The configured binding source, when IP binding cannot be checked for a request that
+    /// presents an id: the request is refused (a fresh visitor is refused later, if it is to be
+    /// given an id).
+    #[inline]
+    fn refused(&self, headers: &HeaderMap, binding: &ClientBinding) -> Option<ClientIp> {
+        let unknown = binding.unknown_ip()?;
+        self.transport.incoming(headers).map(|_| unknown)
+    }
+
+    /// The first presented id whose session is live in memory and whose value verifies. Ids
+    /// are looked up before any is verified, so values planted in front of the real one cost a
+    /// parse and a lookup each, not a signature check.
+    #[inline]
+    fn find_cached(
+        &self,
+        headers: &HeaderMap,
+        binding: &ClientBinding,
+        now: u64,
+        checks: &mut usize,
+    ) -> Cached<T> {
+        let mut maybe_stored = false;
+        let Some(candidates) = self.transport.incoming(headers) else {
+            return Cached::Miss { maybe_stored };
+        };
+        for presented in candidates {
+            let Some(entry) = self.memory.lookup(presented.id, self.lifetimes, now) else {
+                maybe_stored |= self.backend.is_some() && self.may_be_stored(presented.id);
+                continue;
+            };
+            if *checks == 0 {
+                break;
+            }
+            *checks -= 1;
+            if let Some(incoming) = self.transport.verify(&presented, binding) {
+                return Cached::Hit(incoming, entry);
+            }
+        }
+        Cached::Miss { maybe_stored }
+    }
+
+    /// A memory-only store has no touch to re-send a "remember me" cookie on, so the cookie's
+    /// `Max-Age` slides here, at most once per touch interval, as it does with a backend.
+    #[inline]
+    fn slide_cookie_in_memory(&self, session: &RequestSession<T>, now: u64) {
+        let entry = session.entry();
+        if self.backend.is_none() && entry.is_long_term() && self.touch_due(entry, now) {
+            entry.synced_at.store(now, Ordering::Release);
+            session.mark_touched();
+        }
+    }
+
+    /// The request's session for a cached `entry` whose value verified: touched first if due.
+    /// `None` when the touch found it gone.
+    async fn existing(
+        &self,
+        incoming: Incoming,
+        entry: Arc<Entry<T>>,
+        now: u64,
+    ) -> Result<Option<Session<T>>, StoreError> {
+        entry.mark_used(now);
+        let mut touched = false;
+        if let Some(backend) = self.backend.as_deref()
+            && self.touch_due(&entry, now)
+        {
+            if !self.touch(backend, &entry, now).await? {
+                return Ok(None);
+            }
+            touched = true;
+        }
+        Ok(Some(self.request_session(incoming, entry, touched, now)))
+    }
+
+    /// The request's view of a live, verified session; `touched`: its stored expiry was just
+    /// extended (a "remember me" cookie goes out again).
+    #[inline]
+    fn request_session(
+        &self,
+        incoming: Incoming,
+        entry: Arc<Entry<T>>,
+        touched: bool,
+        now: u64,
+    ) -> Session<T> {
+        let session = RequestSession::existing(incoming.id, entry);
+        if touched {
+            session.mark_touched();
+        }
+        self.slide_cookie_in_memory(&session, now);
+        if incoming.resign {
+            session.mark_resign();
+        }
+        Session::Existing(Arc::new(session))
+    }
+
+    /// The first presented id missing from memory whose value verifies and whose stored record
+    /// loads, within `checks` signature checks and [`MAX_BACKEND_LOOKUPS`] round trips.
+    async fn find_stored(
+        &self,
+        headers: &HeaderMap,
+        binding: &ClientBinding,
+        now: u64,
+        mut checks: usize,
+    ) -> Result<Option<Session<T>>, StoreError> {
+        let Some(backend) = self.backend.as_deref() else {
+            return Ok(None);
+        };
+        let Some(candidates) = self.transport.incoming(headers) else {
+            return Ok(None);
+        };
+        let mut lookups = MAX_BACKEND_LOOKUPS;
+        for presented in candidates {
+            if checks == 0 || lookups == 0 {
+                break;
+            }
+            if !self.may_be_stored(presented.id) {
+                continue;
+            }
+            // Cached meanwhile by a parallel request: that entry is the session.
+            let cached = self.memory.lookup(presented.id, self.lifetimes, now);
+            checks -= 1;
+            let Some(incoming) = self.transport.verify(&presented, binding) else {
+                continue;
+            };
+            let entry = match cached {
+                Some(entry) => entry,
+                None => {
+                    lookups -= 1;
+                    match self.load(backend, presented.id, now).await? {
+                        Some(entry) => entry,
+                        None => continue,
+                    }
+                }
+            };
+            if let Some(session) = self.existing(incoming, entry, now).await? {
+                return Ok(Some(session));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Applies what the request did. Writes to a cached session already happened on the shared
+    /// live value; what remains is the backend copy and the cookie.
+    pub(crate) async fn close(
+        &self,
+        session: &Session<T>,
+        binding: &ClientBinding,
+        headers: &mut HeaderMap,
+    ) -> Result<(), StoreError> {
+        let entry = session.entry();
+        let marks = session.marks();
+        if marks.destroy_requested() {
+            if !session.is_new() {
+                self.destroy(entry).await?;
+                self.transport.remove(headers);
+            }
+            return Ok(());
+        }
+        if !wrote_to_live(session, marks) {
+            return Err(ended_unsaved(entry));
+        }
+        if marks.consent_changed()
+            && !entry.has_consent()
+            && let Err(error) = self.withdraw(entry).await
+        {
+            // The stored copy may still be there: this server's copy, which says there is
+            // none, goes too, so that the two never disagree.
+            let id = entry.lock().id;
+            return Err(self.discard(entry, id, error));
+        }
+        let meta_changed = marks.long_term_changed() || marks.consent_changed();
+        // Without storage consent (`SessionMode::OptIn`) the session stays in memory.
+        let persisted = (marks.dirty & T::PERSISTED != 0 || meta_changed) && entry.has_consent();
+        if session.is_new() {
+            if marks.dirty != 0 || meta_changed {
+                if let Some(unknown) = binding.unknown_ip() {
+                    return Err(StoreError::UnknownClientIp(unknown));
+                }
+                let id = self.memory.insert_created(session.id(), entry);
+                self.enforce_capacity();
+                if persisted && let Err(error) = self.save(entry, marks.last_write).await {
+                    // The client gets an error and no cookie: keep nothing it cannot reach.
+                    entry.end();
+                    self.memory.remove(id, entry);
+                    return Err(error);
+                }
+                self.hand_out(headers, entry, binding, id);
+            }
+            return Ok(());
+        }
+        if marks.renew_requested() {
+            let renewed = self
+                .renew(session.id(), entry, persisted, marks.last_write)
+                .await?;
+            self.hand_out(headers, entry, binding, renewed);
+            return Ok(());
+        }
+        if persisted {
+            self.save(entry, marks.last_write).await?;
+        }
+        if marks.resend_cookie(entry.is_long_term()) {
+            let id = entry.lock().id;
+            self.hand_out(headers, entry, binding, id);
+        }
+        Ok(())
+    }
+
+    /// Closes the session right away when that needs no I/O, which is the common case: nothing
+    /// to write to a backend, and no destroy, renewal or consent change. `false` leaves the whole
+    /// job to the asynchronous [`close`](Self::close).
+    pub(crate) fn close_now(
+        &self,
+        session: &Session<T>,
+        binding: &ClientBinding,
+        headers: &mut HeaderMap,
+    ) -> bool {
+        let marks = session.marks();
+        if marks.destroy_requested() || marks.renew_requested() || marks.consent_changed() {
+            return false;
+        }
+        // Rare: the async close fails such a request (or refuses to hand out an id).
+        if binding.unknown_ip().is_some() {
+            return false;
+        }
+        if !wrote_to_live(session, marks) {
+            return false;
+        }
+        let entry = session.entry();
+        let meta_changed = marks.long_term_changed();
+        let persisted = self.backend.is_some()
+            && (marks.dirty & T::PERSISTED != 0 || meta_changed)
+            && entry.has_consent();
+        if persisted {
+            return false;
+        }
+        if session.is_new() {
+            if marks.dirty != 0 || meta_changed {
+                let id = self.memory.insert_created(session.id(), entry);
+                self.enforce_capacity();
+                self.hand_out(headers, entry, binding, id);
+            }
+        } else if marks.resend_cookie(entry.is_long_term()) {
+            let id = entry.lock().id;
+            self.hand_out(headers, entry, binding, id);
+        }
+        true
+    }
+
+    /// Gives the client `id`, signed for its binding, with the consent flag and the lifetime.
+    #[inline]
+    fn hand_out(
+        &self,
+        headers: &mut HeaderMap,
+        entry: &Entry<T>,
+        binding: &ClientBinding,
+        id: SessionId,
+    ) {
+        let max_age = entry
+            .is_long_term()
+            .then_some(self.config.long_term_timeout);
+        self.transport
+            .set(headers, id, entry.has_consent(), binding, max_age);
+    }
+}
