@@ -2,6 +2,7 @@
 //! and bound to its client when the store has a key.
 
 pub(crate) mod cookie;
+mod limits;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use crate::config::{SessionConfig, SessionMode, Transport};
 use crate::crypto::{KeyRing, SIGNATURE_LEN, Signer};
 use crate::id::SessionId;
 use cookie::CookieTransport;
+pub(crate) use limits::{MAX_BACKEND_LOOKUPS, MAX_SIGNATURE_CHECKS, MAX_VALUES_EXAMINED};
 
 /// The consent marker after the id: `<id>~s`.
 const CONSENT_MARKER: &str = "~s";
@@ -238,25 +240,6 @@ impl IdTransport {
 /// The values of the id header, the first already taken to see that there is one.
 type HeaderValues<'a> =
     std::iter::Chain<std::iter::Once<&'a HeaderValue>, http::header::ValueIter<'a, HeaderValue>>;
-
-/// How many presented values (header values, then cookies of our name) one request may have
-/// parsed and looked up in memory. A browser sends one, or a few when cookies of other paths
-/// or domains share the name; an attacker who can set cookies for a parent domain (a sibling
-/// subdomain) can plant many more in front of the real one. Parsing and a memory lookup cost
-/// little, so the bound is generous: the real session is found behind 64 planted values.
-pub(crate) const MAX_VALUES_EXAMINED: usize = 128;
-
-/// How many presented values one request may have verified (an HMAC each, over the whole
-/// User-Agent when that is bound). Values whose id is in memory are verified first, so a
-/// cached session is found whatever is planted before it; then, with a backend, the others in
-/// order, each verified before it may cost a round trip.
-pub(crate) const MAX_SIGNATURE_CHECKS: usize = 80;
-
-/// How many presented ids missing from memory one request may look up in the backend. With a
-/// key only correctly signed values get this far, so forged ones cost nothing; without a key
-/// any well-formed id does, and a session that is not in this server's memory is found only
-/// among the first few such ids.
-pub(crate) const MAX_BACKEND_LOOKUPS: usize = 4;
 
 /// A presented value whose first [`SessionId::TEXT_LEN`] bytes parse as an id: cheap to find,
 /// not yet verified (see [`IdTransport::verify`]).
