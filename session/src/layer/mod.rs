@@ -133,7 +133,7 @@ where
         if let Some((session, binding)) = store.open_now(request.headers(), request.extensions()) {
             request
                 .extensions_mut()
-                .insert(RawSession::new(session.clone(), store.lifetimes));
+                .insert(RawSession::new(session.clone(), store.lifetimes()));
             let response = self.inner.call(request);
             return ResponseFuture::running(response, session, binding, Arc::clone(store));
         }
@@ -171,7 +171,7 @@ impl<S, T: SessionData> SessionService<S, T> {
             };
             request
                 .extensions_mut()
-                .insert(RawSession::new(session.clone(), store.lifetimes));
+                .insert(RawSession::new(session.clone(), store.lifetimes()));
             let response = inner.call(request).await?.map(Body::new);
             Ok(finish(&store, &session, &binding, response).await)
         }))
@@ -203,7 +203,7 @@ fn error_response<T>(store: &StoreInner<T>, error: &StoreError) -> Response<Body
     let mut response = Response::new(Body::from(error.public_message()));
     *response.status_mut() = error.status();
     if error.ends_session() {
-        store.transport.remove(response.headers_mut());
+        store.remove_id(response.headers_mut());
     }
     response
 }

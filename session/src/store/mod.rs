@@ -56,20 +56,20 @@ pub struct SessionStore<T: SessionData> {
 }
 
 pub(crate) struct StoreInner<T> {
-    pub(crate) memory: MemoryStore<T>,
+    memory: MemoryStore<T>,
     /// `None` for memory-only stores, which then skip every backend step (and all encoding).
-    pub(crate) backend: Option<Box<dyn DynBackend>>,
-    pub(crate) config: SessionConfig,
-    pub(crate) lifetimes: Lifetimes,
-    pub(crate) touch_interval: u64,
-    pub(crate) transport: IdTransport,
-    pub(crate) keys: KeyRing,
+    backend: Option<Box<dyn DynBackend>>,
+    config: SessionConfig,
+    lifetimes: Lifetimes,
+    touch_interval: u64,
+    transport: IdTransport,
+    keys: KeyRing,
     /// `SessionMode::OptIn`: sessions are stored only with consent.
-    pub(crate) opt_in: bool,
+    opt_in: bool,
     /// `with_encrypt_all`: the whole record is encrypted.
-    pub(crate) encrypt_all: bool,
+    encrypt_all: bool,
     #[cfg(feature = "key-store")]
-    pub(crate) key_store: Option<key_store::KeyStore>,
+    key_store: Option<key_store::KeyStore>,
     /// Stops the purge thread when the store goes; asks it for capacity sweeps.
     purge_thread: purge::PurgeStop,
 }
@@ -119,6 +119,17 @@ impl<T: SessionData> SessionStore<T> {
 }
 
 impl<T> StoreInner<T> {
+    /// The store's timeouts, for the request's view of its session.
+    #[inline]
+    pub(crate) fn lifetimes(&self) -> Lifetimes {
+        self.lifetimes
+    }
+
+    /// Tells the client to drop its session id (a removal cookie, or an empty header).
+    pub(crate) fn remove_id(&self, headers: &mut http::HeaderMap) {
+        self.transport.remove(headers);
+    }
+
     /// After a session was placed in memory: past the capacity, the purge thread is asked to
     /// sweep (see [`MemoryStore::enforce_capacity`]); the request never sweeps itself.
     #[inline]
