@@ -19,7 +19,7 @@ use tower_service::Service;
 use crate::binding::ClientBinding;
 use crate::data::SessionData;
 use crate::session::{RawSession, Session};
-use crate::store::{SessionStore, StoreError, StoreInner};
+use crate::store::{Opening, Pending, SessionStore, StoreError, StoreInner};
 
 /// Adds sessions of type `T` to the routes it wraps, for [`TypedSession<T>`](crate::TypedSession)
 /// to extract.
@@ -130,14 +130,16 @@ where
         let store = &self.store.inner;
         // The common case needs no I/O: a session in memory (or a new one). Then the service that
         // was polled ready is called right here, with no clone of it and no boxed future.
-        if let Some((session, binding)) = store.open_now(request.headers(), request.extensions()) {
-            request
-                .extensions_mut()
-                .insert(RawSession::new(session.clone(), store.lifetimes()));
-            let response = self.inner.call(request);
-            return ResponseFuture::running(response, session, binding, Arc::clone(store));
+        match store.open_now(request.headers(), request.extensions()) {
+            Opening::Ready(session, binding) => {
+                request
+                    .extensions_mut()
+                    .insert(RawSession::new(session.clone(), store.lifetimes()));
+                let response = self.inner.call(request);
+                ResponseFuture::running(response, session, binding, Arc::clone(store))
+            }
+            Opening::Pending(pending) => self.call_after_io(request, pending),
         }
-        self.call_after_io(request)
     }
 }
 
@@ -150,6 +152,7 @@ impl<S, T: SessionData> SessionService<S, T> {
     fn call_after_io<ReqBody, ResBody>(
         &mut self,
         mut request: Request<ReqBody>,
+        pending: Pending<T>,
     ) -> ResponseFuture<S::Future, T, S::Error>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -164,8 +167,7 @@ impl<S, T: SessionData> SessionService<S, T> {
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let store = Arc::clone(&self.store.inner);
         ResponseFuture::boxed(Box::pin(async move {
-            let (session, binding) = match store.open(request.headers(), request.extensions()).await
-            {
+            let (session, binding) = match store.open(pending, request.headers()).await {
                 Ok(opened) => opened,
                 Err(error) => return Ok(error_response(&store, &error)),
             };

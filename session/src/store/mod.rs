@@ -13,6 +13,7 @@ mod save;
 
 pub use builder::{BuildError, SessionStoreBuilder};
 pub(crate) use error::StoreError;
+pub(crate) use request::{Opening, Pending};
 
 use std::fmt;
 use std::sync::Arc;

@@ -28,6 +28,32 @@ enum Cached<T> {
     Miss { maybe_stored: bool },
 }
 
+/// Where opening a request's session stands after [`StoreInner::open_now`].
+pub(crate) enum Opening<T> {
+    /// Found without I/O: the session and the request's client binding.
+    Ready(Session<T>, ClientBinding),
+    /// The rest needs the backend, or is a refusal: see [`StoreInner::open`].
+    Pending(Pending<T>),
+}
+
+/// What [`StoreInner::open`] goes on from: nothing already done is done again.
+pub(crate) struct Pending<T> {
+    binding: ClientBinding,
+    now: u64,
+    step: Step<T>,
+}
+
+/// The step of opening that [`StoreInner::open_now`] could not take.
+enum Step<T> {
+    /// IP binding cannot be checked for a request that presents an id.
+    Refuse(ClientIp),
+    /// A presented id's session is cached and its value verified; its touch is due.
+    Touch(Incoming, Arc<Entry<T>>),
+    /// No presented id's session is cached and some may be stored; `checks` signature checks
+    /// are left.
+    Load { checks: usize },
+}
+
 /// Whether a request's writes to its stored session still have a session to go to: `false`
 /// when it ended while the request ran. A write also restarts the idle clock, so a handler
 /// that ran longer than the idle timeout keeps its session. New sessions and requests that
@@ -46,72 +72,58 @@ fn wrote_to_live<T>(session: &Session<T>, marks: Marks) -> bool {
 }
 
 impl<T: SessionData> StoreInner<T> {
-    /// The session named by the request's cookie if it is live, else a new one; and the
-    /// request's client binding, for signing the id handed back.
+    /// Opens the request's session as far as memory allows: the common case, a live session in
+    /// memory whose touch is not due or a new one, is [`Opening::Ready`] with no I/O. Otherwise
+    /// the presented ids were looked up and verified once here, and [`open`](Self::open) goes
+    /// on from where this stopped.
     ///
     /// Only an id this store issued and still holds is adopted; anything else (malformed,
     /// expired, destroyed, invented by the client) gets a fresh id, which stops session fixation
     /// through a chosen id.
-    pub(crate) async fn open(
-        &self,
-        headers: &HeaderMap,
-        extensions: &Extensions,
-    ) -> Result<(Session<T>, ClientBinding), StoreError> {
-        let now = now_millis();
-        let binding = self.transport.binding(headers, extensions);
-        if let Some(unknown) = self.refused(headers, &binding) {
-            return Err(StoreError::UnknownClientIp(unknown));
-        }
-        let mut checks = MAX_SIGNATURE_CHECKS;
-        match self.find_cached(headers, &binding, now, &mut checks) {
-            Cached::Hit(incoming, entry) => {
-                let session = self.existing(incoming, entry, now).await?;
-                if let Some(session) = session {
-                    return Ok((session, binding));
-                }
-            }
-            Cached::Miss { maybe_stored: true } => {
-                if let Some(session) = self.find_stored(headers, &binding, now, checks).await? {
-                    return Ok((session, binding));
-                }
-            }
-            Cached::Miss {
-                maybe_stored: false,
-            } => {}
-        }
-        let session = Session::fresh(T::initial(), now, !self.opt_in);
-        Ok((session, binding))
-    }
-
-    /// The request's session when it can be found without I/O, which is the common case: a
-    /// session in memory whose touch is not due, or a new one. `None` sends the request down
-    /// the asynchronous [`open`](Self::open): a presented id is missing from memory (a load),
-    /// a touch is due, or the request is to be refused.
     #[inline]
-    pub(crate) fn open_now(
-        &self,
-        headers: &HeaderMap,
-        extensions: &Extensions,
-    ) -> Option<(Session<T>, ClientBinding)> {
+    pub(crate) fn open_now(&self, headers: &HeaderMap, extensions: &Extensions) -> Opening<T> {
         let now = now_millis();
         let binding = self.transport.binding(headers, extensions);
-        if self.refused(headers, &binding).is_some() {
-            return None;
+        let pending = |binding, step| Opening::Pending(Pending { binding, now, step });
+        if let Some(unknown) = self.refused(headers, &binding) {
+            return pending(binding, Step::Refuse(unknown));
         }
         let mut checks = MAX_SIGNATURE_CHECKS;
         match self.find_cached(headers, &binding, now, &mut checks) {
             Cached::Hit(incoming, entry) => {
                 if self.backend.is_some() && self.touch_due(&entry, now) {
-                    return None;
+                    return pending(binding, Step::Touch(incoming, entry));
                 }
                 entry.mark_used(now);
-                Some((self.request_session(incoming, entry, false, now), binding))
+                Opening::Ready(self.request_session(incoming, entry, false, now), binding)
             }
-            Cached::Miss { maybe_stored: true } => None,
+            Cached::Miss { maybe_stored: true } => pending(binding, Step::Load { checks }),
             Cached::Miss {
                 maybe_stored: false,
-            } => Some((Session::fresh(T::initial(), now, !self.opt_in), binding)),
+            } => Opening::Ready(self.fresh(now), binding),
         }
+    }
+
+    /// The rest of opening after [`open_now`](Self::open_now): the session and the request's
+    /// client binding, for signing the id handed back.
+    pub(crate) async fn open(
+        &self,
+        pending: Pending<T>,
+        headers: &HeaderMap,
+    ) -> Result<(Session<T>, ClientBinding), StoreError> {
+        let Pending { binding, now, step } = pending;
+        let found = match step {
+            Step::Refuse(unknown) => return Err(StoreError::UnknownClientIp(unknown)),
+            Step::Touch(incoming, entry) => self.existing(incoming, entry, now).await?,
+            Step::Load { checks } => self.find_stored(headers, &binding, now, checks).await?,
+        };
+        Ok((found.unwrap_or_else(|| self.fresh(now)), binding))
+    }
+
+    /// A new session, stored only if the request writes to it.
+    #[inline]
+    fn fresh(&self, now: u64) -> Session<T> {
+        Session::fresh(T::initial(), now, !self.opt_in)
     }
 
     /// The configured binding source, when IP binding cannot be checked for a request that
