@@ -89,13 +89,14 @@ where
                     store,
                 } => {
                     let mut response = ready!(inner.poll(cx))?.map(Body::new);
-                    if store.close_now(session, binding, response.headers_mut()) {
-                        return Poll::Ready(Ok(response));
-                    }
+                    let plan = match store.close_now(session, binding, response.headers_mut()) {
+                        Ok(()) => return Poll::Ready(Ok(response)),
+                        Err(plan) => plan,
+                    };
                     let (store, session) = (Arc::clone(store), session.clone());
                     let binding = std::mem::take(binding);
                     let future: BoxedResponse<E> = Box::pin(async move {
-                        Ok(super::finish(&store, &session, &binding, response).await)
+                        Ok(super::finish(&store, &session, &binding, plan, response).await)
                     });
                     state.set(State::Boxed { future });
                 }

@@ -19,7 +19,7 @@ use tower_service::Service;
 use crate::binding::ClientBinding;
 use crate::data::SessionData;
 use crate::session::{RawSession, Session};
-use crate::store::{Opening, Pending, SessionStore, StoreError, StoreInner};
+use crate::store::{ClosePlan, Opening, Pending, SessionStore, StoreError, StoreInner};
 
 /// Adds sessions of type `T` to the routes it wraps, for [`TypedSession<T>`](crate::TypedSession)
 /// to extract.
@@ -174,20 +174,30 @@ impl<S, T: SessionData> SessionService<S, T> {
             request
                 .extensions_mut()
                 .insert(RawSession::new(session.clone(), store.lifetimes()));
-            let response = inner.call(request).await?.map(Body::new);
-            Ok(finish(&store, &session, &binding, response).await)
+            let mut response = inner.call(request).await?.map(Body::new);
+            Ok(
+                match store.close_now(&session, &binding, response.headers_mut()) {
+                    Ok(()) => response,
+                    Err(plan) => finish(&store, &session, &binding, plan, response).await,
+                },
+            )
         }))
     }
 }
 
-/// Closes the session and answers: the response, or an error response when the store failed.
+/// Closes the session by a `plan` that needs I/O, and answers: the response, or an error
+/// response when the store failed.
 pub(crate) async fn finish<T: SessionData>(
     store: &StoreInner<T>,
     session: &Session<T>,
     binding: &ClientBinding,
+    plan: ClosePlan,
     mut response: Response<Body>,
 ) -> Response<Body> {
-    match store.close(session, binding, response.headers_mut()).await {
+    match store
+        .close(session, binding, plan, response.headers_mut())
+        .await
+    {
         Ok(()) => response,
         Err(error) => error_response(store, &error),
     }

@@ -13,7 +13,7 @@ mod save;
 
 pub use builder::{BuildError, SessionStoreBuilder};
 pub(crate) use error::StoreError;
-pub(crate) use request::{Opening, Pending};
+pub(crate) use request::{ClosePlan, Opening, Pending};
 
 use std::fmt;
 use std::sync::Arc;

@@ -54,6 +54,36 @@ enum Step<T> {
     Load { checks: usize },
 }
 
+/// What closing a request's session takes: see [`StoreInner::plan_close`].
+pub(crate) struct ClosePlan {
+    step: Close,
+    /// The entry's write counter after the request's last write: what a save must carry.
+    last_write: u64,
+}
+
+/// The one decision of closing.
+#[derive(Clone, Copy)]
+enum Close {
+    /// Nothing for the store or the client to learn.
+    Nothing,
+    /// The request wrote to a stored session that ended while it ran: it fails.
+    Ended,
+    /// A new session the client cannot be given an id for: IP binding cannot tell its address.
+    Refuse(ClientIp),
+    /// A stored session to destroy, and its client told to drop the id.
+    Destroy,
+    /// A new session to place in memory, `persist`ed to the backend, its id handed out.
+    Create { persist: bool },
+    /// A stored session: consent withdrawn (`withdraw`) deletes its record; then it moves to a
+    /// fresh id (`renew`), or is saved (`persist`) and its cookie sent again (`resend`).
+    Keep {
+        withdraw: bool,
+        renew: bool,
+        persist: bool,
+        resend: bool,
+    },
+}
+
 /// Whether a request's writes to its stored session still have a session to go to: `false`
 /// when it ended while the request ran. A write also restarts the idle clock, so a handler
 /// that ran longer than the idle timeout keeps its session. New sessions and requests that
@@ -265,46 +295,98 @@ impl<T: SessionData> StoreInner<T> {
         Ok(None)
     }
 
-    /// Applies what the request did. Writes to a cached session already happened on the shared
-    /// live value; what remains is the backend copy and the cookie.
-    pub(crate) async fn close(
+    /// What closing the request's session takes, decided once from what the request did.
+    #[inline]
+    fn plan_close(&self, session: &Session<T>, binding: &ClientBinding) -> ClosePlan {
+        let marks = session.marks();
+        let entry = session.entry();
+        let step = if marks.destroy_requested() {
+            // A new session has nothing to destroy: it was never placed anywhere.
+            if session.is_new() {
+                Close::Nothing
+            } else {
+                Close::Destroy
+            }
+        } else if !wrote_to_live(session, marks) {
+            Close::Ended
+        } else {
+            let meta_changed = marks.long_term_changed() || marks.consent_changed();
+            // Without storage consent (`SessionMode::OptIn`) the session stays in memory.
+            let persist = self.backend.is_some()
+                && (marks.dirty & T::PERSISTED != 0 || meta_changed)
+                && entry.has_consent();
+            if !session.is_new() {
+                Close::Keep {
+                    withdraw: self.backend.is_some()
+                        && marks.consent_changed()
+                        && !entry.has_consent(),
+                    renew: marks.renew_requested(),
+                    persist,
+                    resend: marks.resend_cookie(entry.is_long_term()),
+                }
+            } else if marks.dirty == 0 && !meta_changed {
+                Close::Nothing
+            } else if let Some(unknown) = binding.unknown_ip() {
+                Close::Refuse(unknown)
+            } else {
+                Close::Create { persist }
+            }
+        };
+        ClosePlan {
+            step,
+            last_write: marks.last_write,
+        }
+    }
+
+    /// Closes the session right away when its plan needs no I/O, which is the common case;
+    /// otherwise hands the plan to the asynchronous [`close`](Self::close).
+    #[inline]
+    pub(crate) fn close_now(
         &self,
         session: &Session<T>,
         binding: &ClientBinding,
         headers: &mut HeaderMap,
+    ) -> Result<(), ClosePlan> {
+        let plan = self.plan_close(session, binding);
+        match plan.step {
+            Close::Nothing => {}
+            Close::Create { persist: false } => {
+                let id = self.place_created(session);
+                self.hand_out(headers, session.entry(), binding, id);
+            }
+            Close::Keep {
+                withdraw: false,
+                renew: false,
+                persist: false,
+                resend,
+            } => self.resend_if(resend, headers, session.entry(), binding),
+            _ => return Err(plan),
+        }
+        Ok(())
+    }
+
+    /// Carries out a plan that [`close_now`](Self::close_now) could not. Writes to a cached
+    /// session already happened on the shared live value; what remains is the backend copy
+    /// and the cookie.
+    pub(crate) async fn close(
+        &self,
+        session: &Session<T>,
+        binding: &ClientBinding,
+        plan: ClosePlan,
+        headers: &mut HeaderMap,
     ) -> Result<(), StoreError> {
         let entry = session.entry();
-        let marks = session.marks();
-        if marks.destroy_requested() {
-            if !session.is_new() {
+        match plan.step {
+            Close::Nothing => {}
+            Close::Ended => return Err(ended_unsaved(entry)),
+            Close::Refuse(unknown) => return Err(StoreError::UnknownClientIp(unknown)),
+            Close::Destroy => {
                 self.destroy(entry).await?;
                 self.transport.remove(headers);
             }
-            return Ok(());
-        }
-        if !wrote_to_live(session, marks) {
-            return Err(ended_unsaved(entry));
-        }
-        if marks.consent_changed()
-            && !entry.has_consent()
-            && let Err(error) = self.withdraw(entry).await
-        {
-            // The stored copy may still be there: this server's copy, which says there is
-            // none, goes too, so that the two never disagree.
-            let id = entry.lock().id;
-            return Err(self.discard(entry, id, error));
-        }
-        let meta_changed = marks.long_term_changed() || marks.consent_changed();
-        // Without storage consent (`SessionMode::OptIn`) the session stays in memory.
-        let persisted = (marks.dirty & T::PERSISTED != 0 || meta_changed) && entry.has_consent();
-        if session.is_new() {
-            if marks.dirty != 0 || meta_changed {
-                if let Some(unknown) = binding.unknown_ip() {
-                    return Err(StoreError::UnknownClientIp(unknown));
-                }
-                let id = self.memory.insert_created(session.id(), entry);
-                self.enforce_capacity();
-                if persisted && let Err(error) = self.save(entry, marks.last_write).await {
+            Close::Create { persist } => {
+                let id = self.place_created(session);
+                if persist && let Err(error) = self.save(entry, plan.last_write).await {
                     // The client gets an error and no cookie: keep nothing it cannot reach.
                     entry.end();
                     self.memory.remove(id, entry);
@@ -312,64 +394,55 @@ impl<T: SessionData> StoreInner<T> {
                 }
                 self.hand_out(headers, entry, binding, id);
             }
-            return Ok(());
-        }
-        if marks.renew_requested() {
-            let renewed = self
-                .renew(session.id(), entry, persisted, marks.last_write)
-                .await?;
-            self.hand_out(headers, entry, binding, renewed);
-            return Ok(());
-        }
-        if persisted {
-            self.save(entry, marks.last_write).await?;
-        }
-        if marks.resend_cookie(entry.is_long_term()) {
-            let id = entry.lock().id;
-            self.hand_out(headers, entry, binding, id);
+            Close::Keep {
+                withdraw,
+                renew,
+                persist,
+                resend,
+            } => {
+                if withdraw && let Err(error) = self.withdraw(entry).await {
+                    // The stored copy may still be there: this server's copy, which says there
+                    // is none, goes too, so that the two never disagree.
+                    let id = entry.lock().id;
+                    return Err(self.discard(entry, id, error));
+                }
+                if renew {
+                    let renewed = self
+                        .renew(session.id(), entry, persist, plan.last_write)
+                        .await?;
+                    self.hand_out(headers, entry, binding, renewed);
+                    return Ok(());
+                }
+                if persist {
+                    self.save(entry, plan.last_write).await?;
+                }
+                self.resend_if(resend, headers, entry, binding);
+            }
         }
         Ok(())
     }
 
-    /// Closes the session right away when that needs no I/O, which is the common case: nothing
-    /// to write to a backend, and no destroy, renewal or consent change. `false` leaves the whole
-    /// job to the asynchronous [`close`](Self::close).
-    pub(crate) fn close_now(
+    /// Places a new session in memory under its id (or, after a collision, another one).
+    #[inline]
+    fn place_created(&self, session: &Session<T>) -> SessionId {
+        let id = self.memory.insert_created(session.id(), session.entry());
+        self.enforce_capacity();
+        id
+    }
+
+    /// Sends a stored session's cookie again, under its current id, when `resend`.
+    #[inline]
+    fn resend_if(
         &self,
-        session: &Session<T>,
-        binding: &ClientBinding,
+        resend: bool,
         headers: &mut HeaderMap,
-    ) -> bool {
-        let marks = session.marks();
-        if marks.destroy_requested() || marks.renew_requested() || marks.consent_changed() {
-            return false;
-        }
-        // Rare: the async close fails such a request (or refuses to hand out an id).
-        if binding.unknown_ip().is_some() {
-            return false;
-        }
-        if !wrote_to_live(session, marks) {
-            return false;
-        }
-        let entry = session.entry();
-        let meta_changed = marks.long_term_changed();
-        let persisted = self.backend.is_some()
-            && (marks.dirty & T::PERSISTED != 0 || meta_changed)
-            && entry.has_consent();
-        if persisted {
-            return false;
-        }
-        if session.is_new() {
-            if marks.dirty != 0 || meta_changed {
-                let id = self.memory.insert_created(session.id(), entry);
-                self.enforce_capacity();
-                self.hand_out(headers, entry, binding, id);
-            }
-        } else if marks.resend_cookie(entry.is_long_term()) {
+        entry: &Entry<T>,
+        binding: &ClientBinding,
+    ) {
+        if resend {
             let id = entry.lock().id;
             self.hand_out(headers, entry, binding, id);
         }
-        true
     }
 
     /// Gives the client `id`, signed for its binding, with the consent flag and the lifetime.
