@@ -16,79 +16,9 @@ use crate::session::RawSession;
 ///   changed only if there was something to take);
 ///
 /// and for the whole struct `read(|&Struct| -> R)` and `update(|&mut Struct| -> R)` (the latter
-/// marks every field changed). Supported: structs with named fields whose field types are
-/// `Clone + Send + Sync + 'static` and, unless `memory_only`, `Serialize + DeserializeOwned`.
-/// Enums, unions, tuple and unit structs, and generic or borrowing structs are rejected with a
-/// message saying so.
+/// marks every field changed). Reads mark nothing; a setter marks only its own field.
 ///
-/// # Field attributes
-///
-/// | attribute | meaning |
-/// |---|---|
-/// | `#[session(memory_only)]` | never persisted: lives in the server's memory with the session |
-/// | `#[session(flash)]` | read once: the getter returns the value and clears it (`Option<_>` fields only) |
-/// | `#[session(default = "path")]` | a new session's value comes from this function (otherwise `Default`) |
-/// | `#[session(rename = "key")]` | the key the field is stored under |
-/// | `#[session(alias = "old")]` | an older key still read (repeatable); the field is saved under its current key |
-///
-/// # Struct attributes
-///
-/// | attribute | meaning |
-/// |---|---|
-/// | `#[session(version = N)]` | the schema version stored with each record (from 1) |
-/// | `#[session(migrate = "path")]` | with `version`: `fn(&mut serde_json::Map<String, Value>, from: u32) -> Result<(), E: Display>`, run once on a record of an older version before it is decoded; the record is saved in the new version on its next write, and a failing migration gives a fresh session |
-/// | `#[session(handle = "Name")]` | the name of the generated accessor type |
-/// | `#[session(crate = "path")]` | where `typed_session` is, for crates that re-export it |
-///
-/// Without `migrate`, records of any version are read by the same rule: stored keys the struct
-/// does not have are ignored, fields missing from the record take their default.
-///
-/// A field whose accessor would be shadowed by a method of `TypedSession` (`id`, `read`,
-/// `update`, `destroy`, `renew`, `clone`, …) is a compile error; keep such a stored key with
-/// `rename`. All attribute errors of a struct are reported in one build.
-///
-/// ```
-/// use typed_session::serde_json::{Map, Value};
-/// use typed_session::{SessionData, TypedSession};
-///
-/// fn light() -> String {
-///     "light".to_owned()
-/// }
-///
-/// /// Version 1 stored `dark: bool`; version 2 stores a theme name.
-/// fn upgrade(fields: &mut Map<String, Value>, from: u32) -> Result<(), String> {
-///     if from < 2 {
-///         let dark = fields.remove("dark").and_then(|v| v.as_bool()).unwrap_or(false);
-///         fields.insert("theme".into(), Value::from(if dark { "dark" } else { "light" }));
-///     }
-///     Ok(())
-/// }
-///
-/// #[derive(SessionData)]
-/// #[session(version = 2, migrate = "upgrade")]
-/// struct Visit {
-///     count: u64,
-///     #[session(default = "light")]
-///     theme: String,
-///     #[session(memory_only)]
-///     csrf: Option<String>,
-///     #[session(flash)]
-///     notice: Option<String>,
-///     #[session(rename = "uid", alias = "user")]
-///     user_id: Option<u64>,
-/// }
-///
-/// async fn handler(session: TypedSession<Visit>) -> String {
-///     let count = session.update_count(|c| {
-///         *c += 1;
-///         *c
-///     });
-///     let notice = session.notice().unwrap_or_default(); // shown once
-///     format!("{count} {} {notice}", session.theme())
-/// }
-///
-/// assert_eq!(<Visit as SessionData>::NAME, "visit");
-/// ```
+#[doc = include_str!("../docs/attributes.md")]
 pub trait SessionData: Sized + Send + Sync + 'static {
     /// The generated accessor type that `TypedSession<Self>` dereferences to.
     type Handle: SessionHandle<Self>;
