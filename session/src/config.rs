@@ -26,49 +26,9 @@ pub enum SameSite {
 /// The default of [`SessionConfig::with_memory_capacity`].
 const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
 
-/// How sessions behave: cookie attributes and lifetimes.
+/// How sessions behave: cookie attributes, lifetimes, keys and how the id travels.
 ///
-/// Build it with the `with_*` methods from [`SessionConfig::default()`]; every setting has a
-/// documented default. Mistakes (an empty cookie name, `SameSite::None` without `Secure`, a zero
-/// timeout, …) are reported by [`SessionStoreBuilder::build`](crate::SessionStoreBuilder::build).
-///
-/// | setting | default |
-/// |---|---|
-/// | [`with_cookie_name`](Self::with_cookie_name) | the data type's name in snake_case (`Visit` → `visit`), so each `SessionLayer<T>` has its own cookie |
-/// | [`with_cookie_path`](Self::with_cookie_path) | `/` |
-/// | [`with_cookie_domain`](Self::with_cookie_domain) | none: host-only cookie |
-/// | [`with_secure`](Self::with_secure) | `true`: the cookie travels over HTTPS only |
-/// | [`with_http_only`](Self::with_http_only) | `true`: invisible to JavaScript |
-/// | [`with_same_site`](Self::with_same_site) | [`SameSite::Lax`] |
-/// | [`with_idle_timeout`](Self::with_idle_timeout) | 24 hours without a request ends the session |
-/// | [`with_absolute_timeout`](Self::with_absolute_timeout) | 7 days after creation the session ends, however active |
-/// | [`with_long_term_timeout`](Self::with_long_term_timeout) | 30 days after its last request a "remember me" session ends |
-/// | [`with_purge_interval`](Self::with_purge_interval) | every 60 seconds expired sessions are purged from memory and backend |
-/// | [`with_memory_ttl`](Self::with_memory_ttl) | 10 minutes unused and a session leaves the memory cache (with a backend) |
-/// | [`with_memory_capacity`](Self::with_memory_capacity) | 100,000 sessions in memory; past it the least recently used are evicted |
-/// | [`with_key`](Self::with_key) | none: ids unsigned, no encryption (see the README for what that gives up) |
-/// | [`with_previous_keys`](Self::with_previous_keys) | none |
-/// | [`with_encrypt_all`](Self::with_encrypt_all) | `false`: only `#[session(encrypt)]` fields are encrypted |
-/// | [`with_transport`](Self::with_transport) | [`Transport::Cookie`] |
-/// | [`with_header_name`](Self::with_header_name) | `x-session-id` |
-/// | [`with_ip_binding`](Self::with_ip_binding) | `false` |
-/// | [`with_user_agent_binding`](Self::with_user_agent_binding) | `false` |
-/// | [`with_client_ip`](Self::with_client_ip) | [`ClientIp::Peer`]: the socket peer is the client |
-/// | [`with_mode`](Self::with_mode) | [`SessionMode::Persistent`] |
-/// | [`with_touch_interval`](Self::with_touch_interval) | at most every 60 seconds an unchanged session's backend expiry is extended |
-/// | [`with_backend_timeout`](Self::with_backend_timeout) | 5 seconds: a backend call that takes longer fails the request with 503 |
-///
-/// ```
-/// use std::time::Duration;
-/// use typed_session::{SameSite, SessionConfig};
-///
-/// let config = SessionConfig::default()
-///     .with_cookie_name("sid")
-///     .with_same_site(SameSite::Strict)
-///     .with_idle_timeout(Duration::from_secs(30 * 60))
-///     .with_absolute_timeout(Duration::from_secs(12 * 60 * 60));
-/// assert_eq!(config.idle_timeout(), Duration::from_secs(1800));
-/// ```
+#[doc = include_str!("../docs/configuration.md")]
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     pub(crate) cookie_name: Option<Cow<'static, str>>,
