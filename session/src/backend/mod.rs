@@ -1,10 +1,6 @@
 //! Where sessions persist: the [`SessionBackend`] trait and the built-in backends.
 //!
-//! The store keeps live sessions in memory and uses a backend as the durable copy: it loads a
-//! session on a memory miss, saves it (compare-and-set on its version) when a request changed
-//! it, extends its expiry at most once per touch interval, and deletes it on destroy, renewal
-//! and purge. A backend sees opaque [`Record`]s under hashed [`StorageKey`]s; it never sees a
-//! session id or a typed value.
+#![doc = include_str!("../../docs/storage.md")]
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
