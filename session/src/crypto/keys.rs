@@ -22,6 +22,8 @@ use sha2::Sha256;
 /// assert!(Key::from_secret(b"too short").is_err());
 /// assert!(!format!("{key:?}").contains("secret"));
 /// ```
+///
+#[doc = include_str!("../../docs/security.md")]
 #[derive(Clone)]
 pub struct Key {
     id: u32,
