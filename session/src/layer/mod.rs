@@ -45,6 +45,8 @@ use crate::store::{ClosePlan, Opening, Pending, SessionStore, StoreError, StoreI
 /// # Ok(())
 /// # }
 /// ```
+///
+#[doc = include_str!("../../docs/request.md")]
 pub struct SessionLayer<T: SessionData> {
     store: SessionStore<T>,
 }
