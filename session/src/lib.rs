@@ -27,7 +27,21 @@
 //! # }
 //! ```
 //!
-//! See the README for the attribute table, the configuration defaults and the design.
+//! # Reference
+//!
+//! - [Attributes](trait@SessionData): every `#[session(...)]` attribute of the derive, and the
+//!   accessors it generates.
+//! - [Configuration](SessionConfig): every setting with its default, the store builder, and
+//!   what the timeouts promise.
+//! - [Storage](backend): the backends and their features, schemas, several servers, and a
+//!   backend of your own.
+//! - [Security](Key): signing, key rotation, encryption, binding, renewal, consent, and what
+//!   running without a key gives up.
+//! - [How a request goes](SessionLayer): what the layer does before and after the handler, and
+//!   its error answers.
+//!
+//! These pages are `session/docs/*.md` in the repository. The README covers installation and
+//! the cargo features.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
