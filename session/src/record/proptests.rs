@@ -2,7 +2,7 @@
 //! access to the database (or damage) may have changed: decoding any text is an answer (a
 //! record or a [`DecodeError`]), never a panic, and what encoding writes decodes to itself.
 //!
-//! Case counts follow `PROPTEST_CASES` (256 unless set); see the README's "Tests".
+//! Case counts follow `PROPTEST_CASES` (256 unless set); see CONTRIBUTING.md, "Running the tests".
 
 use proptest::prelude::*;
 use serde_json::{Map, Value};

@@ -2,7 +2,7 @@
 //! databases store: stored numbers and ids come back from storage, where damage or another
 //! writer may have put anything the column type allows.
 //!
-//! Case counts follow `PROPTEST_CASES` (256 unless set); see the README's "Tests".
+//! Case counts follow `PROPTEST_CASES` (256 unless set); see CONTRIBUTING.md, "Running the tests".
 
 use proptest::prelude::*;
 

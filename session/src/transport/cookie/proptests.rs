@@ -3,7 +3,7 @@
 //! order, for any headers that `http` lets through. The fixed-seed test in `tests` covers the
 //! same ground deterministically; this one explores further and shrinks what it finds.
 //!
-//! Case counts follow `PROPTEST_CASES` (256 unless set); see the README's "Tests".
+//! Case counts follow `PROPTEST_CASES` (256 unless set); see CONTRIBUTING.md, "Running the tests".
 
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
