@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::id::SessionId;
 use crate::lifetime::Lifetimes;
+use crate::transport::KnownValue;
 
 /// One live session: its value under a lock, and its timestamps (unix milliseconds).
 pub(crate) struct Entry<T> {
@@ -32,6 +33,9 @@ pub(crate) struct Entry<T> {
     /// renewal, a destroy, a withdrawn consent): most sessions of a memory-only store never
     /// need it, and the entry stays smaller (24 bytes with the default features).
     save_lock: OnceLock<Box<tokio::sync::Mutex<()>>>,
+    /// The session's last signed value this server issued or verified in full, so that the
+    /// client's next request is recognised without an HMAC.
+    pub(crate) known_value: KnownValue,
 }
 
 /// States of [`Entry::ended`].
@@ -98,6 +102,7 @@ impl<T> Entry<T> {
             ended: AtomicU8::new(LIVE),
             creator_actions: AtomicU8::new(0),
             save_lock: OnceLock::new(),
+            known_value: KnownValue::default(),
         }
     }
 

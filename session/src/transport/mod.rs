@@ -3,6 +3,7 @@
 
 pub(crate) mod cookie;
 mod limits;
+mod recognised;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::crypto::{KeyRing, SIGNATURE_LEN, Signer};
 use crate::id::SessionId;
 use cookie::CookieTransport;
 pub(crate) use limits::{MAX_BACKEND_LOOKUPS, MAX_SIGNATURE_CHECKS, MAX_VALUES_EXAMINED};
+pub(crate) use recognised::KnownValue;
 
 /// The consent marker after the id: `<id>~s`.
 const CONSENT_MARKER: &str = "~s";
@@ -108,6 +110,45 @@ impl IdTransport {
         })
     }
 
+    /// [`verify`](Self::verify) for a live session's value: answered from `known` when that is
+    /// the session's last value this server issued or verified, for this very client and
+    /// transport (see [`KnownValue`]); a value verified in full is remembered there.
+    #[inline]
+    pub(crate) fn verify_known(
+        &self,
+        presented: &Presented<'_>,
+        binding: &ClientBinding,
+        known: &KnownValue,
+    ) -> Option<Incoming> {
+        if self.signer.is_none() {
+            return self.verify(presented, binding);
+        }
+        if let Some(incoming) = known.recognise(presented, binding) {
+            return Some(incoming);
+        }
+        let incoming = self.verify(presented, binding)?;
+        self.note_verified(presented, binding, incoming, known);
+        Some(incoming)
+    }
+
+    /// Remembers in `known` a value [`verify`](Self::verify) passed, once its session is found.
+    pub(crate) fn note_verified(
+        &self,
+        presented: &Presented<'_>,
+        binding: &ClientBinding,
+        incoming: Incoming,
+        known: &KnownValue,
+    ) {
+        if self.signer.is_some() {
+            known.remember(
+                presented.value,
+                presented.via_header,
+                binding,
+                incoming.resign,
+            );
+        }
+    }
+
     /// Checks a presented value whole: `<id>[~s][.<signature>]`, signed for this client when
     /// the store has a key. `None` (logged, rate-limited) when it is not ours.
     pub(crate) fn verify(
@@ -198,7 +239,9 @@ impl IdTransport {
         }
     }
 
-    /// Hands `id` to the client on every configured transport.
+    /// Hands `id` to the client on every configured transport. A signed value is remembered
+    /// in `known`, the session's [`KnownValue`] (the cookie's, when both transports are on),
+    /// so that the client's next request is recognised without an HMAC.
     #[inline]
     pub(crate) fn set(
         &self,
@@ -207,19 +250,29 @@ impl IdTransport {
         consent: bool,
         binding: &ClientBinding,
         max_age: Option<Duration>,
+        known: &KnownValue,
     ) {
+        let signed = self.signer.is_some();
         if let Some(cookie) = &self.cookie {
-            if self.signer.is_none() && !self.marks_consent(consent) && max_age.is_none() {
+            if !signed && !self.marks_consent(consent) && max_age.is_none() {
                 cookie.set_unsigned(headers, id);
             } else {
-                let write =
-                    |line: &mut Vec<u8>| self.encode(line, cookie.name(), id, consent, binding);
+                let write = |line: &mut Vec<u8>| {
+                    let start = line.len();
+                    self.encode(line, cookie.name(), id, consent, binding);
+                    if signed {
+                        known.remember(&line[start..], false, binding, false);
+                    }
+                };
                 cookie.set(headers, self.value_len(consent), write, max_age);
             }
         }
         if let Some(name) = &self.header {
             let mut value = Vec::with_capacity(self.value_len(consent));
             self.encode(&mut value, name.as_str(), id, consent, binding);
+            if signed && self.cookie.is_none() {
+                known.remember(&value, true, binding, false);
+            }
             if let Ok(value) = HeaderValue::try_from(value) {
                 headers.insert(name.clone(), value);
             }
@@ -249,6 +302,8 @@ pub(crate) struct Presented<'a> {
     /// The cookie or header name it came under, which its signature covers.
     name: &'a str,
     value: &'a [u8],
+    /// It came in the id header, not the cookie.
+    via_header: bool,
 }
 
 /// The ids a request presents, in the order they are tried: see [`IdTransport::incoming`].
@@ -267,14 +322,14 @@ impl<'a> Iterator for Candidates<'a> {
         if let Some((name, values)) = &mut self.header {
             let name = name.as_str();
             let mut values = values.map(|value| value.as_bytes().trim_ascii());
-            if let Some(found) = first_parsed(&mut self.values_left, &mut values, name) {
+            if let Some(found) = first_parsed(&mut self.values_left, &mut values, name, true) {
                 return Some(found);
             }
             self.header = None;
         }
         let cookie = self.cookie.as_mut()?;
         let name = self.transport.cookie.as_ref()?.name();
-        first_parsed(&mut self.values_left, cookie, name)
+        first_parsed(&mut self.values_left, cookie, name, false)
     }
 }
 
@@ -284,6 +339,7 @@ fn first_parsed<'v>(
     left: &mut usize,
     values: &mut impl Iterator<Item = &'v [u8]>,
     name: &'v str,
+    via_header: bool,
 ) -> Option<Presented<'v>> {
     while *left > 0 {
         let value = values.next()?;
@@ -292,7 +348,12 @@ fn first_parsed<'v>(
             .get(..SessionId::TEXT_LEN)
             .and_then(SessionId::parse_bytes)
         {
-            return Some(Presented { id, name, value });
+            return Some(Presented {
+                id,
+                name,
+                value,
+                via_header,
+            });
         }
     }
     None
