@@ -4,6 +4,10 @@ use syn::meta::ParseNestedMeta;
 use syn::{Attribute, Ident, LitStr, Path, Token};
 
 use crate::errors::Errors;
+use crate::symbol::{
+    self, ALIAS, CONTAINER_KEYS, CRATE, DEFAULT, ENCRYPT, FIELD_KEYS, FLASH, HANDLE, Key,
+    MEMORY_ONLY, MIGRATE, RENAME, RENEW_ON_CHANGE, SESSION, Symbol, VERSION,
+};
 
 /// Attributes on the struct.
 #[derive(Default)]
@@ -37,34 +41,46 @@ pub(crate) struct FieldAttrs {
     pub(crate) aliases: Vec<LitStr>,
 }
 
-const CONTAINER_KEYS: &str =
-    "`version = N`, `migrate = \"path\"`, `crate = \"path\"` or `handle = \"Name\"`";
-const FIELD_KEYS: &str =
-    "`memory_only`, `flash`, `default = \"path\"`, `rename = \"key\"` or `alias = \"old_key\"`";
+impl FieldAttrs {
+    /// The slot of the flag (an attribute without a value) `name`, if it is one: the one table
+    /// every field flag is parsed through.
+    fn flag_slot(&mut self, name: Symbol) -> Option<&mut Option<Ident>> {
+        [
+            (MEMORY_ONLY, &mut self.memory_only),
+            (FLASH, &mut self.flash),
+            (ENCRYPT, &mut self.encrypt),
+            (RENEW_ON_CHANGE, &mut self.renew_on_change),
+        ]
+        .into_iter()
+        .find(|(flag, _)| *flag == name)
+        .map(|(_, slot)| slot)
+    }
+}
 
 pub(crate) fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAttrs {
     let mut out = ContainerAttrs::default();
     for_each_session_meta(attrs, errors, |meta| {
-        if meta.path.is_ident("crate") {
-            let path = parse_string(
+        match known_key(&meta, "on a struct", CONTAINER_KEYS)? {
+            CRATE => set_parsed(
                 &meta,
+                &mut out.krate,
                 "the path of the re-exported crate, such as `crate = \"my_framework::sessions\"`",
-            )?;
-            set_once(&meta, &mut out.krate, path)
-        } else if meta.path.is_ident("handle") {
-            let ident = parse_string(&meta, "a type name, such as `handle = \"VisitAccessors\"`")?;
-            set_once(&meta, &mut out.handle, ident)
-        } else if meta.path.is_ident("version") {
-            let version = version_value(&meta)?;
-            set_once(&meta, &mut out.version, version)
-        } else if meta.path.is_ident("migrate") {
-            let path = parse_string(
+            ),
+            HANDLE => set_parsed(
                 &meta,
+                &mut out.handle,
+                "a type name, such as `handle = \"VisitAccessors\"`",
+            ),
+            VERSION => {
+                let version = version_value(&meta)?;
+                set_once(&meta, &mut out.version, version)
+            }
+            MIGRATE => set_parsed(
+                &meta,
+                &mut out.migrate,
                 "the path of a migration function, such as `migrate = \"migrate_visit\"`",
-            )?;
-            set_once(&meta, &mut out.migrate, path)
-        } else {
-            Err(unknown(&meta, "on a struct", CONTAINER_KEYS))
+            ),
+            other => Err(unhandled(&meta, other)),
         }
     });
     out
@@ -73,50 +89,27 @@ pub(crate) fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAt
 pub(crate) fn field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
     let mut out = FieldAttrs::default();
     for_each_session_meta(attrs, errors, |meta| {
-        if meta.path.is_ident("memory_only") {
+        let name = known_key(&meta, "on a field", FIELD_KEYS)?;
+        if let Some(slot) = out.flag_slot(name) {
             flag(&meta)?;
-            set_once(
+            return set_once(&meta, slot, meta.path.require_ident()?.clone());
+        }
+        match name {
+            DEFAULT => set_parsed(
                 &meta,
-                &mut out.memory_only,
-                meta.path.require_ident()?.clone(),
-            )
-        } else if meta.path.is_ident("flash") {
-            flag(&meta)?;
-            set_once(&meta, &mut out.flash, meta.path.require_ident()?.clone())
-        } else if meta.path.is_ident("encrypt") {
-            flag(&meta)?;
-            set_once(&meta, &mut out.encrypt, meta.path.require_ident()?.clone())
-        } else if meta.path.is_ident("renew_on_change") {
-            flag(&meta)?;
-            set_once(
-                &meta,
-                &mut out.renew_on_change,
-                meta.path.require_ident()?.clone(),
-            )
-        } else if meta.path.is_ident("default") {
-            let path = parse_string(
-                &meta,
+                &mut out.default,
                 "the path of a function returning the field's type, such as `default = \"default_theme\"`",
-            )?;
-            set_once(&meta, &mut out.default, path)
-        } else if meta.path.is_ident("rename") {
-            let key = string_value(&meta)?;
-            if key.value().is_empty() {
-                return Err(syn::Error::new(
-                    key.span(),
-                    "the stored key cannot be empty",
-                ));
+            ),
+            RENAME => {
+                let key = non_empty_string(&meta, "the stored key cannot be empty")?;
+                set_once(&meta, &mut out.rename, key)
             }
-            set_once(&meta, &mut out.rename, key)
-        } else if meta.path.is_ident("alias") {
-            let key = string_value(&meta)?;
-            if key.value().is_empty() {
-                return Err(syn::Error::new(key.span(), "an alias cannot be empty"));
+            ALIAS => {
+                let key = non_empty_string(&meta, "an alias cannot be empty")?;
+                out.aliases.push(key);
+                Ok(())
             }
-            out.aliases.push(key);
-            Ok(())
-        } else {
-            Err(unknown(&meta, "on a field", FIELD_KEYS))
+            other => Err(unhandled(&meta, other)),
         }
     });
     out
@@ -129,7 +122,7 @@ fn for_each_session_meta(
     errors: &mut Errors,
     mut parse: impl FnMut(ParseNestedMeta<'_>) -> syn::Result<()>,
 ) {
-    for attr in attrs.iter().filter(|attr| attr.path().is_ident("session")) {
+    for attr in attrs.iter().filter(|attr| *attr.path() == SESSION) {
         if let Err(error) = attr.parse_nested_meta(&mut parse) {
             errors.push(error);
         }
@@ -149,15 +142,27 @@ fn string_value(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
     })
 }
 
-/// A string value parsed as `V`, with `expected` as the message when it does not parse.
-fn parse_string<V: syn::parse::Parse>(
-    meta: &ParseNestedMeta<'_>,
-    expected: &str,
-) -> syn::Result<V> {
+/// A string value that is not empty, with `empty` as the message when it is.
+fn non_empty_string(meta: &ParseNestedMeta<'_>, empty: &str) -> syn::Result<LitStr> {
     let literal = string_value(meta)?;
-    literal
+    if literal.value().is_empty() {
+        return Err(syn::Error::new(literal.span(), empty));
+    }
+    Ok(literal)
+}
+
+/// A string value parsed as `V` into `slot`, which must be empty, with `expected` as the
+/// message when it does not parse.
+fn set_parsed<V: syn::parse::Parse>(
+    meta: &ParseNestedMeta<'_>,
+    slot: &mut Option<V>,
+    expected: &str,
+) -> syn::Result<()> {
+    let literal = string_value(meta)?;
+    let value = literal
         .parse::<V>()
-        .map_err(|_| syn::Error::new(literal.span(), format!("expected {expected}")))
+        .map_err(|_| syn::Error::new(literal.span(), format!("expected {expected}")))?;
+    set_once(meta, slot, value)
 }
 
 /// `version = N` with `N` a positive `u32`.
@@ -196,9 +201,68 @@ fn set_once<V>(meta: &ParseNestedMeta<'_>, slot: &mut Option<V>, value: V) -> sy
     Ok(())
 }
 
-fn unknown(meta: &ParseNestedMeta<'_>, place: &str, expected: &str) -> syn::Error {
-    let name = quote::ToTokens::to_token_stream(&meta.path).to_string();
+/// The key of `keys` that `meta` names, or the error listing what `keys` accepts.
+fn known_key(meta: &ParseNestedMeta<'_>, place: &str, keys: &[Key]) -> syn::Result<Symbol> {
+    keys.iter()
+        .map(|key| key.name)
+        .find(|name| meta.path == *name)
+        .ok_or_else(|| {
+            let name = quote::ToTokens::to_token_stream(&meta.path).to_string();
+            meta.error(format!(
+                "unknown session attribute `{name}` {place}; expected {}",
+                symbol::expected(keys)
+            ))
+        })
+}
+
+/// A key listed in `symbol` that its parser has no branch for: a bug in the derive, which the
+/// tests below catch before a user could.
+fn unhandled(meta: &ParseNestedMeta<'_>, name: Symbol) -> syn::Error {
     meta.error(format!(
-        "unknown session attribute `{name}` {place}; expected {expected}"
+        "typed-session-derive bug: the attribute `{name}` is listed but not parsed"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use syn::Attribute;
+    use syn::parse::Parser;
+
+    use super::{container, field};
+    use crate::errors::Errors;
+    use crate::symbol::{CONTAINER_KEYS, FIELD_KEYS, Form, Key};
+
+    /// `#[session(name)]` or `#[session(name = value)]` with a value its parser accepts.
+    fn attribute(key: &Key) -> Attribute {
+        let name = key.name;
+        let text = match key.form {
+            Form::Flag => format!("#[session({name})]"),
+            Form::Value("N") => format!("#[session({name} = 1)]"),
+            Form::Value(_) => format!("#[session({name} = \"value\")]"),
+        };
+        let mut attrs = Parser::parse_str(Attribute::parse_outer, &text)
+            .unwrap_or_else(|error| panic!("{text}: {error}"));
+        attrs.remove(0)
+    }
+
+    fn assert_parses(keys: &[Key], parse: impl Fn(&[Attribute], &mut Errors)) {
+        for key in keys {
+            let mut errors = Errors::default();
+            parse(&[attribute(key)], &mut errors);
+            if let Err(error) = errors.finish() {
+                panic!("`{}` is listed but does not parse: {error}", key.name);
+            }
+        }
+    }
+
+    /// Every listed key has a parser, and a flag is parsed as one.
+    #[test]
+    fn every_listed_key_parses() {
+        assert_parses(CONTAINER_KEYS, |attrs, errors| {
+            container(attrs, errors);
+        });
+        assert_parses(FIELD_KEYS, |attrs, errors| {
+            field(attrs, errors);
+        });
+    }
 }
