@@ -1,0 +1,123 @@
+//! `impl SessionData for Struct`: the constants the runtime reads, the migration hook, and the
+//! record methods built from `record` and `defaults`.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::Context;
+use super::defaults::initial_value;
+use super::record;
+use crate::ast::Input;
+
+pub(crate) fn impl_session_data(cx: &Context<'_>, input: &Input<'_>) -> TokenStream {
+    let Context {
+        ident,
+        krate,
+        handle,
+        ..
+    } = cx;
+    let name = snake_case(&ident.to_string());
+    let persisted_mask = record::persisted_mask(input);
+    let schema = input
+        .attrs
+        .version
+        .as_ref()
+        .map_or_else(|| quote!(0), |version| quote!(#version));
+    let encrypted = record::encrypted(input);
+    let migrate_body = match &input.attrs.migrate {
+        Some(path) => quote_spanned! {path.span()=>
+            #krate::__private::run_migration(#path, __typed_session_fields, __typed_session_from)
+        },
+        None => quote! {
+            let _ = (__typed_session_fields, __typed_session_from);
+            ::core::result::Result::Ok(())
+        },
+    };
+    let initial_fields = input.fields.iter().map(initial_value);
+    let encode_fields = record::encode_fields(input);
+    let decode_fields = record::decode_fields(input);
+    let merge_fields = record::merge_fields(input);
+    quote! {
+        #[automatically_derived]
+        impl #krate::SessionData for #ident {
+            type Handle = #handle;
+
+            const NAME: &'static str = #name;
+
+            const PERSISTED: u64 = #persisted_mask;
+
+            const SCHEMA: u32 = #schema;
+
+            const ENCRYPTED: &'static [&'static str] = &[#(#encrypted),*];
+
+            fn migrate(
+                __typed_session_fields: &mut #krate::__private::serde_json::Map<
+                    ::std::string::String,
+                    #krate::__private::serde_json::Value,
+                >,
+                __typed_session_from: u32,
+            ) -> ::core::result::Result<(), #krate::__private::DecodeError> {
+                #migrate_body
+            }
+
+            fn initial() -> Self {
+                Self { #(#initial_fields,)* }
+            }
+
+            fn encode(
+                &self,
+                __typed_session_fields: &mut #krate::__private::FieldWriter,
+            ) -> ::core::result::Result<(), #krate::__private::EncodeError> {
+                #(#encode_fields)*
+                ::core::result::Result::Ok(())
+            }
+
+            fn decode(
+                __typed_session_fields: &#krate::__private::FieldReader,
+            ) -> ::core::result::Result<Self, #krate::__private::DecodeError> {
+                ::core::result::Result::Ok(Self { #(#decode_fields,)* })
+            }
+
+            #[allow(unused_variables)]
+            fn merge_stored(&mut self, stored: Self, keep: u64) {
+                #(#merge_fields)*
+            }
+        }
+    }
+}
+
+/// `CartData` → `cart_data`, `HTTPState` → `http_state`.
+pub(crate) fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.trim_start_matches("r#").chars().collect();
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let prev = i.checked_sub(1).map(|p| chars[p]);
+            let next = chars.get(i + 1);
+            let boundary = prev.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit())
+                || (prev.is_some_and(char::is_uppercase) && next.is_some_and(|n| n.is_lowercase()));
+            if boundary && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snake_case;
+
+    #[test]
+    fn snake_cases_type_names() {
+        assert_eq!(snake_case("Visit"), "visit");
+        assert_eq!(snake_case("CartData"), "cart_data");
+        assert_eq!(snake_case("HTTPState"), "http_state");
+        assert_eq!(snake_case("Login2Fa"), "login2_fa");
+        assert_eq!(snake_case("already_snake"), "already_snake");
+    }
+}
