@@ -119,19 +119,31 @@ fn is_option(ty: &Type) -> bool {
             if args.args.len() == 1 && matches!(args.args[0], GenericArgument::Type(_)))
 }
 
-/// The methods generated for one field.
-pub(crate) struct Accessors {
-    pub(crate) get: Ident,
-    pub(crate) set: Ident,
-    pub(crate) update: Ident,
-    pub(crate) take: Option<Ident>,
+/// The methods generated for one field: their names, or (in `expand`) their signatures.
+pub(crate) struct Accessors<T = Ident> {
+    pub(crate) get: T,
+    pub(crate) set: T,
+    pub(crate) update: T,
+    /// `take_foo`, for `Option` fields only.
+    pub(crate) take: Option<T>,
 }
 
-impl Accessors {
-    pub(crate) fn names(&self) -> impl Iterator<Item = &Ident> {
+impl<T> Accessors<T> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
         [&self.get, &self.set, &self.update]
             .into_iter()
             .chain(self.take.as_ref())
+    }
+}
+
+impl<T> IntoIterator for Accessors<T> {
+    type Item = T;
+    type IntoIter = std::iter::Chain<std::array::IntoIter<T, 3>, std::option::IntoIter<T>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        [self.get, self.set, self.update]
+            .into_iter()
+            .chain(self.take)
     }
 }
 

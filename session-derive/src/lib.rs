@@ -10,6 +10,7 @@ mod ast;
 mod attr;
 mod errors;
 mod expand;
+mod fallback;
 mod symbol;
 mod valid;
 
@@ -23,16 +24,30 @@ use syn::{DeriveInput, parse_macro_input};
 #[proc_macro_derive(SessionData, attributes(session))]
 pub fn derive_session_data(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    derive(&input)
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    derive(&input).into()
 }
 
-fn derive(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
+fn derive(input: &DeriveInput) -> proc_macro2::TokenStream {
     let mut errors = errors::Errors::default();
     // Attribute errors and validation errors are collected together: one build shows them all.
-    let input = ast::Input::from_syn(input, &mut errors)?;
-    valid::check(&input, &mut errors);
-    errors.finish()?;
-    Ok(expand::expand(&input))
+    let parsed = match ast::Input::from_syn(input, &mut errors) {
+        Ok(parsed) => parsed,
+        Err(error) => return with_fallback(&error, input, None),
+    };
+    valid::check(&parsed, &mut errors);
+    match errors.finish() {
+        Ok(()) => expand::expand(&parsed),
+        Err(error) => with_fallback(&error, input, Some(&parsed)),
+    }
+}
+
+/// The errors, and next to them the fallback, so code using the struct adds no errors.
+fn with_fallback(
+    error: &syn::Error,
+    input: &DeriveInput,
+    parsed: Option<&ast::Input<'_>>,
+) -> proc_macro2::TokenStream {
+    let mut tokens = error.to_compile_error();
+    tokens.extend(fallback::expand(input, parsed));
+    tokens
 }

@@ -122,7 +122,7 @@ fn check_accessor_names(input: &Input<'_>, errors: &mut Errors) {
     let mut owners: HashMap<String, &syn::Ident> = HashMap::new();
     for field in &input.fields {
         let field_name = field.ident.unraw();
-        for name in field.accessors().names() {
+        for name in field.accessors().iter() {
             let text = name.unraw().to_string();
             if let Some((_, what)) = RESERVED.iter().find(|(reserved, _)| *reserved == text) {
                 errors.spanned(

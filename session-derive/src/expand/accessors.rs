@@ -7,13 +7,15 @@ use syn::Visibility;
 use syn::spanned::Spanned;
 
 use super::Context;
-use crate::ast::{Field, Input};
+use super::signatures;
+use crate::ast::{Accessors, Field, Input};
 
 /// `impl Handle { ... }` with every accessor.
 pub(crate) fn impl_accessors(cx: &Context<'_>, input: &Input<'_>) -> TokenStream {
     let Context {
         ident, vis, handle, ..
     } = cx;
+    let [read, update] = signatures::whole_struct(cx);
     let accessors = input
         .fields
         .iter()
@@ -35,13 +37,13 @@ pub(crate) fn impl_accessors(cx: &Context<'_>, input: &Input<'_>) -> TokenStream
 
             #[doc = #read_doc]
             #[inline]
-            #vis fn read<__R>(&self, read: impl ::core::ops::FnOnce(&#ident) -> __R) -> __R {
+            #read {
                 self.raw.read(read)
             }
 
             #[doc = #update_doc]
             #[inline]
-            #vis fn update<__R>(&self, update: impl ::core::ops::FnOnce(&mut #ident) -> __R) -> __R {
+            #update {
                 #whole_update
             }
         }
@@ -83,8 +85,12 @@ fn whole_update(input: &Input<'_>) -> TokenStream {
 fn field_accessors(field: &Field<'_>, index: usize, vis: &Visibility) -> TokenStream {
     let ident = field.ident;
     let ty = field.ty;
-    let names = field.accessors();
-    let (get, set, update) = (&names.get, &names.set, &names.update);
+    let Accessors {
+        get,
+        set,
+        update,
+        take,
+    } = signatures::of_field(field, vis);
     let bit = u32::try_from(index).unwrap_or(u32::MAX);
     let shown = syn::ext::IdentExt::unraw(ident).to_string();
     let get_doc = format!("Returns a clone of `{shown}`.");
@@ -109,7 +115,7 @@ fn field_accessors(field: &Field<'_>, index: usize, vis: &Visibility) -> TokenSt
             #[doc = #doc]
             #[must_use]
             #[inline]
-            #vis fn #get(&self) -> #ty {
+            #get {
                 let taken = self.raw.take(#bit, |data| data.#ident.take());
                 #renew_on_take
                 taken
@@ -120,19 +126,19 @@ fn field_accessors(field: &Field<'_>, index: usize, vis: &Visibility) -> TokenSt
             #[doc = #get_doc]
             #[must_use]
             #[inline]
-            #vis fn #get(&self) -> #ty {
+            #get {
                 self.raw.read(|data| #clone)
             }
         }
     };
-    let take = names.take.as_ref().map(|take| {
+    let take = take.map(|take| {
         let take_doc = format!(
             "Takes `{shown}` out, leaving `None`; a session is written only if there was something to take."
         );
         quote! {
             #[doc = #take_doc]
             #[inline]
-            #vis fn #take(&self) -> #ty {
+            #take {
                 let taken = self.raw.take(#bit, |data| data.#ident.take());
                 #renew_on_take
                 taken
@@ -147,7 +153,7 @@ fn field_accessors(field: &Field<'_>, index: usize, vis: &Visibility) -> TokenSt
                 #[doc = ""]
                 #[doc = "A change renews the session id when the response is sent (`renew_on_change`)."]
                 #[inline]
-                #vis fn #set(&self, value: #ty) {
+                #set {
                     let changed = self.raw.write(#bit, |data| {
                         let changed = #ne(&data.#ident, &value);
                         data.#ident = value;
@@ -161,7 +167,7 @@ fn field_accessors(field: &Field<'_>, index: usize, vis: &Visibility) -> TokenSt
                 #[doc = ""]
                 #[doc = "A change renews the session id when the response is sent (`renew_on_change`)."]
                 #[inline]
-                #vis fn #update<__R>(&self, update: impl ::core::ops::FnOnce(&mut #ty) -> __R) -> __R {
+                #update {
                     let (changed, result) = self.raw.write(#bit, |data| {
                         let before = #clone;
                         let result = update(&mut data.#ident);
@@ -177,14 +183,14 @@ fn field_accessors(field: &Field<'_>, index: usize, vis: &Visibility) -> TokenSt
             quote! {
                 #[doc = #set_doc]
                 #[inline]
-                #vis fn #set(&self, value: #ty) {
+                #set {
                     self.raw.write(#bit, |data| data.#ident = value);
                 }
             },
             quote! {
                 #[doc = #update_doc]
                 #[inline]
-                #vis fn #update<__R>(&self, update: impl ::core::ops::FnOnce(&mut #ty) -> __R) -> __R {
+                #update {
                     self.raw.write(#bit, |data| update(&mut data.#ident))
                 }
             },

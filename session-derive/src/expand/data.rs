@@ -1,5 +1,6 @@
 //! `impl SessionData for Struct`: the constants the runtime reads, the migration hook, and the
-//! record methods built from `record` and `defaults`.
+//! record methods built from `record` and `defaults`. The fallback reuses the impl with stub
+//! items.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -10,7 +11,67 @@ use super::defaults::initial_value;
 use super::record;
 use crate::ast::Input;
 
-pub(crate) fn impl_session_data(cx: &Context<'_>, input: &Input<'_>) -> TokenStream {
+/// The parts of the `SessionData` impl that depend on the fields and attributes. The fallback
+/// fills them with stubs.
+pub(crate) struct Items {
+    /// `PERSISTED`.
+    pub(crate) persisted: TokenStream,
+    /// `SCHEMA`.
+    pub(crate) schema: TokenStream,
+    /// The elements of `ENCRYPTED`.
+    pub(crate) encrypted: TokenStream,
+    /// The body of `migrate`, over `__typed_session_fields` and `__typed_session_from`.
+    pub(crate) migrate: TokenStream,
+    /// The body of `initial`.
+    pub(crate) initial: TokenStream,
+    /// The body of `encode`, over `self` and `__typed_session_fields`.
+    pub(crate) encode: TokenStream,
+    /// The body of `decode`, over `__typed_session_fields`.
+    pub(crate) decode: TokenStream,
+    /// The body of `merge_stored`, over `self`, `stored` and `keep`.
+    pub(crate) merge: TokenStream,
+}
+
+impl Items {
+    /// The real items of a validated `input`.
+    pub(crate) fn of(cx: &Context<'_>, input: &Input<'_>) -> Self {
+        let krate = &cx.krate;
+        let persisted = record::persisted_mask(input);
+        let encrypted = record::encrypted(input);
+        let initial_fields = input.fields.iter().map(initial_value);
+        let encode_fields = record::encode_fields(input);
+        let decode_fields = record::decode_fields(input);
+        let merge_fields = record::merge_fields(input);
+        Self {
+            persisted: quote!(#persisted),
+            schema: input
+                .attrs
+                .version
+                .as_ref()
+                .map_or_else(|| quote!(0), |version| quote!(#version)),
+            encrypted: quote!(#(#encrypted),*),
+            migrate: match &input.attrs.migrate {
+                Some(path) => quote_spanned! {path.span()=>
+                    #krate::__private::run_migration(#path, __typed_session_fields, __typed_session_from)
+                },
+                None => quote! {
+                    let _ = (__typed_session_fields, __typed_session_from);
+                    ::core::result::Result::Ok(())
+                },
+            },
+            initial: quote!(Self { #(#initial_fields,)* }),
+            encode: quote! {
+                #(#encode_fields)*
+                ::core::result::Result::Ok(())
+            },
+            decode: quote!(::core::result::Result::Ok(Self { #(#decode_fields,)* })),
+            merge: quote!(#(#merge_fields)*),
+        }
+    }
+}
+
+/// `impl SessionData for Struct` with `items`.
+pub(crate) fn impl_session_data(cx: &Context<'_>, items: &Items) -> TokenStream {
     let Context {
         ident,
         krate,
@@ -18,26 +79,16 @@ pub(crate) fn impl_session_data(cx: &Context<'_>, input: &Input<'_>) -> TokenStr
         ..
     } = cx;
     let name = snake_case(&ident.to_string());
-    let persisted_mask = record::persisted_mask(input);
-    let schema = input
-        .attrs
-        .version
-        .as_ref()
-        .map_or_else(|| quote!(0), |version| quote!(#version));
-    let encrypted = record::encrypted(input);
-    let migrate_body = match &input.attrs.migrate {
-        Some(path) => quote_spanned! {path.span()=>
-            #krate::__private::run_migration(#path, __typed_session_fields, __typed_session_from)
-        },
-        None => quote! {
-            let _ = (__typed_session_fields, __typed_session_from);
-            ::core::result::Result::Ok(())
-        },
-    };
-    let initial_fields = input.fields.iter().map(initial_value);
-    let encode_fields = record::encode_fields(input);
-    let decode_fields = record::decode_fields(input);
-    let merge_fields = record::merge_fields(input);
+    let Items {
+        persisted,
+        schema,
+        encrypted,
+        migrate,
+        initial,
+        encode,
+        decode,
+        merge,
+    } = items;
     quote! {
         #[automatically_derived]
         impl #krate::SessionData for #ident {
@@ -45,11 +96,11 @@ pub(crate) fn impl_session_data(cx: &Context<'_>, input: &Input<'_>) -> TokenStr
 
             const NAME: &'static str = #name;
 
-            const PERSISTED: u64 = #persisted_mask;
+            const PERSISTED: u64 = #persisted;
 
             const SCHEMA: u32 = #schema;
 
-            const ENCRYPTED: &'static [&'static str] = &[#(#encrypted),*];
+            const ENCRYPTED: &'static [&'static str] = &[#encrypted];
 
             fn migrate(
                 __typed_session_fields: &mut #krate::__private::serde_json::Map<
@@ -58,30 +109,29 @@ pub(crate) fn impl_session_data(cx: &Context<'_>, input: &Input<'_>) -> TokenStr
                 >,
                 __typed_session_from: u32,
             ) -> ::core::result::Result<(), #krate::__private::DecodeError> {
-                #migrate_body
+                #migrate
             }
 
             fn initial() -> Self {
-                Self { #(#initial_fields,)* }
+                #initial
             }
 
             fn encode(
                 &self,
                 __typed_session_fields: &mut #krate::__private::FieldWriter,
             ) -> ::core::result::Result<(), #krate::__private::EncodeError> {
-                #(#encode_fields)*
-                ::core::result::Result::Ok(())
+                #encode
             }
 
             fn decode(
                 __typed_session_fields: &#krate::__private::FieldReader,
             ) -> ::core::result::Result<Self, #krate::__private::DecodeError> {
-                ::core::result::Result::Ok(Self { #(#decode_fields,)* })
+                #decode
             }
 
             #[allow(unused_variables)]
             fn merge_stored(&mut self, stored: Self, keep: u64) {
-                #(#merge_fields)*
+                #merge
             }
         }
     }

@@ -1,10 +1,11 @@
 //! Code generation from a validated IR. Every path is absolute (`::core::…`, the runtime crate
 //! path), so the output compiles under `#![no_implicit_prelude]` and next to any user names.
 //!
-//! One file per generated item: `handle` declares the accessor type, `accessors` its methods,
-//! `data` the `SessionData` impl (with `record` for the stored form and `defaults` for a new
-//! session's values), and `bounds` the checks on the field types. Each depends only on this
-//! module's [`Context`] and on the files listed after it.
+//! One file per generated item: `handle` declares the accessor type, `accessors` its methods
+//! (with `signatures` for what they look like from outside), `data` the `SessionData` impl
+//! (with `record` for the stored form and `defaults` for a new session's values), and `bounds`
+//! the checks on the field types. Each depends only on this module's [`Context`] and on the
+//! files named with it. The fallback reuses `handle`, `data` and `signatures`.
 
 mod accessors;
 mod bounds;
@@ -12,6 +13,7 @@ mod data;
 mod defaults;
 mod handle;
 mod record;
+mod signatures;
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -20,6 +22,11 @@ use syn::{Ident, Visibility};
 use crate::ast::Input;
 use crate::attr::ContainerAttrs;
 
+pub(crate) use data::{Items, impl_session_data};
+pub(crate) use handle::declare as declare_handle;
+pub(crate) use signatures::{
+    of_field as field_signatures, whole_struct as whole_struct_signatures,
+};
 
 /// What every generated item needs to know about the struct.
 pub(crate) struct Context<'a> {
@@ -52,8 +59,8 @@ impl<'a> Context<'a> {
 
 pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
     let cx = Context::new(input.ident, input.vis, &input.attrs);
-    let handle = handle::declare(&cx);
-    let data = data::impl_session_data(&cx, input);
+    let handle = declare_handle(&cx);
+    let data = impl_session_data(&cx, &Items::of(&cx, input));
     let accessors = accessors::impl_accessors(&cx, input);
     let bounds = bounds::check_field_types(&cx, input);
     quote! {
