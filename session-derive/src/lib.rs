@@ -2,8 +2,10 @@
 //! re-exports it and documents every attribute.
 //!
 //! The crate is split the classic way: `ast` parses the input into a small IR (with
-//! `attr` reading `#[session(...)]`), `valid` rejects every misuse with a spanned error,
-//! and `expand` generates code from an IR known to be valid.
+//! `attr` reading `#[session(...)]`, whose names are all in `symbol`), `valid` rejects every
+//! misuse with a spanned error, and `expand` generates code from an IR known to be valid.
+//! When the input has errors, `fallback` emits a minimal impl next to them, so code using the
+//! struct adds no errors of its own.
 #![forbid(unsafe_code)]
 
 mod ast;
@@ -18,9 +20,8 @@ use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 
 /// Derives `typed_session::SessionData` and generates the accessor type that
-/// `TypedSession<T>` dereferences to. Every attribute (`memory_only`, `flash`, `default`,
-/// `rename`, `alias`, `version`, `migrate`, `handle`, `crate`) is documented, with an example,
-/// on the `typed_session::SessionData` trait.
+/// `TypedSession<T>` dereferences to. The `#[session(...)]` attributes it reads are documented
+/// with the `typed_session::SessionData` trait, not repeated here.
 #[proc_macro_derive(SessionData, attributes(session))]
 pub fn derive_session_data(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -153,3 +153,78 @@ mod tests {
         assert_eq!(names.len(), count, "an attribute name is listed twice");
     }
 }
+
+/// The attribute reference page and this table list the same attributes.
+#[cfg(test)]
+mod docs {
+    use std::collections::BTreeSet;
+
+    use super::{CONTAINER_KEYS, FIELD_KEYS};
+
+    const PAGE: &str = "session/docs/attributes.md";
+
+    /// The attribute names in the first column of the page's table rows: the first backticked
+    /// text of the cell, such as `` `flash` ``, `` `rename = "key"` `` or
+    /// `` `#[session(flash)]` ``, up to any ` =`. Cells that do not start with an attribute
+    /// (such as `` `foo()` ``) are not attribute rows.
+    fn documented(page: &str) -> BTreeSet<String> {
+        page.lines()
+            .filter_map(|line| line.trim().strip_prefix('|'))
+            .filter_map(|row| row.split('|').next()?.trim().strip_prefix('`'))
+            .filter_map(|cell| cell.split('`').next())
+            .map(|code| {
+                code.strip_prefix("#[session(")
+                    .map_or(code, |inner| inner.trim_end_matches(")]"))
+            })
+            .filter_map(|code| code.split('=').next())
+            .map(str::trim)
+            .filter(|name| {
+                name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn attributes_page_lists_every_attribute() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(PAGE);
+        let page = std::fs::read_to_string(&path).unwrap_or_else(|error| {
+            panic!(
+                "{PAGE}, the attribute reference, cannot be read ({}: {error})",
+                path.display()
+            )
+        });
+        let documented = documented(&page);
+        let known: BTreeSet<String> = CONTAINER_KEYS
+            .iter()
+            .chain(FIELD_KEYS)
+            .map(|key| key.name.to_string())
+            .collect();
+        let undocumented: Vec<_> = known.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&known).collect();
+        assert!(
+            undocumented.is_empty() && unknown.is_empty(),
+            "{PAGE} and the derive's attribute table (session-derive/src/symbol.rs) drifted:\n\
+             accepted by the derive but not in a table row of the page: {undocumented:?}\n\
+             in a table row of the page but unknown to the derive: {unknown:?}"
+        );
+    }
+
+    #[test]
+    fn reads_attribute_rows_only() {
+        let page = "\
+| attribute | meaning |
+|---|---|
+| `flash` | read once |
+| `rename = \"key\"` | the stored key |
+| `#[session(version = N)]` | schema |
+| `foo()` | an accessor, not an attribute |
+| plain | no code |
+";
+        let names: Vec<_> = documented(page).into_iter().collect();
+        assert_eq!(names, ["flash", "rename", "version"]);
+    }
+}
