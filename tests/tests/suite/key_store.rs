@@ -1,19 +1,14 @@
 //! The key-store (cargo feature `key-store`): unknown ids are answered without a backend round
 //! trip, and a valid session is never turned away.
 
-mod common;
-#[allow(dead_code, unreachable_pub)]
-#[path = "e2e/wrapper.rs"]
-mod wrapper;
-
+use crate::common::shared_map::SharedMap;
+use crate::common::{Browser, get_with_cookie};
+use crate::e2e::wrapper::Instrumented;
 use axum::Router;
 use axum::routing::get;
-use common::shared_map::SharedMap;
-use common::{Browser, get_with_cookie};
 use typed_session::{
     KeyStoreConfig, SessionConfig, SessionData, SessionId, SessionLayer, SessionStore, TypedSession,
 };
-use wrapper::Instrumented;
 
 #[derive(SessionData)]
 struct Visit {

@@ -7,8 +7,6 @@
 //! and SurrealDB (skipped, or failed under `TYPED_SESSION_REQUIRE_SERVICES=1`, when its server is
 //! down).
 
-mod common;
-
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,9 +31,9 @@ use typed_session::{
     Transport, TypedSession,
 };
 
-use common::services::{mongodb_backend, postgres_url, surrealdb_backend, unique_name};
-use common::shared_map::SharedMap;
-use common::{Browser, Reply, Request, StatusCode, get_with_cookie, header, send};
+use crate::common::services::{mongodb_backend, postgres_url, surrealdb_backend, unique_name};
+use crate::common::shared_map::SharedMap;
+use crate::common::{Browser, Reply, Request, StatusCode, get_with_cookie, header, send};
 
 // ---------------------------------------------------------------------------------------------
 // Keys

@@ -3,9 +3,6 @@
 
 #![allow(unreachable_pub)]
 
-mod common;
-mod e2e;
-
 /// A SQL backend's malformed-record tests (`e2e::a_malformed_record_gives_a_fresh_session`), one
 /// per damage. `$update` is the dialect's `UPDATE`: the table name, then the damage's `SET`
 /// list; the id is its one bound parameter. Every dialect gets a negative version (no save writes

@@ -15,9 +15,6 @@
 
 #![allow(unreachable_pub)]
 
-mod common;
-mod e2e;
-
 use std::fmt::Debug;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Duration;
@@ -27,9 +24,9 @@ use proptest::prelude::*;
 use typed_session::backend::{BackendError, Record, SessionBackend, StorageKey};
 use typed_session::{SessionId, SessionStore};
 
-use common::properties::{check, config, runtime};
-use common::{Browser, StatusCode, get_with_cookie};
-use e2e::{Visit, app, now_millis, show_store_logs, store};
+use crate::common::properties::{check, config, runtime};
+use crate::common::{Browser, StatusCode, get_with_cookie};
+use crate::e2e::{Visit, app, now_millis, show_store_logs, store};
 
 /// A record as it lies in storage after the damage, read back through the driver: each part
 /// only when it has the type the backend stores it as.
@@ -135,7 +132,7 @@ struct Servers {
 
 impl Servers {
     async fn new<S: Storage>(storage: &S) -> Self {
-        let config = e2e::config().with_touch_interval(Duration::from_millis(1));
+        let config = crate::e2e::config().with_touch_interval(Duration::from_millis(1));
         let server =
             async || -> SessionStore<Visit> { store(storage.backend(), config.clone()).await };
         Self {
@@ -563,7 +560,7 @@ macro_rules! typed_sql_storage {
                     .unwrap();
                 let storage = Typed {
                     pool,
-                    table: common::services::unique_name("properties_"),
+                    table: crate::common::services::unique_name("properties_"),
                 };
                 storage.backend().create_schema().await.unwrap();
                 Some(storage)
@@ -577,7 +574,7 @@ typed_sql_storage!(
     typed_session::backend::PostgresBackend,
     sqlx::postgres::PgPool,
     sqlx::postgres::PgPoolOptions,
-    common::services::postgres_url(),
+    crate::common::services::postgres_url(),
     "UPDATE \"{}\" SET data = COALESCE($1, data), version = COALESCE($2, version), \
      expires_at = COALESCE($3, expires_at) WHERE id = $4",
     "SELECT data, version, expires_at FROM \"{}\" WHERE id = $1",
@@ -589,7 +586,7 @@ typed_sql_storage!(
     typed_session::backend::MySqlBackend,
     sqlx::mysql::MySqlPool,
     sqlx::mysql::MySqlPoolOptions,
-    common::services::mysql_url(),
+    crate::common::services::mysql_url(),
     "UPDATE `{}` SET data = COALESCE(?, data), version = COALESCE(?, version), \
      expires_at = COALESCE(?, expires_at) WHERE id = ?",
     "SELECT data, version, expires_at FROM `{}` WHERE id = ?",
@@ -823,11 +820,14 @@ mod redis_hash {
     }
 
     async fn redis() -> Option<Redis> {
-        let url = common::services::redis_url()?;
+        let url = crate::common::services::redis_url()?;
         let backend = RedisBackend::connect(&url).await.unwrap();
         Some(Redis {
             manager: backend.manager().clone(),
-            prefix: format!("{}:", common::services::unique_name("typed_session_props_")),
+            prefix: format!(
+                "{}:",
+                crate::common::services::unique_name("typed_session_props_")
+            ),
         })
     }
 

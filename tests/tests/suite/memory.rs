@@ -1,15 +1,13 @@
 //! The foundation end to end on the memory store: a real `Router`, real cookies.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
+use crate::common::{
+    Browser, HeaderValue, Method, Request, StatusCode, get_with_cookie, header, send, with_route,
+};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use common::{
-    Browser, HeaderValue, Method, Request, StatusCode, get_with_cookie, header, send, with_route,
-};
 use typed_session::{SessionConfig, SessionData, SessionLayer, SessionStore, TypedSession};
 
 #[derive(SessionData)]
@@ -428,7 +426,7 @@ fn a_store_with_a_backend_needs_the_time_driver() {
         .unwrap();
     let built = runtime.block_on(
         SessionStore::<Visit>::builder()
-            .backend(common::shared_map::SharedMap::default())
+            .backend(crate::common::shared_map::SharedMap::default())
             .build(),
     );
     let error = built.expect_err("no time driver").to_string();
@@ -518,7 +516,7 @@ async fn a_route_without_the_layer_gets_a_500_naming_it() {
     let reply = Browser::new(&app).get("/late").await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(
-        reply.body.contains("SessionLayer<memory::Visit>"),
+        reply.body.contains("SessionLayer<suite::memory::Visit>"),
         "{}",
         reply.body
     );

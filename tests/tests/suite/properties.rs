@@ -9,8 +9,6 @@
 //!
 //! Case counts follow `PROPTEST_CASES`; see the README's "Tests" for the long run.
 
-mod common;
-
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
@@ -22,8 +20,8 @@ use typed_session::{
     Key, SessionConfig, SessionData, SessionId, SessionLayer, SessionStore, Transport, TypedSession,
 };
 
-use common::properties::{check, config, runtime};
-use common::{HeaderValue, Request, StatusCode, header};
+use crate::common::properties::{check, config, runtime};
+use crate::common::{HeaderValue, Request, StatusCode, header};
 
 #[derive(SessionData)]
 struct Visit {

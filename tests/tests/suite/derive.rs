@@ -1,14 +1,12 @@
 //! The derive's runtime behaviour through a real `Router`: flash fields, schema versions with a
 //! migration function, and aliases.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::common::Browser;
+use crate::common::shared_map::SharedMap;
 use axum::Router;
 use axum::routing::get;
-use common::Browser;
-use common::shared_map::SharedMap;
 use typed_session::backend::{SessionBackend, StorageKey};
 use typed_session::serde_json::{Map, Value};
 use typed_session::{SessionConfig, SessionData, SessionLayer, SessionStore, TypedSession};
@@ -207,7 +205,7 @@ async fn a_failing_migration_gives_a_fresh_session() {
         .await
         .unwrap();
     let app = v2_app(backend.clone()).await;
-    let reply = common::get_with_cookie(&app, "/", &format!("profile={id}")).await;
+    let reply = crate::common::get_with_cookie(&app, "/", &format!("profile={id}")).await;
     assert_eq!(reply.body, "||1", "a fresh session");
     // Refused, not expired: the record was written just now with a week of life left.
     assert!(backend.map().get(&StorageKey::for_id(id)).is_some());

@@ -4,16 +4,14 @@
 //! Each test works in a table, database file or key prefix of its own, and removes it after,
 //! even when the suite fails.
 
-mod common;
-
 use std::panic::resume_unwind;
 use std::time::Duration;
 
-use common::services::{
+use crate::common::services::{
     mongodb_backend, mysql_url, postgres_url, redis_url, surrealdb_backend, surrealdb_url,
     unique_name,
 };
-use common::shared_map::SharedMap;
+use crate::common::shared_map::SharedMap;
 use mongodb::bson::{DateTime, doc};
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};

@@ -1,0 +1,28 @@
+//! The integration suites that can share a process, in one test binary (each binary links sqlx,
+//! redis, mongodb and SurrealDB, so fewer binaries build much faster):
+//!
+//! - `memory`: the foundation end to end on the memory store;
+//! - `derive`: the derive's runtime behaviour (flash fields, schema versions, aliases);
+//! - `key_store`: the key-store answers unknown ids without a backend round trip;
+//! - `properties`: properties of everything a client sends that may name a session;
+//! - `conformance`: every backend against the conformance suite, and their name checks;
+//! - `backends`: every persistent backend through the end-to-end suite (`e2e`);
+//! - `backend_properties`: properties of each backend's reading of damaged records;
+//! - `security`: attacks on a real `Router`.
+//!
+//! The suites that need a process of their own stay separate binaries: `allocations` (a global
+//! allocator), `capacity_sweep` (the process's log subscriber), `purge_thread` (counts the
+//! process's threads) and `faults` (starts and kills database servers).
+
+#[path = "../common/mod.rs"]
+mod common;
+mod e2e;
+
+mod backend_properties;
+mod backends;
+mod conformance;
+mod derive;
+mod key_store;
+mod memory;
+mod properties;
+mod security;
