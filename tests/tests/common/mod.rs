@@ -1,11 +1,15 @@
-//! A tiny browser for driving a `Router` in-process: it keeps the cookies that responses set
-//! and sends them back, as a real client would.
+//! What the test binaries share: a tiny browser for driving a `Router` in-process (it keeps the
+//! cookies that responses set and sends them back, as a real client would), and in submodules
+//! the database servers (`services`), one fixture per backend (`storage`), a user-written
+//! backend (`shared_map`), servers of the tests' own (`processes`) and the property-test runner
+//! (`properties`).
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod processes;
 pub mod properties;
 pub mod services;
 pub mod shared_map;
+pub mod storage;
 
 use std::collections::BTreeMap;
 

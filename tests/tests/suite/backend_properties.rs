@@ -485,40 +485,35 @@ fn typed_damage(nul: bool) -> impl Strategy<Value = TypedDamage> {
 }
 
 /// The [`Storage`] of a sqlx backend over a table with typed columns, in a module of its own:
-/// given the backend, pool and pool options types, the URL (`None` when the server is down),
-/// and the statements that damage, read back and drop the table (the table name in place of
-/// `{}`; the damaging `UPDATE` binds data, version, expiry, each `NULL` to leave it, and id).
+/// given the backend's fixture (from `common::storage`) and the statements that damage and read
+/// back the table (the table name in place of `{}`; the damaging `UPDATE` binds data, version,
+/// expiry, each `NULL` to leave it, and id).
 macro_rules! typed_sql_storage {
-    (
-        $module:ident, $backend:ty, $pool:ty, $options:ty, $url:expr,
-        $update:literal, $select:literal, $drop:literal $(,)?
-    ) => {
+    ($module:ident, $fixture:ty, $update:literal, $select:literal $(,)?) => {
         mod $module {
             use super::*;
+            use crate::common::storage::Fixture;
 
             pub struct Typed {
-                pool: $pool,
-                table: String,
+                fixture: $fixture,
             }
 
             impl Storage for Typed {
-                type Backend = $backend;
+                type Backend = <$fixture as Fixture>::Backend;
                 type Damage = TypedDamage;
 
-                fn backend(&self) -> $backend {
-                    <$backend>::from_pool(self.pool.clone())
-                        .with_table_name(&self.table)
-                        .unwrap()
+                fn backend(&self) -> Self::Backend {
+                    self.fixture.backend()
                 }
 
                 async fn damage(&self, key: &StorageKey, damage: &TypedDamage, now: u64) {
                     let expires_at = damage.expires_at.map(|at| at.at(now));
-                    let done = sqlx::query(&format!($update, self.table))
+                    let done = sqlx::query(&format!($update, self.fixture.table))
                         .bind(damage.data.clone())
                         .bind(damage.version)
                         .bind(expires_at)
                         .bind(key.as_str())
-                        .execute(&self.pool)
+                        .execute(&self.fixture.pool)
                         .await
                         .unwrap();
                     assert_eq!(done.rows_affected(), 1);
@@ -526,9 +521,9 @@ macro_rules! typed_sql_storage {
 
                 async fn at_rest(&self, key: &StorageKey) -> AtRest {
                     let row: Option<(String, i64, i64)> =
-                        sqlx::query_as(&format!($select, self.table))
+                        sqlx::query_as(&format!($select, self.fixture.table))
                             .bind(key.as_str())
-                            .fetch_optional(&self.pool)
+                            .fetch_optional(&self.fixture.pool)
                             .await
                             .unwrap();
                     let Some((data, version, expires_at)) = row else {
@@ -543,24 +538,13 @@ macro_rules! typed_sql_storage {
                 }
 
                 async fn cleanup(&self) {
-                    sqlx::query(&format!($drop, self.table))
-                        .execute(&self.pool)
-                        .await
-                        .unwrap();
-                    self.pool.close().await;
+                    self.fixture.clone().cleanup().await;
                 }
             }
 
             pub async fn storage() -> Option<Typed> {
-                let url = $url?;
-                let pool = <$options>::new()
-                    .max_connections(4)
-                    .connect(&url)
-                    .await
-                    .unwrap();
                 let storage = Typed {
-                    pool,
-                    table: crate::common::services::unique_name("properties_"),
+                    fixture: <$fixture>::new().await?,
                 };
                 storage.backend().create_schema().await.unwrap();
                 Some(storage)
@@ -571,26 +555,18 @@ macro_rules! typed_sql_storage {
 
 typed_sql_storage!(
     postgres,
-    typed_session::backend::PostgresBackend,
-    sqlx::postgres::PgPool,
-    sqlx::postgres::PgPoolOptions,
-    crate::common::services::postgres_url(),
+    crate::common::storage::Postgres,
     "UPDATE \"{}\" SET data = COALESCE($1, data), version = COALESCE($2, version), \
      expires_at = COALESCE($3, expires_at) WHERE id = $4",
     "SELECT data, version, expires_at FROM \"{}\" WHERE id = $1",
-    "DROP TABLE IF EXISTS \"{}\"",
 );
 
 typed_sql_storage!(
     mysql,
-    typed_session::backend::MySqlBackend,
-    sqlx::mysql::MySqlPool,
-    sqlx::mysql::MySqlPoolOptions,
-    crate::common::services::mysql_url(),
+    crate::common::storage::MySql,
     "UPDATE `{}` SET data = COALESCE(?, data), version = COALESCE(?, version), \
      expires_at = COALESCE(?, expires_at) WHERE id = ?",
     "SELECT data, version, expires_at FROM `{}` WHERE id = ?",
-    "DROP TABLE IF EXISTS `{}`",
 );
 
 #[test]
@@ -609,10 +585,10 @@ fn mysql_damaged_records_are_read_safely() {
 
 mod redis_hash {
     use redis::AsyncCommands;
-    use redis::aio::ConnectionManager;
     use typed_session::backend::RedisBackend;
 
     use super::*;
+    use crate::common::storage::Fixture;
 
     /// A hash field: left as saved, removed, or any bytes.
     #[derive(Debug, Clone)]
@@ -704,13 +680,12 @@ mod redis_hash {
     }
 
     pub struct Redis {
-        manager: ConnectionManager,
-        prefix: String,
+        fixture: crate::common::storage::Redis,
     }
 
     impl Redis {
         fn name(&self, key: &StorageKey) -> String {
-            format!("{}{}", self.prefix, key.as_str())
+            self.fixture.key_name(key)
         }
     }
 
@@ -719,13 +694,11 @@ mod redis_hash {
         type Damage = Damage;
 
         fn backend(&self) -> RedisBackend {
-            RedisBackend::from_manager(self.manager.clone())
-                .with_prefix(&self.prefix)
-                .unwrap()
+            self.fixture.backend()
         }
 
         async fn damage(&self, key: &StorageKey, damage: &Damage, now: u64) {
-            let mut conn = self.manager.clone();
+            let mut conn = self.fixture.connection();
             let name = self.name(key);
             let expiry = match damage {
                 Damage::Hash {
@@ -777,7 +750,7 @@ mod redis_hash {
         }
 
         async fn at_rest(&self, key: &StorageKey) -> AtRest {
-            let mut conn = self.manager.clone();
+            let mut conn = self.fixture.connection();
             let name = self.name(key);
             let kind: String = redis::cmd("TYPE")
                 .arg(&name)
@@ -815,19 +788,13 @@ mod redis_hash {
         }
 
         async fn cleanup(&self) {
-            self.backend().delete_all().await.unwrap();
+            self.fixture.clone().cleanup().await;
         }
     }
 
     async fn redis() -> Option<Redis> {
-        let url = crate::common::services::redis_url()?;
-        let backend = RedisBackend::connect(&url).await.unwrap();
         Some(Redis {
-            manager: backend.manager().clone(),
-            prefix: format!(
-                "{}:",
-                crate::common::services::unique_name("typed_session_props_")
-            ),
+            fixture: crate::common::storage::Redis::new().await?,
         })
     }
 

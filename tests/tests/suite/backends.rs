@@ -1,19 +1,18 @@
-//! Every persistent backend through the end-to-end suite (`e2e/`): the user-written one here,
-//! and the built-in ones against the local servers.
-
-#![allow(unreachable_pub)]
+//! Every persistent backend through the end-to-end suite (`e2e/`), each on its fixture from
+//! `common::storage`: the user-written one, and the built-in ones against the local servers;
+//! plus each backend's own malformed-record and unreachable-server cases.
 
 /// A SQL backend's malformed-record tests (`e2e::a_malformed_record_gives_a_fresh_session`), one
-/// per damage. `$update` is the dialect's `UPDATE`: the table name, then the damage's `SET`
+/// per damage, on the fixture `$fixture`. `$update` is the dialect's `UPDATE`: the table name, then the damage's `SET`
 /// list; the id is its one bound parameter. Every dialect gets a negative version (no save writes
 /// one) and a version at its maximum (no save can follow it); each further `name: set,
 /// version_damaged` adds one.
 #[macro_export]
 macro_rules! sql_malformed_record_tests {
-    (@test $update:literal, $name:ident: $set:literal, $version_damaged:literal) => {
+    (@test $fixture:ty, $update:literal, $name:ident: $set:literal, $version_damaged:literal) => {
         #[tokio::test]
         async fn $name() {
-            let Some(fixture) = make().await else { return };
+            let Some(fixture) = <$fixture>::new().await else { return };
             let update = format!($update, fixture.table, $set);
             let damage = async |key: typed_session::backend::StorageKey| {
                 let affected = sqlx::query(&update)
@@ -26,49 +25,22 @@ macro_rules! sql_malformed_record_tests {
             };
             $crate::e2e::a_malformed_record_gives_a_fresh_session(&fixture, damage, $version_damaged)
                 .await;
-            $crate::e2e::Cleanup::cleanup(fixture).await;
+            $crate::common::storage::Fixture::cleanup(fixture).await;
         }
     };
-    ($update:literal $(, $name:ident: $set:literal, $version_damaged:literal)* $(,)?) => {
-        $crate::sql_malformed_record_tests!(@test $update,
+    ($fixture:ty, $update:literal $(, $name:ident: $set:literal, $version_damaged:literal)* $(,)?) => {
+        $crate::sql_malformed_record_tests!(@test $fixture, $update,
             a_negative_version_gives_a_fresh_session: "version = -1", true);
-        $crate::sql_malformed_record_tests!(@test $update,
+        $crate::sql_malformed_record_tests!(@test $fixture, $update,
             a_version_at_its_maximum_gives_a_fresh_session: "version = 9223372036854775807", true);
-        $($crate::sql_malformed_record_tests!(@test $update, $name: $set, $version_damaged);)*
+        $($crate::sql_malformed_record_tests!(@test $fixture, $update, $name: $set, $version_damaged);)*
     };
 }
 
 /// A backend a user might write: a shared in-process map. Its own module in a real app; here
 /// it proves the store works with any `SessionBackend`.
-#[allow(unreachable_pub)]
 mod user_backend {
     use crate::common::shared_map::SharedMap;
-
-    impl crate::e2e::Fixture for SharedMap {
-        type Backend = SharedMap;
-
-        async fn backend(&self) -> SharedMap {
-            self.clone()
-        }
-
-        async fn dump(&self) -> String {
-            format!(
-                "{:?}",
-                self.map()
-                    .iter()
-                    .map(|(k, r)| (k.as_str().to_owned(), r.clone()))
-                    .collect::<Vec<_>>()
-            )
-        }
-
-        async fn stored(&self, key: &typed_session::backend::StorageKey) -> String {
-            format!("{:?}", self.map().get(key).map(|r| (&r.data, r.version)))
-        }
-    }
-
-    impl crate::e2e::Cleanup for SharedMap {
-        async fn cleanup(self) {}
-    }
 
     crate::e2e_suite!(async || Some(SharedMap::default()));
 
@@ -226,78 +198,14 @@ mod user_backend {
 }
 
 mod sqlite {
-    use std::path::PathBuf;
+    use crate::common::storage::Sqlite;
 
-    use sqlx::sqlite::SqlitePool;
-    use typed_session::backend::{SqliteBackend, StorageKey};
-
-    use crate::common::services::unique_name;
-
-    pub struct Sqlite {
-        pool: SqlitePool,
-        table: String,
-        path: PathBuf,
-    }
-
-    async fn make() -> Option<Sqlite> {
-        let path = std::env::temp_dir().join(format!("{}.db", unique_name("typed_session_e2e_")));
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let backend = SqliteBackend::connect(&url).await.unwrap();
-        Some(Sqlite {
-            pool: backend.pool().clone(),
-            table: unique_name("sessions_"),
-            path,
-        })
-    }
-
-    impl crate::e2e::Fixture for Sqlite {
-        type Backend = SqliteBackend;
-
-        async fn backend(&self) -> SqliteBackend {
-            SqliteBackend::from_pool(self.pool.clone())
-                .with_table_name(&self.table)
-                .unwrap()
-        }
-
-        async fn dump(&self) -> String {
-            let rows: Vec<String> =
-                sqlx::query_scalar(&format!("SELECT id || ' ' || data FROM \"{}\"", self.table))
-                    .fetch_all(&self.pool)
-                    .await
-                    .unwrap();
-            rows.join("\n")
-        }
-
-        async fn stored(&self, key: &StorageKey) -> String {
-            // `quote` shows each value's type: 'text', X'0102', 7.
-            let row: Option<String> = sqlx::query_scalar(&format!(
-                "SELECT quote(data) || ' ' || quote(version) FROM \"{}\" WHERE id = ?",
-                self.table
-            ))
-            .bind(key.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .unwrap();
-            format!("{row:?}")
-        }
-    }
-
-    impl crate::e2e::Cleanup for Sqlite {
-        async fn cleanup(self) {
-            self.pool.close().await;
-            for suffix in ["", "-wal", "-shm", "-journal"] {
-                let mut file = self.path.clone().into_os_string();
-                file.push(suffix);
-                let _ = std::fs::remove_file(file);
-            }
-        }
-    }
-
-    crate::e2e_suite!(make);
+    crate::e2e_suite!(Sqlite::new);
 
     // SQLite keeps whatever value it is given (a column's type is only a preference), so a row
     // can hold any type in any column.
     crate::sql_malformed_record_tests!(
+        Sqlite,
         "UPDATE \"{}\" SET {} WHERE id = ?",
         a_text_version_gives_a_fresh_session: "version = 'one'", true,
         a_blob_version_gives_a_fresh_session: "version = x'01'", true,
@@ -307,74 +215,14 @@ mod sqlite {
 }
 
 mod postgres {
-    use sqlx::postgres::{PgPool, PgPoolOptions};
-    use typed_session::backend::{PostgresBackend, StorageKey};
+    use sqlx::postgres::PgPoolOptions;
+    use typed_session::backend::PostgresBackend;
 
-    use crate::common::services::{postgres_url, unique_name};
+    use crate::common::storage::Postgres;
 
-    pub struct Postgres {
-        pool: PgPool,
-        table: String,
-    }
+    crate::e2e_suite!(Postgres::new);
 
-    async fn make() -> Option<Postgres> {
-        let url = postgres_url()?;
-        // A small pool per test: the suite runs its tests in parallel.
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&url)
-            .await
-            .unwrap();
-        Some(Postgres {
-            pool,
-            table: unique_name("sessions_"),
-        })
-    }
-
-    impl crate::e2e::Fixture for Postgres {
-        type Backend = PostgresBackend;
-
-        async fn backend(&self) -> PostgresBackend {
-            PostgresBackend::from_pool(self.pool.clone())
-                .with_table_name(&self.table)
-                .unwrap()
-        }
-
-        async fn dump(&self) -> String {
-            let rows: Vec<String> =
-                sqlx::query_scalar(&format!("SELECT id || ' ' || data FROM \"{}\"", self.table))
-                    .fetch_all(&self.pool)
-                    .await
-                    .unwrap();
-            rows.join("\n")
-        }
-
-        async fn stored(&self, key: &StorageKey) -> String {
-            let row: Option<String> = sqlx::query_scalar(&format!(
-                "SELECT data || ' ' || version FROM \"{}\" WHERE id = $1",
-                self.table
-            ))
-            .bind(key.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .unwrap();
-            format!("{row:?}")
-        }
-    }
-
-    impl crate::e2e::Cleanup for Postgres {
-        async fn cleanup(self) {
-            sqlx::query(&format!("DROP TABLE IF EXISTS \"{}\"", self.table))
-                .execute(&self.pool)
-                .await
-                .unwrap();
-            self.pool.close().await;
-        }
-    }
-
-    crate::e2e_suite!(make);
-
-    crate::sql_malformed_record_tests!("UPDATE \"{}\" SET {} WHERE id = $1");
+    crate::sql_malformed_record_tests!(Postgres, "UPDATE \"{}\" SET {} WHERE id = $1");
 
     /// A server that is down when the store starts: `build()` says so instead of limping on.
     #[tokio::test]
@@ -405,75 +253,14 @@ mod postgres {
 }
 
 mod mysql {
-    use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
-    use typed_session::backend::{MySqlBackend, StorageKey};
+    use sqlx::mysql::MySqlPoolOptions;
+    use typed_session::backend::MySqlBackend;
 
-    use crate::common::services::{mysql_url, unique_name};
+    use crate::common::storage::MySql;
 
-    pub struct MySql {
-        pool: MySqlPool,
-        table: String,
-    }
+    crate::e2e_suite!(MySql::new);
 
-    async fn make() -> Option<MySql> {
-        let url = mysql_url()?;
-        let pool = MySqlPoolOptions::new()
-            .max_connections(4)
-            .connect(&url)
-            .await
-            .unwrap();
-        Some(MySql {
-            pool,
-            table: unique_name("sessions_"),
-        })
-    }
-
-    impl crate::e2e::Fixture for MySql {
-        type Backend = MySqlBackend;
-
-        async fn backend(&self) -> MySqlBackend {
-            MySqlBackend::from_pool(self.pool.clone())
-                .with_table_name(&self.table)
-                .unwrap()
-        }
-
-        async fn dump(&self) -> String {
-            let rows: Vec<String> = sqlx::query_scalar(&format!(
-                "SELECT CONCAT(id, ' ', data) FROM `{}`",
-                self.table
-            ))
-            .fetch_all(&self.pool)
-            .await
-            .unwrap();
-            rows.join("\n")
-        }
-
-        async fn stored(&self, key: &StorageKey) -> String {
-            let row: Option<String> = sqlx::query_scalar(&format!(
-                "SELECT CONCAT(data, ' ', version) FROM `{}` WHERE id = ?",
-                self.table
-            ))
-            .bind(key.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .unwrap();
-            format!("{row:?}")
-        }
-    }
-
-    impl crate::e2e::Cleanup for MySql {
-        async fn cleanup(self) {
-            sqlx::query(&format!("DROP TABLE IF EXISTS `{}`", self.table))
-                .execute(&self.pool)
-                .await
-                .unwrap();
-            self.pool.close().await;
-        }
-    }
-
-    crate::e2e_suite!(make);
-
-    crate::sql_malformed_record_tests!("UPDATE `{}` SET {} WHERE id = ?");
+    crate::sql_malformed_record_tests!(MySql, "UPDATE `{}` SET {} WHERE id = ?");
 
     #[tokio::test]
     async fn a_closed_port_at_request_time_gives_503_and_no_session() {
@@ -490,84 +277,23 @@ mod mysql {
 mod redis {
     use redis::AsyncCommands;
     use redis::aio::ConnectionManager;
-    use typed_session::backend::{RedisBackend, SessionBackend, StorageKey};
+    use typed_session::backend::StorageKey;
 
-    use crate::common::services::{redis_url, unique_name};
+    use crate::common::storage::{Fixture, Redis};
 
-    pub struct Redis {
-        manager: ConnectionManager,
-        prefix: String,
-    }
-
-    async fn make() -> Option<Redis> {
-        let url = redis_url()?;
-        let backend = RedisBackend::connect(&url).await.unwrap();
-        Some(Redis {
-            manager: backend.manager().clone(),
-            prefix: format!("{}:", unique_name("typed_session_e2e_")),
-        })
-    }
-
-    impl crate::e2e::Fixture for Redis {
-        type Backend = RedisBackend;
-
-        async fn backend(&self) -> RedisBackend {
-            RedisBackend::from_manager(self.manager.clone())
-                .with_prefix(&self.prefix)
-                .unwrap()
-        }
-
-        async fn dump(&self) -> String {
-            let mut conn = self.manager.clone();
-            let keys: Vec<String> = conn.keys(format!("{}*", self.prefix)).await.unwrap();
-            let mut dump = String::new();
-            for key in keys {
-                let fields: Vec<(String, String)> = conn.hgetall(&key).await.unwrap();
-                dump.push_str(&format!("{key} {fields:?}\n"));
-            }
-            dump
-        }
-
-        async fn stored(&self, key: &StorageKey) -> String {
-            // DUMP serialises a value of any type (without its expiry).
-            let dumped: Option<Vec<u8>> = redis::cmd("DUMP")
-                .arg(self.key_name(key))
-                .query_async(&mut self.manager.clone())
-                .await
-                .unwrap();
-            format!("{dumped:?}")
-        }
-    }
-
-    impl crate::e2e::Cleanup for Redis {
-        async fn cleanup(self) {
-            self.backend_for_cleanup().delete_all().await.unwrap();
-        }
-    }
-
-    impl Redis {
-        fn key_name(&self, key: &StorageKey) -> String {
-            format!("{}{}", self.prefix, key.as_str())
-        }
-
-        fn backend_for_cleanup(&self) -> RedisBackend {
-            RedisBackend::from_manager(self.manager.clone())
-                .with_prefix(&self.prefix)
-                .unwrap()
-        }
-    }
-
-    crate::e2e_suite!(make);
+    crate::e2e_suite!(Redis::new);
 
     /// The malformed-record scenario, `damage` done to the session's key (given its name).
     async fn malformed(damage: impl AsyncFn(&mut ConnectionManager, &str), version_damaged: bool) {
-        let Some(fixture) = make().await else { return };
+        let Some(fixture) = Redis::new().await else {
+            return;
+        };
         let damage = async |key: StorageKey| {
-            damage(&mut fixture.manager.clone(), &fixture.key_name(&key)).await;
+            damage(&mut fixture.connection(), &fixture.key_name(&key)).await;
         };
         crate::e2e::a_malformed_record_gives_a_fresh_session(&fixture, damage, version_damaged)
             .await;
-        crate::e2e::Cleanup::cleanup(fixture).await;
+        fixture.cleanup().await;
     }
 
     /// Sets one field of the session's hash.
@@ -640,90 +366,21 @@ mod redis {
 }
 
 mod mongodb {
-    use mongodb::Client;
-    use mongodb::bson::{Bson, Document, doc};
+    use mongodb::bson::{Bson, doc};
     use typed_session::backend::{MongoBackend, StorageKey};
 
-    use crate::common::services::{mongodb_url, unique_name};
+    use crate::common::storage::{Fixture, Mongo};
 
-    pub struct Mongo {
-        client: Client,
-        collection: String,
-    }
-
-    async fn make() -> Option<Mongo> {
-        let url = mongodb_url()?;
-        Some(Mongo {
-            client: Client::with_uri_str(&url).await.unwrap(),
-            collection: unique_name("sessions_"),
-        })
-    }
-
-    impl Mongo {
-        fn collection_backend(&self) -> MongoBackend {
-            MongoBackend::from_client(self.client.clone())
-                .with_collection(&self.collection)
-                .unwrap()
-        }
-    }
-
-    impl crate::e2e::Fixture for Mongo {
-        type Backend = MongoBackend;
-
-        async fn backend(&self) -> MongoBackend {
-            self.collection_backend()
-        }
-
-        async fn dump(&self) -> String {
-            let backend = self.collection_backend();
-            let mut cursor = backend
-                .collection()
-                .unwrap()
-                .find(Document::new())
-                .await
-                .unwrap();
-            let mut dump = String::new();
-            while cursor.advance().await.unwrap() {
-                let document: Document = cursor.deserialize_current().unwrap();
-                dump.push_str(&format!("{document}\n"));
-            }
-            dump
-        }
-
-        async fn stored(&self, key: &StorageKey) -> String {
-            let found = self
-                .collection_backend()
-                .collection()
-                .unwrap()
-                .find_one(doc! { "_id": key.as_str() })
-                .projection(doc! { "data": 1, "version": 1 })
-                .await
-                .unwrap();
-            format!("{found:?}")
-        }
-    }
-
-    impl crate::e2e::Cleanup for Mongo {
-        async fn cleanup(self) {
-            self.collection_backend()
-                .collection()
-                .unwrap()
-                .drop()
-                .await
-                .unwrap();
-        }
-    }
-
-    crate::e2e_suite!(make);
+    crate::e2e_suite!(Mongo::new);
 
     /// The malformed-record scenario, `field` of the session's document set to `value`.
     async fn set_field(field: &str, value: Bson) {
-        let Some(fixture) = make().await else { return };
+        let Some(fixture) = Mongo::new().await else {
+            return;
+        };
         let damage = async |key: StorageKey| {
             let result = fixture
-                .collection_backend()
                 .collection()
-                .unwrap()
                 .update_one(
                     doc! { "_id": key.as_str() },
                     doc! { "$set": { field: value.clone() } },
@@ -734,7 +391,7 @@ mod mongodb {
         };
         crate::e2e::a_malformed_record_gives_a_fresh_session(&fixture, damage, field == "version")
             .await;
-        crate::e2e::Cleanup::cleanup(fixture).await;
+        fixture.cleanup().await;
     }
 
     #[tokio::test]
@@ -760,72 +417,20 @@ mod mongodb {
 }
 
 mod surrealdb {
-    use surrealdb::types::RecordId;
-    use typed_session::backend::{SessionBackend, StorageKey, SurrealBackend};
+    use typed_session::backend::StorageKey;
 
-    use crate::common::services::surrealdb_backend;
+    use crate::common::storage::{Fixture, Surreal};
 
-    /// One engine per test (a fresh memory engine, or a table of its own on a real server).
-    pub struct Surreal {
-        backend: SurrealBackend,
-    }
-
-    async fn make() -> Option<Surreal> {
-        let backend = surrealdb_backend("sessions_").await?;
-        Some(Surreal { backend })
-    }
-
-    impl crate::e2e::Fixture for Surreal {
-        type Backend = SurrealBackend;
-
-        async fn backend(&self) -> SurrealBackend {
-            self.backend.clone()
-        }
-
-        async fn dump(&self) -> String {
-            let mut response = self
-                .backend
-                .client()
-                .query(format!("SELECT * FROM `{}`", self.backend.table_name()))
-                .await
-                .unwrap();
-            let rows: Vec<surrealdb::types::Value> = response.take(0).unwrap();
-            rows.iter().map(|row| format!("{row:?}\n")).collect()
-        }
-
-        async fn stored(&self, key: &StorageKey) -> String {
-            let mut response = self
-                .backend
-                .client()
-                .query("SELECT data, version FROM $rid")
-                .bind(("rid", self.record_id(key)))
-                .await
-                .unwrap();
-            let rows: Vec<surrealdb::types::Value> = response.take(0).unwrap();
-            format!("{rows:?}")
-        }
-    }
-
-    impl Surreal {
-        fn record_id(&self, key: &StorageKey) -> RecordId {
-            RecordId::new(self.backend.table_name(), key.as_str())
-        }
-    }
-
-    impl crate::e2e::Cleanup for Surreal {
-        async fn cleanup(self) {
-            self.backend.delete_all().await.unwrap();
-        }
-    }
-
-    crate::e2e_suite!(make);
+    crate::e2e_suite!(Surreal::new);
 
     #[tokio::test]
     async fn a_version_at_its_maximum_gives_a_fresh_session() {
-        let Some(fixture) = make().await else { return };
+        let Some(fixture) = Surreal::new().await else {
+            return;
+        };
         let damage = async |key: StorageKey| {
             let mut response = fixture
-                .backend
+                .backend()
                 .client()
                 .query("UPDATE $rid SET version = $version RETURN VALUE version")
                 .bind(("rid", fixture.record_id(&key)))
@@ -836,6 +441,6 @@ mod surrealdb {
             assert_eq!(versions, [i64::MAX]);
         };
         crate::e2e::a_malformed_record_gives_a_fresh_session(&fixture, damage, true).await;
-        crate::e2e::Cleanup::cleanup(fixture).await;
+        fixture.cleanup().await;
     }
 }

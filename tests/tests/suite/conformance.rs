@@ -1,17 +1,12 @@
 //! Every built-in persistent backend, and one written by a user, against the conformance suite;
 //! plus the checks of their table names and key prefixes.
 //!
-//! Each test works in a table, database file or key prefix of its own, and removes it after,
-//! even when the suite fails.
+//! Each test works in a table, database file, collection or key prefix of its own (its backend's
+//! fixture in `common::storage`), and removes it after, even when the suite fails.
 
 use std::panic::resume_unwind;
 use std::time::Duration;
 
-use crate::common::services::{
-    mongodb_backend, mysql_url, postgres_url, redis_url, surrealdb_backend, surrealdb_url,
-    unique_name,
-};
-use crate::common::shared_map::SharedMap;
 use mongodb::bson::{DateTime, doc};
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -24,6 +19,10 @@ use typed_session::backend::{
     BackendError, MongoBackend, MySqlBackend, PostgresBackend, Record, RedisBackend, SaveOutcome,
     SessionBackend, SqliteBackend, StorageKey, SurrealBackend,
 };
+
+use crate::common::services::{surrealdb_url, unique_name};
+use crate::common::shared_map::SharedMap;
+use crate::common::storage::{Fixture, Mongo, MySql, Postgres, Redis, Sqlite, Surreal};
 
 /// Runs the suite in a task of its own, so the caller can clean up before a failure propagates.
 async fn run_suite<B: SessionBackend + Clone>(backend: &B) -> Result<(), tokio::task::JoinError> {
@@ -48,14 +47,10 @@ async fn a_user_written_backend_conforms() {
 
 #[tokio::test]
 async fn sqlite_conforms() {
-    let path = std::env::temp_dir().join(format!("{}.db", unique_name("typed_session_test_")));
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let table = unique_name("sessions_");
-    let backend = SqliteBackend::connect(&url)
-        .await
-        .unwrap()
-        .with_table_name(&table)
-        .unwrap();
+    let Some(fixture) = Sqlite::new().await else {
+        return;
+    };
+    let backend = fixture.backend();
 
     let outcome = run_suite(&backend).await;
     if outcome.is_ok() {
@@ -63,30 +58,22 @@ async fn sqlite_conforms() {
             "SELECT COUNT(*) FROM sqlite_master \
              WHERE type = 'index' AND tbl_name = ?1 AND sql LIKE '%expires_at%'",
         )
-        .bind(&table)
+        .bind(&fixture.table)
         .fetch_one(backend.pool())
         .await
         .unwrap();
         assert_eq!(indexes, 1, "the expiry index exists");
     }
-    backend.pool().close().await;
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut file = path.clone().into_os_string();
-        file.push(suffix);
-        let _ = std::fs::remove_file(file);
-    }
+    fixture.cleanup().await;
     finish(outcome);
 }
 
 #[tokio::test]
 async fn postgres_conforms() {
-    let Some(url) = postgres_url() else { return };
-    let table = unique_name("sessions_");
-    let backend = PostgresBackend::connect(&url)
-        .await
-        .unwrap()
-        .with_table_name(&table)
-        .unwrap();
+    let Some(fixture) = Postgres::connected().await else {
+        return;
+    };
+    let backend = fixture.backend();
 
     let outcome = run_suite(&backend).await;
     if outcome.is_ok() {
@@ -94,28 +81,22 @@ async fn postgres_conforms() {
             "SELECT COUNT(*) FROM pg_indexes \
              WHERE tablename = $1 AND indexdef LIKE '%(expires_at)%'",
         )
-        .bind(&table)
+        .bind(&fixture.table)
         .fetch_one(backend.pool())
         .await
         .unwrap();
         assert_eq!(indexes, 1, "the expiry index exists");
     }
-    sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
-        .execute(backend.pool())
-        .await
-        .unwrap();
+    fixture.cleanup().await;
     finish(outcome);
 }
 
 #[tokio::test]
 async fn mariadb_conforms() {
-    let Some(url) = mysql_url() else { return };
-    let table = unique_name("sessions_");
-    let backend = MySqlBackend::connect(&url)
-        .await
-        .unwrap()
-        .with_table_name(&table)
-        .unwrap();
+    let Some(fixture) = MySql::connected().await else {
+        return;
+    };
+    let backend = fixture.backend();
 
     let outcome = run_suite(&backend).await;
     if outcome.is_ok() {
@@ -123,28 +104,23 @@ async fn mariadb_conforms() {
             "SELECT COUNT(*) FROM information_schema.statistics \
              WHERE table_schema = DATABASE() AND table_name = ? AND column_name = 'expires_at'",
         )
-        .bind(&table)
+        .bind(&fixture.table)
         .fetch_one(backend.pool())
         .await
         .unwrap();
         assert_eq!(indexes, 1, "the expiry index exists");
     }
-    sqlx::query(&format!("DROP TABLE IF EXISTS `{table}`"))
-        .execute(backend.pool())
-        .await
-        .unwrap();
+    fixture.cleanup().await;
     finish(outcome);
 }
 
 #[tokio::test]
 async fn redis_conforms_and_keeps_to_its_prefix() {
-    let Some(url) = redis_url() else { return };
-    let prefix = format!("{}:", unique_name("typed_session_test_"));
-    let backend = RedisBackend::connect(&url)
-        .await
-        .unwrap()
-        .with_prefix(&prefix)
-        .unwrap();
+    let Some(fixture) = Redis::new().await else {
+        return;
+    };
+    let backend = fixture.backend();
+    let prefix = fixture.prefix();
     // A neighbour that shares all but the prefix's last character: delete_all must spare it.
     let neighbour = format!("{}_neighbour", prefix.trim_end_matches(':'));
     let mut conn = backend.manager().clone();
@@ -153,7 +129,7 @@ async fn redis_conforms_and_keeps_to_its_prefix() {
     let outcome = run_suite(&backend).await;
     let survived: Option<String> = conn.get(&neighbour).await.unwrap();
     let () = conn.del(&neighbour).await.unwrap();
-    backend.delete_all().await.unwrap();
+    fixture.cleanup().await;
     finish(outcome);
     assert_eq!(
         survived.as_deref(),
@@ -164,13 +140,11 @@ async fn redis_conforms_and_keeps_to_its_prefix() {
 
 #[tokio::test]
 async fn redis_reports_malformed_records_as_errors() {
-    let Some(url) = redis_url() else { return };
-    let prefix = format!("{}:", unique_name("typed_session_test_"));
-    let backend = RedisBackend::connect(&url)
-        .await
-        .unwrap()
-        .with_prefix(&prefix)
-        .unwrap();
+    let Some(fixture) = Redis::new().await else {
+        return;
+    };
+    let backend = fixture.backend();
+    let prefix = fixture.prefix();
     let mut conn = backend.manager().clone();
     let now = 0;
 
@@ -221,10 +195,11 @@ async fn redis_reports_malformed_records_as_errors() {
 
 #[tokio::test]
 async fn mongodb_conforms_and_indexes_the_expiry() {
-    let Some(backend) = mongodb_backend("sessions_").await else {
+    let Some(fixture) = Mongo::new().await else {
         return;
     };
-    let collection = backend.collection().unwrap().clone();
+    let backend = fixture.backend();
+    let collection = fixture.collection().clone();
 
     let outcome = run_suite(&backend).await;
     if outcome.is_ok() {
@@ -238,17 +213,18 @@ async fn mongodb_conforms_and_indexes_the_expiry() {
         }
         assert!(ttl, "the TTL index on expires_at exists");
     }
-    collection.drop().await.unwrap();
+    fixture.cleanup().await;
     finish(outcome);
 }
 
 #[tokio::test]
 async fn mongodb_reports_malformed_records_as_errors() {
-    let Some(backend) = mongodb_backend("sessions_").await else {
+    let Some(fixture) = Mongo::new().await else {
         return;
     };
+    let backend = fixture.backend();
     backend.create_schema().await.unwrap();
-    let collection = backend.collection().unwrap().clone();
+    let collection = fixture.collection().clone();
     let now = 1_800_000_000_000;
     let later = DateTime::from_millis(1_800_000_060_000);
 
@@ -293,7 +269,7 @@ async fn mongodb_reports_malformed_records_as_errors() {
 
     backend.delete_all().await.unwrap();
     assert_eq!(collection.count_documents(doc! {}).await.unwrap(), 0);
-    collection.drop().await.unwrap();
+    fixture.cleanup().await;
 }
 
 /// No server needed: the missing database is noticed before any I/O.
@@ -350,20 +326,12 @@ async fn mongodb_rejects_bad_names() {
     );
 }
 
-async fn remove_table(backend: &SurrealBackend) {
-    backend
-        .client()
-        .query(format!("REMOVE TABLE IF EXISTS `{}`", backend.table_name()))
-        .await
-        .and_then(surrealdb::IndexedResults::check)
-        .unwrap();
-}
-
 #[tokio::test]
 async fn surrealdb_conforms_and_stores_expiry_as_a_datetime() {
-    let Some(backend) = surrealdb_backend("sessions_").await else {
+    let Some(fixture) = Surreal::new().await else {
         return;
     };
+    let backend = fixture.backend();
 
     let outcome = run_suite(&backend).await;
     if outcome.is_ok() {
@@ -390,7 +358,7 @@ async fn surrealdb_conforms_and_stores_expiry_as_a_datetime() {
             "the schema refuses a string expiry"
         );
     }
-    remove_table(&backend).await;
+    fixture.cleanup().await;
     finish(outcome);
 }
 
@@ -429,7 +397,7 @@ async fn surrealdb_keeps_to_its_namespace_database_and_table() {
     assert_eq!(place, ["typed_session", "test"]);
 
     assert_eq!(backend.count(0).await.unwrap(), 1);
-    remove_table(&backend).await;
+    Surreal::of(backend.clone()).cleanup().await;
 
     for (namespace, database) in [("", "db"), ("ns", "")] {
         assert!(

@@ -10,6 +10,7 @@
 //! - `backend_properties`: properties of each backend's reading of damaged records;
 //! - `security`: attacks on a real `Router`.
 //!
+//! Backends are set up, read raw, damaged and removed by their fixtures in `common::storage`.
 //! The suites that need a process of their own stay separate binaries: `allocations` (a global
 //! allocator), `capacity_sweep` (the process's log subscriber), `purge_thread` (counts the
 //! process's threads) and `faults` (starts and kills database servers).

@@ -4,12 +4,11 @@
 //!
 //! Scenarios where storage matters are written once and run on several storages with
 //! `on_storages!`: memory only, a user-written backend (`SharedMap`), SQLite, PostgreSQL, MongoDB
-//! and SurrealDB (skipped, or failed under `TYPED_SESSION_REQUIRE_SERVICES=1`, when its server is
-//! down).
+//! and SurrealDB (their fixtures in `common::storage`; skipped, or failed under
+//! `TYPED_SESSION_REQUIRE_SERVICES=1`, when its server is down).
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use axum::Router;
 use axum::body::Body;
@@ -20,19 +19,15 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http_body_util::BodyExt;
 use serde_json::Value;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::SqlitePool;
 use tower::ServiceExt;
-use typed_session::backend::{
-    MongoBackend, PostgresBackend, SessionBackend, SqliteBackend, StorageKey, SurrealBackend,
-};
+use typed_session::backend::StorageKey;
 use typed_session::{
     ClientIp, Key, SessionConfig, SessionData, SessionId, SessionLayer, SessionMode, SessionStore,
     Transport, TypedSession,
 };
 
-use crate::common::services::{mongodb_backend, postgres_url, surrealdb_backend, unique_name};
 use crate::common::shared_map::SharedMap;
+use crate::common::storage::{Fixture, Mongo, Postgres, Sqlite, Surreal};
 use crate::common::{Browser, Reply, Request, StatusCode, get_with_cookie, header, send};
 
 // ---------------------------------------------------------------------------------------------
@@ -371,22 +366,30 @@ async fn memory_store<T: SessionData>(config: SessionConfig) -> SessionStore<T> 
 // ---------------------------------------------------------------------------------------------
 
 /// Where a scenario's sessions rest, with raw access to what is stored (as an attacker with a
-/// copy of, or write access to, the table would have).
+/// copy of, or write access to, the table would have): memory only, or one backend's
+/// [`Fixture`].
 #[derive(Clone)]
 enum Storage {
     Memory,
     Map(SharedMap),
-    Sqlite {
-        pool: SqlitePool,
-        table: String,
-        path: PathBuf,
-    },
-    Postgres {
-        pool: PgPool,
-        table: String,
-    },
-    Mongo(MongoBackend),
-    Surreal(SurrealBackend),
+    Sqlite(Sqlite),
+    Postgres(Postgres),
+    Mongo(Mongo),
+    Surreal(Surreal),
+}
+
+/// `$fixture => $body` for the backend's fixture, or `$memory` in memory-only mode.
+macro_rules! with_fixture {
+    ($storage:expr, $memory:expr, $fixture:ident => $body:expr) => {
+        match $storage {
+            Storage::Memory => $memory,
+            Storage::Map($fixture) => $body,
+            Storage::Sqlite($fixture) => $body,
+            Storage::Postgres($fixture) => $body,
+            Storage::Mongo($fixture) => $body,
+            Storage::Surreal($fixture) => $body,
+        }
+    };
 }
 
 impl Storage {
@@ -399,106 +402,33 @@ impl Storage {
     }
 
     async fn sqlite() -> Option<Self> {
-        let path =
-            std::env::temp_dir().join(format!("{}.db", unique_name("typed_session_security_")));
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let pool = SqliteBackend::connect(&url).await.unwrap().pool().clone();
-        Some(Self::Sqlite {
-            pool,
-            table: unique_name("security_"),
-            path,
-        })
+        Sqlite::new().await.map(Self::Sqlite)
     }
 
     async fn postgres() -> Option<Self> {
-        let url = postgres_url()?;
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&url)
-            .await
-            .unwrap();
-        Some(Self::Postgres {
-            pool,
-            table: unique_name("security_"),
-        })
+        Postgres::new().await.map(Self::Postgres)
     }
 
     async fn mongodb() -> Option<Self> {
-        mongodb_backend("security_").await.map(Self::Mongo)
+        Mongo::new().await.map(Self::Mongo)
     }
 
     async fn surrealdb() -> Option<Self> {
-        surrealdb_backend("security_").await.map(Self::Surreal)
+        Surreal::new().await.map(Self::Surreal)
     }
 
     /// A store ("a server") on this storage; each call is another server sharing it.
     async fn store<T: SessionData>(&self, config: SessionConfig) -> SessionStore<T> {
         let builder = SessionStore::<T>::builder().config(config);
-        let builder = match self {
-            Self::Memory => builder,
-            Self::Map(map) => builder.backend(map.clone()),
-            Self::Sqlite { pool, table, .. } => builder.backend(
-                SqliteBackend::from_pool(pool.clone())
-                    .with_table_name(table)
-                    .unwrap(),
-            ),
-            Self::Postgres { pool, table } => builder.backend(
-                PostgresBackend::from_pool(pool.clone())
-                    .with_table_name(table)
-                    .unwrap(),
-            ),
-            Self::Mongo(backend) => builder.backend(backend.clone()),
-            Self::Surreal(backend) => builder.backend(backend.clone()),
-        };
-        builder.build().await.unwrap()
+        with_fixture!(self, builder.build().await, fixture => {
+            builder.backend(fixture.backend()).build().await
+        })
+        .unwrap()
     }
 
     /// Every stored record, as (storage key, data), read straight from the storage.
     async fn records(&self) -> Vec<(String, String)> {
-        match self {
-            Self::Memory => Vec::new(),
-            Self::Map(map) => map
-                .map()
-                .iter()
-                .map(|(key, record)| (key.as_str().to_owned(), record.data.clone()))
-                .collect(),
-            Self::Sqlite { pool, table, .. } => {
-                sqlx::query_as(&format!("SELECT id, data FROM \"{table}\""))
-                    .fetch_all(pool)
-                    .await
-                    .unwrap()
-            }
-            Self::Postgres { pool, table } => {
-                sqlx::query_as(&format!("SELECT id, data FROM \"{table}\""))
-                    .fetch_all(pool)
-                    .await
-                    .unwrap()
-            }
-            Self::Mongo(backend) => {
-                let collection = backend.collection().unwrap();
-                let mut cursor = collection.find(mongodb::bson::doc! {}).await.unwrap();
-                let mut records = Vec::new();
-                while cursor.advance().await.unwrap() {
-                    let document = cursor.deserialize_current().unwrap();
-                    records.push((
-                        document.get_str("_id").unwrap().to_owned(),
-                        document.get_str("data").unwrap().to_owned(),
-                    ));
-                }
-                records
-            }
-            Self::Surreal(backend) => {
-                let table = backend.table_name();
-                let mut response = backend
-                    .client()
-                    .query(format!(
-                        "SELECT VALUE [record::id(id), data] FROM `{table}`"
-                    ))
-                    .await
-                    .unwrap();
-                response.take(0).unwrap()
-            }
-        }
+        with_fixture!(self, Vec::new(), fixture => fixture.records().await)
     }
 
     /// Everything stored, as one text to search for plaintext.
@@ -522,80 +452,17 @@ impl Storage {
     /// Overwrites the stored data of session `id`, behind the store's back.
     async fn tamper(&self, id: SessionId, data: &str) {
         let key = StorageKey::for_id(id);
-        let changed = match self {
-            Self::Memory => panic!("nothing is stored in memory-only mode"),
-            Self::Map(map) => {
-                map.map().get_mut(&key).expect("a stored record").data = data.to_owned();
-                1
-            }
-            Self::Sqlite { pool, table, .. } => {
-                sqlx::query(&format!("UPDATE \"{table}\" SET data = ? WHERE id = ?"))
-                    .bind(data)
-                    .bind(key.as_str())
-                    .execute(pool)
-                    .await
-                    .unwrap()
-                    .rows_affected()
-            }
-            Self::Postgres { pool, table } => {
-                sqlx::query(&format!("UPDATE \"{table}\" SET data = $1 WHERE id = $2"))
-                    .bind(data)
-                    .bind(key.as_str())
-                    .execute(pool)
-                    .await
-                    .unwrap()
-                    .rows_affected()
-            }
-            Self::Mongo(backend) => {
-                backend
-                    .collection()
-                    .unwrap()
-                    .update_one(
-                        mongodb::bson::doc! { "_id": key.as_str() },
-                        mongodb::bson::doc! { "$set": { "data": data } },
-                    )
-                    .await
-                    .unwrap()
-                    .modified_count
-            }
-            Self::Surreal(backend) => {
-                let mut response = backend
-                    .client()
-                    .query("UPDATE type::record($table, $key) SET data = $data RETURN VALUE id")
-                    .bind(("table", backend.table_name().to_owned()))
-                    .bind(("key", key.as_str().to_owned()))
-                    .bind(("data", data.to_owned()))
-                    .await
-                    .unwrap();
-                let updated: Vec<surrealdb::types::RecordId> = response.take(0).unwrap();
-                updated.len() as u64
-            }
-        };
+        let changed = with_fixture!(
+            self,
+            panic!("nothing is stored in memory-only mode"),
+            fixture => fixture.set_data(&key, data).await
+        );
         assert_eq!(changed, 1, "no stored record to tamper with");
     }
 
-    /// Removes what the scenario stored: the SQLite file, the PostgreSQL table.
+    /// Removes what the scenario stored.
     async fn cleanup(self) {
-        match self {
-            Self::Memory | Self::Map(_) => {}
-            Self::Sqlite { pool, path, .. } => {
-                pool.close().await;
-                for suffix in ["", "-wal", "-shm", "-journal"] {
-                    let mut file = path.clone().into_os_string();
-                    file.push(suffix);
-                    let _ = std::fs::remove_file(file);
-                }
-            }
-            Self::Postgres { pool, table } => {
-                sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-                pool.close().await;
-            }
-            Self::Mongo(backend) => backend.collection().unwrap().drop().await.unwrap(),
-            Self::Surreal(backend) => backend.delete_all().await.unwrap(),
-        }
+        with_fixture!(self, (), fixture => fixture.cleanup().await);
     }
 }
 

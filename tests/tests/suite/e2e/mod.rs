@@ -1,11 +1,10 @@
 //! The end-to-end suite every persistent backend passes: a real `Router`, real cookies, stores
 //! that restart, two stores on one database, a backend that fails. Written once; each backend
-//! module instantiates it with `e2e_suite!` and a [`Fixture`].
+//! module (in `backends`) instantiates it with `e2e_suite!` and its [`Fixture`].
 #![allow(dead_code, unreachable_pub)]
 
 pub mod wrapper;
 
-use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
@@ -20,17 +19,7 @@ use crate::common::{Browser, Reply, StatusCode, get_with_cookie, with_route};
 use wrapper::Instrumented;
 
 /// One backend under test: fresh, isolated storage (its own table or key prefix).
-pub trait Fixture: Send + Sync + 'static {
-    type Backend: SessionBackend;
-    /// A new handle on this fixture's storage: each call is another "server".
-    fn backend(&self) -> impl Future<Output = Self::Backend> + Send;
-    /// Everything this fixture stores, as text (keys and values), to check what is at rest.
-    fn dump(&self) -> impl Future<Output = String> + Send;
-    /// The record under `key` as stored, whatever shape damage left it in: its data and version,
-    /// with their types where the storage tells them apart (not its expiry, which a touch may
-    /// move), to check that a record was left alone.
-    fn stored(&self, key: &StorageKey) -> impl Future<Output = String> + Send;
-}
+pub use crate::common::storage::Fixture;
 
 #[derive(SessionData)]
 pub struct Visit {
@@ -110,7 +99,7 @@ pub fn app(store: &SessionStore<Visit>) -> Router {
 }
 
 async fn server<F: Fixture>(fixture: &F) -> Router {
-    app(&store(fixture.backend().await, config()).await)
+    app(&store(fixture.backend(), config()).await)
 }
 
 fn cookie_of(browser: &Browser) -> String {
@@ -136,7 +125,7 @@ pub async fn counter_survives_a_store_restart<F: Fixture>(fixture: &F) {
 }
 
 pub async fn cached_requests_make_no_backend_round_trips<F: Fixture>(fixture: &F) {
-    let backend = Instrumented::new(fixture.backend().await);
+    let backend = Instrumented::new(fixture.backend());
     let calls = backend.calls();
     let app = app(&store(backend, config()).await);
     let mut browser = Browser::new(&app);
@@ -235,7 +224,7 @@ pub async fn renewal_moves_the_record_and_kills_the_old_id<F: Fixture>(fixture: 
 /// A renewal whose old record cannot be deleted fails as a whole: the client keeps its old
 /// id, whose record is intact and keeps taking writes, and the new record does not linger.
 pub async fn a_failed_renewal_keeps_the_session_under_its_old_id<F: Fixture>(fixture: &F) {
-    let backend = Instrumented::new(fixture.backend().await);
+    let backend = Instrumented::new(fixture.backend());
     let deletes = backend.failing_deletes();
     let app = app(&store(backend, config()).await);
     let mut browser = Browser::new(&app);
@@ -256,7 +245,7 @@ pub async fn a_failed_renewal_keeps_the_session_under_its_old_id<F: Fixture>(fix
         elsewhere.starts_with("4 "),
         "its record took the write: {elsewhere}"
     );
-    let stored = fixture.backend().await.count(now_millis()).await.unwrap();
+    let stored = fixture.backend().count(now_millis()).await.unwrap();
     assert_eq!(stored, 1, "the new record was removed");
 }
 
@@ -268,7 +257,7 @@ pub async fn a_failed_log_in_leaves_the_old_id_as_it_was<F: Fixture>(fixture: &F
         session.set_note(Some("logged in".to_owned()));
         session.renew();
     }
-    let backend = Instrumented::new(fixture.backend().await);
+    let backend = Instrumented::new(fixture.backend());
     let switch = backend.switch();
     let store = store(backend, config()).await;
     let app = with_route(app(&store), &store, "/log-in", log_in);
@@ -350,7 +339,7 @@ pub async fn two_stores_keep_each_others_writes_to_different_fields<F: Fixture>(
 /// for as long as the burst lasts, here more races than any small fixed limit, then stores this
 /// request's write on top of the rival's record.
 pub async fn a_save_outlasts_a_burst_of_another_servers_wins<F: Fixture>(fixture: &F) {
-    let backend = Instrumented::new(fixture.backend().await);
+    let backend = Instrumented::new(fixture.backend());
     let rival = backend.rival();
     let mut browser = Browser::new(&app(&store(backend, config()).await));
     assert_eq!(browser.get("/").await.body, "1");
@@ -457,7 +446,7 @@ pub async fn schema_evolution_keeps_stored_sessions_readable<F: Fixture>(fixture
     }
     let config = || config().with_cookie_name("profile");
     let v1 = SessionStore::<ProfileV1>::builder()
-        .backend(fixture.backend().await)
+        .backend(fixture.backend())
         .config(config())
         .build()
         .await
@@ -469,7 +458,7 @@ pub async fn schema_evolution_keeps_stored_sessions_readable<F: Fixture>(fixture
     browser.get("/").await;
 
     let v2 = SessionStore::<ProfileV2>::builder()
-        .backend(fixture.backend().await)
+        .backend(fixture.backend())
         .config(config())
         .build()
         .await
@@ -507,7 +496,7 @@ pub async fn a_malformed_record_gives_a_fresh_session<F: Fixture>(
     version_damaged: bool,
 ) {
     let touching = config().with_touch_interval(Duration::from_millis(1));
-    let cached = app(&store(fixture.backend().await, touching.clone()).await);
+    let cached = app(&store(fixture.backend(), touching.clone()).await);
     // Has it cached too, and will not touch it for a minute: its next write is a compare-and-set.
     let saving = server(fixture).await;
     let mut browser = Browser::new(&cached);
@@ -525,7 +514,7 @@ pub async fn a_malformed_record_gives_a_fresh_session<F: Fixture>(
     damage(key.clone()).await;
     let damaged = fixture.stored(&key).await;
 
-    let restarted_store = store(fixture.backend().await, touching).await;
+    let restarted_store = store(fixture.backend(), touching).await;
     let restarted = app(&restarted_store);
     for _ in 0..3 {
         let reply = browser.on(&restarted).get("/").await;
@@ -586,7 +575,7 @@ pub async fn a_write_to_a_session_dropped_meanwhile_is_not_acknowledged<F: Fixtu
 
     let entered = Arc::new(Notify::new());
     let release = Arc::new(Notify::new());
-    let store = store(fixture.backend().await, config()).await;
+    let store = store(fixture.backend(), config()).await;
     let slow = {
         let (entered, release) = (Arc::clone(&entered), Arc::clone(&release));
         move |session: TypedSession<Visit>| async move {
@@ -630,7 +619,7 @@ pub async fn an_undecodable_record_gives_a_fresh_session<F: Fixture>(fixture: &F
     browser.get("/").await;
     let id = id_of(&browser);
     let key = StorageKey::for_id(id);
-    let backend = fixture.backend().await;
+    let backend = fixture.backend();
     let now = now_millis();
     let stored = backend.load(&key, now).await.unwrap().unwrap();
     for garbage in ["not json", "{\"format\":99,\"fields\":{}}", "[1,2]"] {
@@ -664,7 +653,7 @@ pub async fn a_misfit_field_takes_its_default_and_the_rest_survives<F: Fixture>(
     browser.get("/note?text=kept").await;
     let id = id_of(&browser);
     let key = StorageKey::for_id(id);
-    let backend = fixture.backend().await;
+    let backend = fixture.backend();
     let stored = backend.load(&key, now_millis()).await.unwrap().unwrap();
     let mut record: serde_json::Value = serde_json::from_str(&stored.data).unwrap();
     record["fields"]["count"] = serde_json::Value::from("many");
@@ -686,7 +675,7 @@ pub async fn a_misfit_field_takes_its_default_and_the_rest_survives<F: Fixture>(
 }
 
 pub async fn a_failing_backend_gives_503_and_writes_nothing<F: Fixture>(fixture: &F) {
-    let backend = Instrumented::new(fixture.backend().await);
+    let backend = Instrumented::new(fixture.backend());
     let switch = backend.switch();
     let app = app(&store(backend, config()).await);
     let mut browser = Browser::new(&app);
@@ -694,7 +683,7 @@ pub async fn a_failing_backend_gives_503_and_writes_nothing<F: Fixture>(fixture:
     browser.get("/").await;
 
     // A request that must load (another server's cache is cold) while the backend is down.
-    let backend = Instrumented::new(fixture.backend().await);
+    let backend = Instrumented::new(fixture.backend());
     let cold_switch = backend.switch();
     let cold = app_with(backend).await;
     cold_switch.set_down(true);
@@ -761,7 +750,7 @@ pub async fn closed_port_gives_503<B: SessionBackend>(backend: B) {
 /// Scheduled purges log a failing backend and keep going; once the backend is back, expired
 /// records are deleted without anyone calling `purge_expired`.
 pub async fn scheduled_purges_survive_backend_errors<F: Fixture>(fixture: &F) {
-    let backend = Instrumented::new(fixture.backend().await);
+    let backend = Instrumented::new(fixture.backend());
     let switch = backend.switch();
     let config = config()
         .with_idle_timeout(Duration::from_millis(300))
@@ -772,7 +761,7 @@ pub async fn scheduled_purges_survive_backend_errors<F: Fixture>(fixture: &F) {
     switch.set_down(true);
     tokio::time::sleep(Duration::from_millis(500)).await; // expired, and purges failed
     switch.set_down(false);
-    let raw = fixture.backend().await;
+    let raw = fixture.backend();
     for _ in 0..50 {
         if raw.list_keys(0).await.unwrap().is_empty() {
             return;
@@ -809,7 +798,7 @@ pub async fn expiry_holds_across_restarts_and_touches_extend_it<F: Fixture>(fixt
             .with_idle_timeout(Duration::from_millis(1500))
             .with_touch_interval(Duration::from_millis(300))
     };
-    let app = app(&store(fixture.backend().await, short()).await);
+    let app = app(&store(fixture.backend(), short()).await);
     let mut kept_alive = Browser::new(&app);
     kept_alive.get("/").await;
     let mut abandoned = Browser::new(&app);
@@ -825,26 +814,23 @@ pub async fn expiry_holds_across_restarts_and_touches_extend_it<F: Fixture>(fixt
 }
 
 async fn app_with_config<F: Fixture>(fixture: &F, config: SessionConfig) -> Router {
-    app(&store(fixture.backend().await, config).await)
+    app(&store(fixture.backend(), config).await)
 }
 
 pub async fn purge_deletes_expired_records<F: Fixture>(fixture: &F) {
     let config = config()
         .with_idle_timeout(Duration::from_millis(300))
         .with_touch_interval(Duration::from_millis(100));
-    let store = store(fixture.backend().await, config).await;
+    let store = store(fixture.backend(), config).await;
     let app = app(&store);
     for _ in 0..3 {
         Browser::new(&app).get("/").await;
     }
-    assert_eq!(
-        fixture.backend().await.count(now_millis()).await.unwrap(),
-        3
-    );
+    assert_eq!(fixture.backend().count(now_millis()).await.unwrap(), 3);
     tokio::time::sleep(Duration::from_millis(500)).await;
     store.purge_expired().await.unwrap();
     assert_eq!(store.count(), 0, "memory purged");
-    let backend = fixture.backend().await;
+    let backend = fixture.backend();
     assert_eq!(backend.count(now_millis()).await.unwrap(), 0);
     assert!(backend.list_keys(now_millis()).await.unwrap().is_empty());
 }
@@ -932,9 +918,9 @@ pub async fn requests_spaced_under_the_idle_timeout_keep_the_session<F: Fixture>
             .with_idle_timeout(IDLE)
             .with_touch_interval(Duration::from_millis(1500))
     };
-    let first = app(&store(fixture.backend().await, edge()).await);
-    let second = app(&store(fixture.backend().await, edge()).await);
-    let third = app(&store(fixture.backend().await, edge()).await);
+    let first = app(&store(fixture.backend(), edge()).await);
+    let second = app(&store(fixture.backend(), edge()).await);
+    let third = app(&store(fixture.backend(), edge()).await);
     let mut browser = Browser::new(&first);
     assert_eq!(browser.get("/").await.body, "1");
     let mut last = std::time::Instant::now();
@@ -969,7 +955,7 @@ pub async fn a_write_after_another_servers_logout_fails_loudly<F: Fixture>(fixtu
     assert!(reply.body.contains("not saved"), "{}", reply.body);
     let removal = reply.cookie_line("visit").expect("a removal cookie");
     assert!(removal.contains("Max-Age=0"), "{removal}");
-    let stored = fixture.backend().await.count(now_millis()).await.unwrap();
+    let stored = fixture.backend().count(now_millis()).await.unwrap();
     assert_eq!(stored, 0, "never brought back: {}", fixture.dump().await);
 }
 
@@ -983,7 +969,7 @@ pub async fn a_write_outliving_the_stored_expiry_fails_loudly<F: Fixture>(fixtur
     let short = config()
         .with_idle_timeout(Duration::from_millis(400))
         .with_touch_interval(Duration::from_millis(200));
-    let store = store(fixture.backend().await, short).await;
+    let store = store(fixture.backend(), short).await;
     let app = with_route(app(&store), &store, "/slow", slow_increment);
     let mut browser = Browser::new(&app);
     assert_eq!(browser.get("/").await.body, "1");
@@ -998,7 +984,7 @@ pub async fn a_write_outliving_the_stored_expiry_fails_loudly<F: Fixture>(fixtur
 /// each, 10 rounds, a capacity of 8; every increment answered 200 is stored.
 pub async fn a_small_memory_capacity_never_loses_an_acknowledged_write<F: Fixture>(fixture: &F) {
     let capacity = config().with_memory_capacity(Some(8));
-    let app = app(&store(fixture.backend().await, capacity).await);
+    let app = app(&store(fixture.backend(), capacity).await);
     let mut cookies = Vec::new();
     for _ in 0..64 {
         let mut browser = Browser::new(&app);
@@ -1077,7 +1063,7 @@ macro_rules! e2e_suite {
                 $crate::e2e::show_store_logs();
                 let Some(fixture) = ($make)().await else { return };
                 $crate::e2e::$name(&fixture).await;
-                $crate::e2e::Cleanup::cleanup(fixture).await;
+                $crate::common::storage::Fixture::cleanup(fixture).await;
             }
         )*
     };
@@ -1091,9 +1077,4 @@ pub fn show_store_logs() {
         .with_ansi(false)
         .with_env_filter("typed_session=warn")
         .try_init();
-}
-
-/// Removes a fixture's storage after a passing test.
-pub trait Cleanup {
-    fn cleanup(self) -> impl Future<Output = ()> + Send;
 }
