@@ -8,7 +8,7 @@
 //! - `conformance`: every backend against the conformance suite, and their name checks;
 //! - `backends`: every persistent backend through the end-to-end suite (`e2e`);
 //! - `backend_properties`: properties of each backend's reading of damaged records;
-//! - `security`: attacks on a real `Router`.
+//! - `security`: attacks on a real `Router`, one threat per module.
 //!
 //! Backends are set up, read raw, damaged and removed by their fixtures in `common::storage`.
 //! The suites that need a process of their own stay separate binaries: `allocations` (a global
