@@ -94,7 +94,7 @@ async fn the_hot_path_allocates_no_more_than_it_did() {
         "allocations per request beyond a no-op layer: hot {hot}, read-only {read_only}, fresh {fresh}"
     );
 
-    // The budget, as measured (see README "Performance"): the request's session state and its
+    // The budget, as measured (see benches/README.md): the request's session state and its
     // request extension, and the growth of axum's extension map to hold one more entry (with
     // the workspace's features; `-p tests` alone measures one less); a new session has no
     // separate request state (its entry carries the request's marks) but its entry, its

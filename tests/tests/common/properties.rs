@@ -10,8 +10,8 @@ use std::fmt::Debug;
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-/// How many cases a property runs: `PROPTEST_CASES` when set (the long run in the README's
-/// "Tests" sets it to a million), else `default_cases`, chosen per test so that the whole
+/// How many cases a property runs: `PROPTEST_CASES` when set (the long run in CONTRIBUTING.md
+/// sets it to a million), else `default_cases`, chosen per test so that the whole
 /// property suite stays within about a minute of CI. Shrinking is bounded, since a case that
 /// talks to a database server costs milliseconds and a failure should still report soon.
 pub fn config(default_cases: u32) -> Config {

@@ -11,7 +11,7 @@
 //!
 //! SQLite runs in memory; PostgreSQL, MariaDB and Redis are the local servers (skipped with a
 //! notice when down, failing under `TYPED_SESSION_REQUIRE_SERVICES=1`), with fewer cases since
-//! each costs round trips. Case counts follow `PROPTEST_CASES`; see the README's "Tests".
+//! each costs round trips. Case counts follow `PROPTEST_CASES`; see CONTRIBUTING.md.
 
 #![allow(unreachable_pub)]
 

@@ -7,7 +7,7 @@
 //! exactly when a value is one the server issued for it (so junk, forged, tampered, truncated
 //! or extended values never are), while a real value among a few junk ones is still found.
 //!
-//! Case counts follow `PROPTEST_CASES`; see the README's "Tests" for the long run.
+//! Case counts follow `PROPTEST_CASES`; see CONTRIBUTING.md for the long run.
 
 use axum::Router;
 use axum::body::Body;
