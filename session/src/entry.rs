@@ -28,14 +28,23 @@ pub(crate) struct Entry<T> {
     /// While the session is new and unstored, the operations its creating request asked for
     /// (see `Session::Fresh`); unused after.
     pub(crate) creator_actions: AtomicU8,
+    /// What only some sessions need, made on first use (see [`Extras`]): most sessions of an
+    /// unsigned memory-only store never need it, and the entry stays smaller (112 bytes with the
+    /// default features), which keeps a new session's entry copied inline.
+    extras: OnceLock<Box<Extras>>,
+}
+
+/// The parts of an [`Entry`] made when first needed.
+#[derive(Default)]
+struct Extras {
     /// One save at a time per session on this server: parallel requests queue here and most
-    /// find their writes already carried by the save before them. Made on first use (a save, a
-    /// renewal, a destroy, a withdrawn consent): most sessions of a memory-only store never
-    /// need it, and the entry stays smaller (24 bytes with the default features).
-    save_lock: OnceLock<Box<tokio::sync::Mutex<()>>>,
+    /// find their writes already carried by the save before them. Needed from a session's
+    /// first save, renewal, destroy or withdrawn consent.
+    save_lock: tokio::sync::Mutex<()>,
     /// The session's last signed value this server issued or verified in full, so that the
-    /// client's next request is recognised without an HMAC.
-    pub(crate) known_value: KnownValue,
+    /// client's next request is recognised without an HMAC. Needed from a signed store's first
+    /// value.
+    known_value: KnownValue,
 }
 
 /// States of [`Entry::ended`].
@@ -101,8 +110,7 @@ impl<T> Entry<T> {
             consent: AtomicBool::new(true),
             ended: AtomicU8::new(LIVE),
             creator_actions: AtomicU8::new(0),
-            save_lock: OnceLock::new(),
-            known_value: KnownValue::default(),
+            extras: OnceLock::new(),
         }
     }
 
@@ -115,7 +123,16 @@ impl<T> Entry<T> {
 
     /// The session's save lock (see the field).
     pub(crate) fn save_lock(&self) -> &tokio::sync::Mutex<()> {
-        self.save_lock.get_or_init(Box::default)
+        &self.extras().save_lock
+    }
+
+    /// The session's known-good signed value (see the field of [`Extras`]).
+    pub(crate) fn known_value(&self) -> &KnownValue {
+        &self.extras().known_value
+    }
+
+    fn extras(&self) -> &Extras {
+        self.extras.get_or_init(Box::default)
     }
 
     pub(crate) fn has_consent(&self) -> bool {

@@ -189,9 +189,9 @@ impl<T: SessionData> StoreInner<T> {
                 break;
             }
             *checks -= 1;
-            if let Some(incoming) =
-                self.transport
-                    .verify_known(&presented, binding, &entry.known_value)
+            if let Some(incoming) = self
+                .transport
+                .verify_known(&presented, binding, || entry.known_value())
             {
                 return Cached::Hit(incoming, entry);
             }
@@ -292,7 +292,7 @@ impl<T: SessionData> StoreInner<T> {
                 }
             };
             self.transport
-                .note_verified(&presented, binding, incoming, &entry.known_value);
+                .note_verified(&presented, binding, incoming, || entry.known_value());
             if let Some(session) = self.existing(incoming, entry, now).await? {
                 return Ok(Some(session));
             }
@@ -462,13 +462,9 @@ impl<T: SessionData> StoreInner<T> {
         let max_age = entry
             .is_long_term()
             .then_some(self.config.long_term_timeout);
-        self.transport.set(
-            headers,
-            id,
-            entry.has_consent(),
-            binding,
-            max_age,
-            &entry.known_value,
-        );
+        self.transport
+            .set(headers, id, entry.has_consent(), binding, max_age, || {
+                entry.known_value()
+            });
     }
 }

@@ -113,34 +113,41 @@ impl IdTransport {
     /// [`verify`](Self::verify) for a live session's value: answered from `known` when that is
     /// the session's last value this server issued or verified, for this very client and
     /// transport (see [`KnownValue`]); a value verified in full is remembered there.
+    /// `known` is asked for only when the store signs.
     #[inline]
-    pub(crate) fn verify_known(
+    pub(crate) fn verify_known<'k>(
         &self,
         presented: &Presented<'_>,
         binding: &ClientBinding,
-        known: &KnownValue,
+        known: impl FnOnce() -> &'k KnownValue,
     ) -> Option<Incoming> {
         if self.signer.is_none() {
             return self.verify(presented, binding);
         }
+        let known = known();
         if let Some(incoming) = known.recognise(presented, binding) {
             return Some(incoming);
         }
         let incoming = self.verify(presented, binding)?;
-        self.note_verified(presented, binding, incoming, known);
+        known.remember(
+            presented.value,
+            presented.via_header,
+            binding,
+            incoming.resign,
+        );
         Some(incoming)
     }
 
     /// Remembers in `known` a value [`verify`](Self::verify) passed, once its session is found.
-    pub(crate) fn note_verified(
+    pub(crate) fn note_verified<'k>(
         &self,
         presented: &Presented<'_>,
         binding: &ClientBinding,
         incoming: Incoming,
-        known: &KnownValue,
+        known: impl FnOnce() -> &'k KnownValue,
     ) {
         if self.signer.is_some() {
-            known.remember(
+            known().remember(
                 presented.value,
                 presented.via_header,
                 binding,
@@ -240,17 +247,17 @@ impl IdTransport {
     }
 
     /// Hands `id` to the client on every configured transport. A signed value is remembered
-    /// in `known`, the session's [`KnownValue`] (the cookie's, when both transports are on),
+    /// in `known()`, the session's [`KnownValue`] (the cookie's, when both transports are on),
     /// so that the client's next request is recognised without an HMAC.
     #[inline]
-    pub(crate) fn set(
+    pub(crate) fn set<'k>(
         &self,
         headers: &mut HeaderMap,
         id: SessionId,
         consent: bool,
         binding: &ClientBinding,
         max_age: Option<Duration>,
-        known: &KnownValue,
+        known: impl Fn() -> &'k KnownValue,
     ) {
         let signed = self.signer.is_some();
         if let Some(cookie) = &self.cookie {
@@ -261,7 +268,7 @@ impl IdTransport {
                     let start = line.len();
                     self.encode(line, cookie.name(), id, consent, binding);
                     if signed {
-                        known.remember(&line[start..], false, binding, false);
+                        known().remember(&line[start..], false, binding, false);
                     }
                 };
                 cookie.set(headers, self.value_len(consent), write, max_age);
@@ -271,7 +278,7 @@ impl IdTransport {
             let mut value = Vec::with_capacity(self.value_len(consent));
             self.encode(&mut value, name.as_str(), id, consent, binding);
             if signed && self.cookie.is_none() {
-                known.remember(&value, true, binding, false);
+                known().remember(&value, true, binding, false);
             }
             if let Ok(value) = HeaderValue::try_from(value) {
                 headers.insert(name.clone(), value);
