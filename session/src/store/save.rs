@@ -28,6 +28,8 @@ const SAVE_PATIENCE: Duration = Duration::from_secs(3);
 /// What one save attempt writes.
 struct Snapshot {
     id: SessionId,
+    /// `id`'s storage key, hashed once per attempt for both the encryption and the write.
+    key: StorageKey,
     record: Record,
     expected: Option<u64>,
     /// The write counter the record carries.
@@ -197,7 +199,7 @@ impl<T: SessionData> StoreInner<T> {
         let now = now_millis();
         let snapshot = self.snapshot(&mut entry.lock(), entry, now, id, None)?;
         let outcome = backend
-            .save(&StorageKey::for_id(id), &snapshot.record, None, now)
+            .save(&snapshot.key, &snapshot.record, None, now)
             .await;
         // A conflict would take a live record under a fresh random id.
         if self.settle(entry, &snapshot, outcome, now)? {
@@ -258,9 +260,8 @@ impl<T: SessionData> StoreInner<T> {
                 let (id, expected) = (slot.id, (slot.version != 0).then_some(slot.version));
                 self.snapshot(&mut slot, entry, now, id, expected)?
             };
-            let key = StorageKey::for_id(snapshot.id);
             let outcome = backend
-                .save(&key, &snapshot.record, snapshot.expected, now)
+                .save(&snapshot.key, &snapshot.record, snapshot.expected, now)
                 .await;
             if self.settle(entry, &snapshot, outcome, now)? {
                 return Ok(());
@@ -298,7 +299,7 @@ impl<T: SessionData> StoreInner<T> {
                 if snapshot.expected.is_none()
                     && let Some(key_store) = &self.key_store
                 {
-                    key_store.insert(&StorageKey::for_id(snapshot.id));
+                    key_store.insert(&snapshot.key);
                 }
                 // A first record (or a renewal's) sets the version; a compare-and-set only
                 // raises it, in case a refresh already read a later one.
@@ -354,6 +355,7 @@ impl<T: SessionData> StoreInner<T> {
         };
         Ok(Snapshot {
             id,
+            key,
             record: Record {
                 data,
                 version,
