@@ -2,6 +2,7 @@
 //!
 #![doc = include_str!("../../docs/storage.md")]
 
+mod change;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(any(
@@ -51,6 +52,7 @@ mod table_name;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisBackend;
+pub use change::{Change, ChangeFeed};
 pub use error::BackendError;
 pub use key::StorageKey;
 #[cfg(feature = "mongodb")]
@@ -305,4 +307,18 @@ pub trait SessionBackend: Send + Sync + 'static {
         &self,
         now: u64,
     ) -> impl Future<Output = Result<Vec<StorageKey>, BackendError>> + Send;
+
+    /// Subscribes to the saves and deletes other backend instances make (other servers, or
+    /// other stores in this process), so that a store drops its cached copy of a changed
+    /// session at once instead of at its next touch. A backend that supports it announces each
+    /// of its own saves and deletes together with the write, and leaves its own announcements
+    /// out of the feed it returns.
+    ///
+    /// `None`, the default, means the backend announces nothing: other servers then learn of a
+    /// change at their next touch (at most `touch_interval` later). An error, or a feed that
+    /// ends, makes the store fall back to that bound, treat every cached session as unverified,
+    /// and subscribe again with backoff.
+    fn changes(&self) -> impl Future<Output = Result<Option<ChangeFeed>, BackendError>> + Send {
+        async { Ok(None) }
+    }
 }

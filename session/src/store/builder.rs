@@ -13,7 +13,7 @@ use crate::lifetime::Lifetimes;
 use crate::store::erased::{DynBackend, Limited};
 use crate::store::memory::MemoryStore;
 use crate::store::purge::PurgeSchedule;
-use crate::store::{SessionStore, StoreInner};
+use crate::store::{SessionStore, StoreInner, changes};
 use crate::transport::IdTransport;
 
 /// Configures and builds a [`SessionStore`]; from [`SessionStore::builder`].
@@ -164,8 +164,12 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             #[cfg(feature = "key-store")]
             key_store,
             config,
+            key_index: changes::KeyIndex::default(),
             purge_thread: purge,
         });
+        if inner.backend.is_some() {
+            runtime.spawn(changes::follow(Arc::downgrade(&inner)));
+        }
         purge_schedule
             .start(Arc::downgrade(&inner), purge_interval, runtime)
             .map_err(BuildError::PurgeThread)?;

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
+use crate::backend::{BackendError, ChangeFeed, Record, SaveOutcome, SessionBackend, StorageKey};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BackendError>> + Send + 'a>>;
 
@@ -30,6 +30,7 @@ pub(crate) trait DynBackend: Send + Sync + 'static {
     fn delete_expired(&self, now: u64) -> BoxFuture<'_, u64>;
     #[cfg_attr(not(feature = "key-store"), allow(dead_code))]
     fn list_keys(&self, now: u64) -> BoxFuture<'_, Vec<StorageKey>>;
+    fn changes(&self) -> BoxFuture<'_, Option<ChangeFeed>>;
 }
 
 /// A backend whose calls on the request path give up after a time limit, so that a server
@@ -120,5 +121,12 @@ impl<B: SessionBackend> DynBackend for Limited<B> {
 
     fn list_keys(&self, now: u64) -> BoxFuture<'_, Vec<StorageKey>> {
         Box::pin(SessionBackend::list_keys(&self.backend, now))
+    }
+
+    fn changes(&self) -> BoxFuture<'_, Option<ChangeFeed>> {
+        self.limit(
+            "subscribing to other servers' changes",
+            SessionBackend::changes(&self.backend),
+        )
     }
 }

@@ -287,6 +287,7 @@ impl<T: SessionData> StoreInner<T> {
             now,
         );
         entry.synced_at.store(synced_at, Ordering::Release);
+        self.key_index.note(&key, id);
         Ok(Some(entry))
     }
 }

@@ -255,6 +255,18 @@ impl<T> MemoryStore<T> {
         before.saturating_sub(self.sessions.len())
     }
 
+    /// Runs `visit` on every cached entry, ended ones included.
+    pub(crate) fn for_each_entry(&self, mut visit: impl FnMut(&Entry<T>)) {
+        for entry in &self.sessions {
+            visit(entry.value());
+        }
+    }
+
+    /// Whether an entry (live or a tombstone) is cached under `id`.
+    pub(crate) fn contains(&self, id: SessionId) -> bool {
+        self.sessions.contains_key(&id)
+    }
+
     /// The ids held, tombstones included.
     #[cfg_attr(not(feature = "key-store"), allow(dead_code))]
     pub(crate) fn ids(&self) -> impl Iterator<Item = SessionId> + '_ {

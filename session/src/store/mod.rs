@@ -1,6 +1,7 @@
 //! The session store: configuration, the memory map and the purge schedule.
 
 mod builder;
+mod changes;
 mod erased;
 mod error;
 #[cfg(feature = "key-store")]
@@ -71,6 +72,8 @@ pub(crate) struct StoreInner<T> {
     encrypt_all: bool,
     #[cfg(feature = "key-store")]
     key_store: Option<key_store::KeyStore>,
+    /// Which cached session a storage key names, for other servers' announcements.
+    key_index: changes::KeyIndex,
     /// Stops the purge thread when the store goes; asks it for capacity sweeps.
     purge_thread: purge::PurgeStop,
 }
@@ -152,6 +155,7 @@ impl<T> StoreInner<T> {
             .is_some()
             .then(|| crate::clock::saturating_millis(self.config.memory_ttl));
         self.memory.purge(self.lifetimes, now, memory_ttl);
+        self.prune_key_index();
         let Some(backend) = &self.backend else {
             return Ok(0);
         };

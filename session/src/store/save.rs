@@ -309,6 +309,7 @@ impl<T: SessionData> StoreInner<T> {
                 };
                 slot.id = snapshot.id;
                 slot.saved_writes = slot.saved_writes.max(snapshot.writes);
+                self.key_index.note(&snapshot.key, snapshot.id);
                 drop(slot);
                 entry.synced_at.store(now, Ordering::Release);
                 Ok(true)

@@ -1,0 +1,21 @@
+//! What a backend announces when a session changes, so other servers drop their stale copies.
+
+use tokio::sync::mpsc;
+
+use crate::backend::StorageKey;
+
+/// A session changed in storage: saved at `version`, or deleted (`version` `None`). Carries the
+/// storage key (a hash of the id) and the version, never the id or the data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The changed session's storage key.
+    pub key: StorageKey,
+    /// The version now stored; `None` when the session was deleted.
+    pub version: Option<u64>,
+}
+
+/// The changes other stores made, as a backend delivers them: see
+/// [`SessionBackend::changes`](crate::backend::SessionBackend::changes). The feed ends (the
+/// sender is dropped) when the backend's connection to its broker is lost; the store then asks
+/// for a new one.
+pub type ChangeFeed = mpsc::Receiver<Change>;
