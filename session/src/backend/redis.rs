@@ -4,16 +4,21 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, Script};
 
 use crate::backend::convert::{millis_to_db, version_to_db};
 use crate::backend::{
-    BackendError, Record, SaveOutcome, SessionBackend, StorageKey, readable_version,
+    BackendError, Change, ChangeFeed, Record, SaveOutcome, SessionBackend, StorageKey,
+    readable_version,
 };
 
 /// The prefix used unless told otherwise.
 const DEFAULT_PREFIX: &str = "typed_session:";
+
+/// How many announcements may wait for the store before the pub/sub reader waits too.
+const CHANGES_BUFFER: usize = 1024;
 
 /// How many keys one `SCAN` step asks for.
 const SCAN_BATCH: usize = 500;
@@ -39,7 +44,8 @@ return {expiry, kind, fields[1], fields[2]}
 /// drops its cached copy.
 const SAVE_SCRIPT: &str = r"
 -- KEYS[1]: the session key.
--- ARGV: expected version ('' for none), data, new version, expires_at, now (unix ms).
+-- ARGV: expected version ('' for none), data, new version, expires_at, now (unix ms), the
+-- changes channel, the announcement.
 local expiry = redis.call('PEXPIRETIME', KEYS[1])
 local current = false
 if expiry == -1 or expiry > tonumber(ARGV[5]) then
@@ -55,7 +61,16 @@ end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+redis.call('PUBLISH', ARGV[6], ARGV[7])
 return 1
+";
+
+/// Deletes a session and, if there was one, announces it. ARGV: the changes channel, the
+/// announcement.
+const DELETE_SCRIPT: &str = r"
+local deleted = redis.call('DEL', KEYS[1])
+if deleted > 0 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+return deleted
 ";
 
 /// Moves a live session's expiry. Answers nil for no live session, `{1, version}` once moved,
@@ -104,8 +119,13 @@ return {1, version}
 #[derive(Clone)]
 pub struct RedisBackend {
     manager: ConnectionManager,
+    /// For the dedicated pub/sub connection of [`changes`](SessionBackend::changes); `None`
+    /// when built [`from_manager`](Self::from_manager).
+    client: Option<Client>,
     prefix: Arc<str>,
     scripts: Arc<Scripts>,
+    /// This instance's tag in its announcements, so that its own are left out of its feed.
+    origin: Arc<str>,
 }
 
 /// The scripts, hashed once; the server compiles each once and runs it by hash afterwards.
@@ -113,8 +133,11 @@ struct Scripts {
     load: Script,
     save: Script,
     touch: Script,
+    delete: Script,
     /// `<prefix>*`, for `SCAN MATCH`.
     scan_pattern: String,
+    /// `<prefix>changes`: the pub/sub channel of saves and deletes under the prefix.
+    channel: String,
 }
 
 impl Scripts {
@@ -123,7 +146,9 @@ impl Scripts {
             load: Script::new(LOAD_SCRIPT),
             save: Script::new(SAVE_SCRIPT),
             touch: Script::new(TOUCH_SCRIPT),
+            delete: Script::new(DELETE_SCRIPT),
             scan_pattern: format!("{prefix}*"),
+            channel: format!("{prefix}changes"),
         }
     }
 }
@@ -146,19 +171,27 @@ impl RedisBackend {
         // down a request should get its 503 at once, and the manager reconnects in the
         // background all the same.
         let config = ConnectionManagerConfig::new().set_number_of_retries(1);
-        let manager = ConnectionManager::new_with_config(client, config)
+        let manager = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(|e| BackendError::new(context, e))?;
-        Ok(Self::from_manager(manager))
+        Ok(Self {
+            client: Some(client),
+            ..Self::from_manager(manager)
+        })
     }
 
-    /// Uses an existing connection manager and the prefix `typed_session:`.
+    /// Uses an existing connection manager and the prefix `typed_session:`. Such a backend
+    /// announces its saves and deletes but cannot subscribe to other servers' (it has no client
+    /// to open the pub/sub connection with): its store learns of them at its next touch.
+    /// [`connect`](Self::connect) gives both.
     #[must_use]
     pub fn from_manager(manager: ConnectionManager) -> Self {
         Self {
             manager,
+            client: None,
             prefix: DEFAULT_PREFIX.into(),
             scripts: Arc::new(Scripts::new(DEFAULT_PREFIX)),
+            origin: uuid::Uuid::new_v4().simple().to_string().into(),
         }
     }
 
@@ -179,9 +212,9 @@ impl RedisBackend {
             ));
         }
         Ok(Self {
-            manager: self.manager,
             prefix: prefix.into(),
             scripts: Arc::new(Scripts::new(prefix)),
+            ..self
         })
     }
 
@@ -195,6 +228,13 @@ impl RedisBackend {
     #[must_use]
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// What a save (at `version`) or a delete (`None`) under `key` announces on the changes
+    /// channel: `<storage key> <version or -> <origin>`.
+    fn announcement(&self, key: &StorageKey, version: Option<u64>) -> String {
+        let version = version.map_or_else(|| "-".to_owned(), |version| version.to_string());
+        format!("{key} {version} {}", self.origin)
     }
 
     fn key_name(&self, key: &StorageKey) -> String {
@@ -336,6 +376,8 @@ impl SessionBackend for RedisBackend {
             .arg(version_to_db(record.version)?.to_string())
             .arg(millis_to_db(record.expires_at))
             .arg(millis_to_db(now))
+            .arg(&self.scripts.channel)
+            .arg(self.announcement(key, Some(record.version)))
             .invoke_async(&mut conn)
             .await
             .map_err(|e| BackendError::new("saving a session", e))?;
@@ -371,9 +413,12 @@ impl SessionBackend for RedisBackend {
 
     async fn delete(&self, key: &StorageKey) -> Result<(), BackendError> {
         let mut conn = self.manager.clone();
-        redis::cmd("DEL")
-            .arg(self.key_name(key))
-            .query_async::<()>(&mut conn)
+        self.scripts
+            .delete
+            .key(self.key_name(key))
+            .arg(&self.scripts.channel)
+            .arg(self.announcement(key, None))
+            .invoke_async::<()>(&mut conn)
             .await
             .map_err(|e| BackendError::new("deleting a session", e))
     }
@@ -408,6 +453,41 @@ impl SessionBackend for RedisBackend {
 
     async fn list_keys(&self, now: u64) -> Result<Vec<StorageKey>, BackendError> {
         self.live_keys(now, "listing session keys").await
+    }
+
+    /// Subscribes to the prefix's changes channel on a connection of its own. The feed leaves
+    /// out this instance's announcements and ends when that connection drops.
+    async fn changes(&self) -> Result<Option<ChangeFeed>, BackendError> {
+        let context = "subscribing to session changes";
+        let Some(client) = &self.client else {
+            return Ok(None);
+        };
+        let mut pubsub = client
+            .get_async_pubsub()
+            .await
+            .map_err(|e| BackendError::new(context, e))?;
+        pubsub
+            .subscribe(&self.scripts.channel)
+            .await
+            .map_err(|e| BackendError::new(context, e))?;
+        let (sender, feed) = tokio::sync::mpsc::channel(CHANGES_BUFFER);
+        let origin = Arc::clone(&self.origin);
+        tokio::spawn(async move {
+            let mut messages = pubsub.into_on_message();
+            while let Some(message) = messages.next().await {
+                let Ok(text) = message.get_payload::<String>() else {
+                    continue;
+                };
+                let Some(change) = parse_announcement(&text, &origin) else {
+                    continue;
+                };
+                if sender.send(change).await.is_err() {
+                    // The store is gone.
+                    break;
+                }
+            }
+        });
+        Ok(Some(feed))
     }
 }
 
@@ -444,6 +524,19 @@ fn parse_version(text: &[u8], context: &'static str) -> Result<u64, BackendError
             )
         })?;
     readable_version(version)
+}
+
+/// The change an announcement tells of; `None` for this instance's own (`origin`) and for text
+/// that is not an announcement.
+fn parse_announcement(text: &str, origin: &str) -> Option<Change> {
+    let mut parts = text.split(' ');
+    let key = StorageKey::parse(parts.next()?)?;
+    let version = match parts.next()? {
+        "-" => None,
+        version => Some(version.parse().ok()?),
+    };
+    let from = parts.next()?;
+    (from != origin && parts.next().is_none()).then_some(Change { key, version })
 }
 
 #[cfg(test)]

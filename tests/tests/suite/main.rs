@@ -7,6 +7,7 @@
 //! - `properties`: properties of everything a client sends that may name a session;
 //! - `conformance`: every backend against the conformance suite, and their name checks;
 //! - `backends`: every persistent backend through the end-to-end suite (`e2e`);
+//! - `changes`: another server's saves and deletes reach this server's cache (Redis pub/sub);
 //! - `backend_properties`: properties of each backend's reading of damaged records;
 //! - `security`: attacks on a real `Router`, one threat per module.
 //!
@@ -21,6 +22,7 @@ mod e2e;
 
 mod backend_properties;
 mod backends;
+mod changes;
 mod conformance;
 mod derive;
 mod key_store;
