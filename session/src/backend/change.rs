@@ -19,3 +19,23 @@ pub struct Change {
 /// sender is dropped) when the backend's connection to its broker is lost; the store then asks
 /// for a new one.
 pub type ChangeFeed = mpsc::Receiver<Change>;
+
+impl Change {
+    /// The change an announcement `<storage key> <version, or - for a delete> <origin>` tells
+    /// of, as the Redis and PostgreSQL backends spell it; `None` for the backend instance's own
+    /// (`own`, its origin tag) and for text that is not an announcement.
+    #[cfg(any(feature = "redis", feature = "postgres"))]
+    pub(crate) fn parse(text: &str, own: Option<&str>) -> Option<Self> {
+        let mut parts = text.split(' ');
+        let key = StorageKey::parse(parts.next()?)?;
+        let version = match parts.next()? {
+            "-" => None,
+            version => Some(version.parse().ok()?),
+        };
+        let origin = parts.next()?;
+        if parts.next().is_some() || own.is_some_and(|own| own == origin) {
+            return None;
+        }
+        Some(Self { key, version })
+    }
+}

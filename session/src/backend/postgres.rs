@@ -1,15 +1,18 @@
 //! Sessions in a PostgreSQL table, through sqlx.
 
+use std::str::FromStr;
 use std::sync::Arc;
 
-use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use crate::backend::sql::{
     Dialect, TableName, UpsertStatements, millis_to_db, record_from_row, shared_sql_constructors,
     shared_sql_methods, stored_count, stored_key, stored_version, upsert_sql_backend,
     version_to_db,
 };
-use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
+use crate::backend::{
+    BackendError, Change, ChangeFeed, Record, SaveOutcome, SessionBackend, StorageKey,
+};
 
 /// Stores sessions in one table of a PostgreSQL database; several application servers can
 /// share it.
@@ -25,6 +28,11 @@ use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageK
 /// );
 /// CREATE INDEX IF NOT EXISTS "typed_sessions_expires_at" ON "typed_sessions" (expires_at);
 /// ```
+///
+/// and a function and row trigger, both `"typed_sessions_announce"`, that `pg_notify` every
+/// save and delete (`<storage key> <version or -> <origin tag>`) on the channel
+/// `typed_sessions_changes`, for other servers' caches (see
+/// [`changes`](SessionBackend::changes)). A touch announces nothing.
 ///
 /// `id` is the [`StorageKey`] (a hash of the session id), `version` the compare-and-set counter
 /// and `expires_at` unix milliseconds. The table name is quoted, so it is case-sensitive.
@@ -45,22 +53,77 @@ use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageK
 pub struct PostgresBackend {
     pool: PgPool,
     statements: Arc<UpsertStatements>,
+    /// The tag its connections write into their announcements (`typed_session.origin`), so that
+    /// its own are left out of its feed; `None` for a pool made elsewhere.
+    origin: Option<Arc<str>>,
 }
 
 impl PostgresBackend {
     /// Opens a pool on `url` (for example `postgres://user@host:5432/db`) and uses the table
-    /// `typed_sessions`.
+    /// `typed_sessions`. Its connections carry a random tag that its announcements of saves and
+    /// deletes carry too, so that it hears only other instances' (see
+    /// [`changes`](SessionBackend::changes)).
     pub async fn connect(url: &str) -> Result<Self, BackendError> {
-        let pool = PgPool::connect(url)
+        let context = "connecting to PostgreSQL";
+        let origin: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| BackendError::new(context, e))?
+            .options([("typed_session.origin", &*origin)]);
+        let pool = PgPool::connect_with(options)
             .await
-            .map_err(|e| BackendError::new("connecting to PostgreSQL", e))?;
-        Ok(Self::from_pool(pool))
+            .map_err(|e| BackendError::new(context, e))?;
+        Ok(Self {
+            origin: Some(origin),
+            ..Self::from_pool(pool)
+        })
     }
 
-    shared_sql_constructors!(PgPool, |table| UpsertStatements::new(
-        Dialect::Postgres,
-        table
-    ));
+    shared_sql_constructors!(
+        PgPool,
+        |table| UpsertStatements::new(Dialect::Postgres, table),
+        origin: None
+    );
 }
 
-upsert_sql_backend!(PostgresBackend);
+upsert_sql_backend!(PostgresBackend, {
+    /// `LISTEN`s on the table's channel, on a connection of its own to the pool's server (the
+    /// pool keeps all its connections for queries). Announcements come from the trigger
+    /// that [`create_schema`](SessionBackend::create_schema) installs; a table made without it
+    /// announces nothing. The feed ends when that connection is lost.
+    async fn changes(&self) -> Result<Option<ChangeFeed>, BackendError> {
+        let context = "subscribing to session changes";
+        // A pool of one of its own, on the same server and credentials, as `PgListener::connect`
+        // makes: the application's pool keeps all its connections for queries.
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_with((*self.pool.connect_options()).clone())
+            .await
+            .map_err(|e| BackendError::new(context, e))?;
+        let mut listener = PgListener::connect_with(&own)
+            .await
+            .map_err(|e| BackendError::new(context, e))?;
+        listener
+            .listen(&self.statements.channel)
+            .await
+            .map_err(|e| BackendError::new(context, e))?;
+        let (sender, feed) = tokio::sync::mpsc::channel(CHANGES_BUFFER);
+        let origin = self.origin.clone();
+        tokio::spawn(async move {
+            // `Ok(None)`: the connection was lost (announcements may have been missed meanwhile).
+            while let Ok(Some(notification)) = listener.try_recv().await {
+                let Some(change) = Change::parse(notification.payload(), origin.as_deref()) else {
+                    continue;
+                };
+                if sender.send(change).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Some(feed))
+    }
+});
+
+/// How many announcements may wait for the store before the listener waits too.
+const CHANGES_BUFFER: usize = 1024;

@@ -478,7 +478,7 @@ impl SessionBackend for RedisBackend {
                 let Ok(text) = message.get_payload::<String>() else {
                     continue;
                 };
-                let Some(change) = parse_announcement(&text, &origin) else {
+                let Some(change) = Change::parse(&text, Some(&origin)) else {
                     continue;
                 };
                 if sender.send(change).await.is_err() {
@@ -524,19 +524,6 @@ fn parse_version(text: &[u8], context: &'static str) -> Result<u64, BackendError
             )
         })?;
     readable_version(version)
-}
-
-/// The change an announcement tells of; `None` for this instance's own (`origin`) and for text
-/// that is not an announcement.
-fn parse_announcement(text: &str, origin: &str) -> Option<Change> {
-    let mut parts = text.split(' ');
-    let key = StorageKey::parse(parts.next()?)?;
-    let version = match parts.next()? {
-        "-" => None,
-        version => Some(version.parse().ok()?),
-    };
-    let from = parts.next()?;
-    (from != origin && parts.next().is_none()).then_some(Change { key, version })
 }
 
 #[cfg(test)]

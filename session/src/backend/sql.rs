@@ -148,6 +148,13 @@ pub(crate) struct UpsertStatements {
     pub(crate) insert: String,
     /// Binds: expires_at, id, now. Returns: version.
     pub(crate) touch: String,
+    /// PostgreSQL: the function and trigger that announce every save and delete on
+    /// [`channel`](Self::channel), run by `create_schema` after the table. Empty for SQLite,
+    /// which has no second server to tell.
+    pub(crate) announce: Vec<String>,
+    /// The `LISTEN` channel of the table's announcements.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) channel: String,
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -184,8 +191,45 @@ impl UpsertStatements {
                 p(2),
                 p(3)
             ),
+            announce: match dialect {
+                #[cfg(feature = "postgres")]
+                Dialect::Postgres => announce_statements(table),
+                #[allow(unreachable_patterns)]
+                _ => Vec::new(),
+            },
+            channel: table.derived_name("_changes"),
         }
     }
+}
+
+/// PostgreSQL's announcements: a row trigger that `pg_notify`s `<storage key> <version> <origin>`
+/// (`-` for the version of a delete) on the table's channel. A touch, which changes only
+/// `expires_at`, announces nothing. `NOTIFY` is transactional, so an announcement goes out with
+/// its write's commit, never before and never for a write rolled back. The origin is the
+/// writing connection's `typed_session.origin` setting (set by `PostgresBackend::connect`), so
+/// each instance can leave its own announcements out.
+#[cfg(feature = "postgres")]
+fn announce_statements(table: &TableName) -> Vec<String> {
+    let t = Dialect::Postgres.quote(table.as_str());
+    let function = Dialect::Postgres.quote(&table.derived_name("_announce"));
+    let channel = table.derived_name("_changes");
+    let origin = "coalesce(current_setting('typed_session.origin', true), '')";
+    vec![
+        format!(
+            "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN \
+             IF TG_OP = 'DELETE' THEN \
+             PERFORM pg_notify('{channel}', OLD.id || ' - ' || {origin}); RETURN OLD; \
+             END IF; \
+             PERFORM pg_notify('{channel}', NEW.id || ' ' || NEW.version || ' ' || {origin}); \
+             RETURN NEW; \
+             END $$"
+        ),
+        format!(
+            "CREATE OR REPLACE TRIGGER {function} AFTER INSERT OR UPDATE OF version OR DELETE \
+             ON {t} FOR EACH ROW EXECUTE FUNCTION {function}()"
+        ),
+    ]
 }
 
 /// The methods every SQL backend shares word for word (their queries differ only in the
@@ -253,13 +297,14 @@ macro_rules! shared_sql_methods {
 /// The constructors every SQL backend shares, for its pool type and its statements'
 /// constructor.
 macro_rules! shared_sql_constructors {
-    ($pool:ty, $statements:expr) => {
+    ($pool:ty, $statements:expr $(, $field:ident: $value:expr)*) => {
         /// Uses an existing pool and the table `typed_sessions`.
         #[must_use]
         pub fn from_pool(pool: $pool) -> Self {
             Self {
                 pool,
                 statements: Arc::new($statements(&TableName::default_table())),
+                $($field: $value,)*
             }
         }
 
@@ -267,8 +312,8 @@ macro_rules! shared_sql_constructors {
         pub fn with_table_name(self, name: &str) -> Result<Self, BackendError> {
             let table = TableName::new(name)?;
             Ok(Self {
-                pool: self.pool,
                 statements: Arc::new($statements(&table)),
+                ..self
             })
         }
 
@@ -284,11 +329,14 @@ macro_rules! shared_sql_constructors {
 /// expired`) and `UPDATE … RETURNING`: SQLite and PostgreSQL.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 macro_rules! upsert_sql_backend {
-    ($backend:ty) => {
+    ($backend:ty $(, { $($extra:item)* })?) => {
         impl SessionBackend for $backend {
+            $($($extra)*)?
+
             async fn create_schema(&self) -> Result<(), BackendError> {
                 let context = "creating the sessions table";
-                for statement in [&self.statements.create_table, &self.statements.create_index] {
+                let table = [&self.statements.create_table, &self.statements.create_index];
+                for statement in table.into_iter().chain(&self.statements.announce) {
                     sqlx::query(statement)
                         .execute(&self.pool)
                         .await

@@ -53,16 +53,23 @@ impl TableName {
     /// not be created). MySQL scopes index names to their table and needs none of this.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn index_name(&self) -> String {
+        self.derived_name("_expires_at")
+    }
+
+    /// The name of the object `<table><suffix>` (an index, a trigger, a function, a channel),
+    /// cut and disambiguated as [`index_name`](Self::index_name) explains. `suffix` is short (at
+    /// most 11 bytes).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn derived_name(&self, suffix: &str) -> String {
         use sha2::{Digest, Sha256};
 
-        const SUFFIX: &str = "_expires_at";
-        if self.0.len() + SUFFIX.len() <= MAX_IDENTIFIER_LEN {
-            return format!("{}{SUFFIX}", self.0);
+        if self.0.len() + suffix.len() <= MAX_IDENTIFIER_LEN {
+            return format!("{}{suffix}", self.0);
         }
         let digest = Sha256::digest(self.0.as_bytes());
         let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
         let head: String = self.0.chars().take(42).collect();
-        format!("{head}_{hash}{SUFFIX}")
+        format!("{head}_{hash}{suffix}")
     }
 }
 
