@@ -152,6 +152,7 @@ impl<T: SessionData> SessionStoreBuilder<T> {
         let purge_interval = config.purge_interval;
         let touch_interval = crate::clock::saturating_millis(config.touch_interval);
         let (purge, purge_schedule) = PurgeSchedule::new();
+        let has_backend = backend.is_some();
         let inner = Arc::new(StoreInner {
             memory: MemoryStore::new(config.memory_capacity),
             backend,
@@ -164,7 +165,11 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             #[cfg(feature = "key-store")]
             key_store,
             config,
-            key_index: changes::KeyIndex::default(),
+            key_index: if has_backend {
+                changes::KeyIndex::noting()
+            } else {
+                changes::KeyIndex::default()
+            },
             purge_thread: purge,
         });
         if inner.backend.is_some() {

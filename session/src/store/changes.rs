@@ -21,10 +21,10 @@ use crate::store::StoreInner;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Which cached session each storage key names, for the sessions whose keys were seen while
-/// changes are followed. Announcements carry storage keys (hashes of ids), and the cache is
-/// keyed by id. Kept only while following; stale pairs are harmless (the id is looked up) and
-/// pruned at each purge.
+/// Which cached session each storage key names, for the sessions whose keys were seen (loaded
+/// or saved) since the store was built. Announcements carry storage keys (hashes of ids), and
+/// the cache is keyed by id. Dropped for a backend that turns out to announce nothing; stale
+/// pairs are harmless (the id is looked up) and pruned at each purge.
 #[derive(Default)]
 pub(crate) struct KeyIndex {
     ids: DashMap<StorageKey, SessionId>,
@@ -32,6 +32,21 @@ pub(crate) struct KeyIndex {
 }
 
 impl KeyIndex {
+    /// An index that notes keys from the start: a store with a backend may follow changes,
+    /// and a session loaded before its first subscription is up must be found by its key once
+    /// it is (a change is then announced for it).
+    pub(crate) fn noting() -> Self {
+        let index = Self::default();
+        index.following.store(true, Ordering::Release);
+        index
+    }
+
+    /// Stops noting and forgets every key: the backend announces nothing.
+    fn stop(&self) {
+        self.following.store(false, Ordering::Release);
+        self.ids.clear();
+    }
+
     /// Notes that `key` names the cached session `id`, when changes are followed.
     pub(crate) fn note(&self, key: &StorageKey, id: SessionId) {
         if self.following.load(Ordering::Relaxed) {
@@ -89,11 +104,15 @@ pub(crate) async fn follow<T: SessionData>(store: Weak<StoreInner<T>>) {
             backend.changes().await
         };
         match subscribed {
-            Ok(None) => return,
+            Ok(None) => {
+                if let Some(store) = store.upgrade() {
+                    store.key_index.stop();
+                }
+                return;
+            }
             Ok(Some(mut feed)) => {
                 {
                     let Some(store) = store.upgrade() else { return };
-                    store.key_index.following.store(true, Ordering::Release);
                     // Whatever changed while nobody listened: confirm before serving.
                     store.unverify_all();
                     if warned {
