@@ -165,11 +165,7 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             #[cfg(feature = "key-store")]
             key_store,
             config,
-            key_index: if has_backend {
-                changes::KeyIndex::noting()
-            } else {
-                changes::KeyIndex::default()
-            },
+            key_index: changes::KeyIndex::new(has_backend),
             purge_thread: purge,
         });
         if inner.backend.is_some() {

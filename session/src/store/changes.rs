@@ -5,7 +5,7 @@
 //! the bound is the touch interval, as before.
 
 use std::sync::Weak;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -25,20 +25,20 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// or saved) since the store was built. Announcements carry storage keys (hashes of ids), and
 /// the cache is keyed by id. Dropped for a backend that turns out to announce nothing; stale
 /// pairs are harmless (the id is looked up) and pruned at each purge.
-#[derive(Default)]
 pub(crate) struct KeyIndex {
     ids: DashMap<StorageKey, SessionId>,
-    following: std::sync::atomic::AtomicBool,
+    following: AtomicBool,
 }
 
 impl KeyIndex {
-    /// An index that notes keys from the start: a store with a backend may follow changes,
-    /// and a session loaded before its first subscription is up must be found by its key once
-    /// it is (a change is then announced for it).
-    pub(crate) fn noting() -> Self {
-        let index = Self::default();
-        index.following.store(true, Ordering::Release);
-        index
+    /// An index that notes keys from the start when the store has a backend (`persistent`): it
+    /// may follow changes, and a session loaded before its first subscription is up must be
+    /// found by its key once it is.
+    pub(crate) fn new(persistent: bool) -> Self {
+        Self {
+            ids: DashMap::new(),
+            following: AtomicBool::new(persistent),
+        }
     }
 
     /// Stops noting and forgets every key: the backend announces nothing.

@@ -129,12 +129,7 @@ impl IdTransport {
             return Some(incoming);
         }
         let incoming = self.verify(presented, binding)?;
-        known.remember(
-            presented.value,
-            presented.via_header,
-            binding,
-            incoming.resign,
-        );
+        self.note_verified(presented, binding, incoming, || known);
         Some(incoming)
     }
 
