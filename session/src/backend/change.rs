@@ -39,3 +39,33 @@ impl Change {
         Some(Self { key, version })
     }
 }
+
+#[cfg(all(test, any(feature = "redis", feature = "postgres")))]
+mod tests {
+    use super::*;
+    use crate::SessionId;
+
+    #[test]
+    fn announcements_parse_and_an_instances_own_are_left_out() {
+        let key = StorageKey::for_id(SessionId::generate());
+        let saved = format!("{key} 7 a1");
+        let expected = Change {
+            key: key.clone(),
+            version: Some(7),
+        };
+        assert_eq!(Change::parse(&saved, None), Some(expected.clone()));
+        assert_eq!(Change::parse(&saved, Some("b2")), Some(expected));
+        assert_eq!(Change::parse(&saved, Some("a1")), None, "its own");
+        let deleted = Change::parse(&format!("{key} - "), Some("a1"));
+        assert_eq!(deleted.map(|change| change.version), Some(None));
+        for garbage in [
+            String::new(),
+            format!("{key} 7"),
+            format!("{key} -7 a1"),
+            format!("{key} 7 a1 extra"),
+            "not-a-key 7 a1".to_owned(),
+        ] {
+            assert_eq!(Change::parse(&garbage, None), None, "{garbage:?}");
+        }
+    }
+}
