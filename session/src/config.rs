@@ -274,8 +274,10 @@ impl SessionConfig {
     }
 
     /// Sets how often, at most, a request that changed nothing extends the session's expiry in
-    /// the backend. The same round trip confirms the session still exists there, so this is
-    /// also how soon a server notices a session destroyed or changed by another server. Must be
+    /// the backend. The same round trip confirms the session still exists there, so where the
+    /// backend announces no changes (all but Redis and PostgreSQL, or while their subscription
+    /// is down) this is also how soon a server notices a session destroyed or changed by
+    /// another server; with announcements that takes milliseconds. Must be
     /// shorter than the idle and long-term timeouts. A stored record is kept this much longer
     /// than the idle timeout, so that sessions used less than the idle timeout apart never
     /// expire between touches. Without a backend it paces the re-sent "remember me" cookie
