@@ -52,6 +52,7 @@ pub async fn check<B: SessionBackend>(backend: &B) {
     purge(backend).await;
     delete(backend).await;
     count_and_list(backend).await;
+    index(backend).await;
     racing_inserts(backend).await;
     racing_updates(backend).await;
     delete_all(backend).await;
@@ -322,6 +323,117 @@ async fn count_and_list<B: SessionBackend>(backend: &B) {
     equal(check, "listed keys", listed.into_iter().collect(), live);
 }
 
+async fn index<B: SessionBackend>(backend: &B) {
+    let check = "find_by_index finds the live records saved with a value, and follows changes";
+    let now = now_millis();
+    // Distinct per run, so that records left by another run or backend instance do not count.
+    let alice = format!(
+        "alice-{}",
+        fresh_key().as_str().get(..12).unwrap_or_default()
+    );
+    let bob = format!("bob {}", fresh_key().as_str().get(..12).unwrap_or_default());
+    let found = |index: String| async move {
+        let mut found = ok(check, backend.find_by_index(&index, now).await);
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
+    };
+    let (first, second, third) = (fresh_key(), fresh_key(), fresh_key());
+    let first_record = indexed("first", 1, now + HOUR, &alice);
+    saved(check, backend, &first, &first_record, None, now).await;
+    expect_load(check, backend, &first, now, Some(&first_record)).await;
+    saved(
+        check,
+        backend,
+        &second,
+        &indexed("second", 1, now + HOUR, &alice),
+        None,
+        now,
+    )
+    .await;
+    saved(
+        check,
+        backend,
+        &third,
+        &indexed("third", 1, now + HOUR, &bob),
+        None,
+        now,
+    )
+    .await;
+    expired_record(backend, &fresh_key(), now).await;
+    let mut alices = vec![first.clone(), second.clone()];
+    alices.sort();
+    let keys =
+        |found: Vec<(StorageKey, Record)>| found.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    equal(
+        check,
+        "alice's sessions",
+        keys(found(alice.clone()).await),
+        alices,
+    );
+    let bobs = found(bob.clone()).await;
+    equal(
+        check,
+        "bob's records",
+        bobs.iter().map(|(_, r)| r.data.clone()).collect(),
+        vec!["third".to_owned()],
+    );
+    equal(
+        check,
+        "bob's index as stored",
+        bobs[0].1.index.clone(),
+        Some(bob.clone()),
+    );
+
+    let check =
+        "a save that changes the index value moves the session, a save without one drops it";
+    saved(
+        check,
+        backend,
+        &second,
+        &indexed("second", 2, now + HOUR, &bob),
+        Some(1),
+        now,
+    )
+    .await;
+    saved(
+        check,
+        backend,
+        &third,
+        &record("third", 2, now + HOUR),
+        Some(1),
+        now,
+    )
+    .await;
+    equal(
+        check,
+        "alice's sessions",
+        keys(found(alice.clone()).await),
+        vec![first.clone()],
+    );
+    equal(
+        check,
+        "bob's sessions",
+        keys(found(bob.clone()).await),
+        vec![second.clone()],
+    );
+
+    let check = "deleted and expired records are not found";
+    ok(check, backend.delete(&first).await);
+    equal(
+        check,
+        "alice's sessions",
+        keys(found(alice.clone()).await),
+        Vec::new(),
+    );
+    let later = now + 2 * HOUR;
+    equal(
+        check,
+        "bob's sessions found past their expiry",
+        ok(check, backend.find_by_index(&bob, later).await).len(),
+        0,
+    );
+}
+
 async fn racing_inserts<B: SessionBackend>(backend: &B) {
     let check = "concurrent save(None) of one key: exactly one wins";
     let now = now_millis();
@@ -531,6 +643,15 @@ fn record(data: &str, version: u64, expires_at: u64) -> Record {
         data: data.to_owned(),
         version,
         expires_at,
+        index: None,
+    }
+}
+
+/// [`record`] with an index value.
+fn indexed(data: &str, version: u64, expires_at: u64, index: &str) -> Record {
+    Record {
+        index: Some(index.to_owned()),
+        ..record(data, version, expires_at)
     }
 }
 

@@ -104,7 +104,9 @@ pub fn readable_version(version: u64) -> Result<u64, BackendError> {
 /// `data` is the store's encoding of the session (a JSON document); backends store it verbatim.
 /// `version` increases by one with every save and makes saves compare-and-set. `expires_at` is
 /// the instant (unix milliseconds) the session ends: a backend must never return a record at or
-/// past it, and may delete it any time after.
+/// past it, and may delete it any time after. `index` is the value of the session's
+/// `#[session(index)]` field, which [`find_by_index`](SessionBackend::find_by_index) looks
+/// sessions up by; a backend stores it with the record, in the same write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// The encoded session.
@@ -114,7 +116,15 @@ pub struct Record {
     pub version: u64,
     /// When the session ends, in unix milliseconds.
     pub expires_at: u64,
+    /// The value the session is found by (its `#[session(index)]` field, at most
+    /// [`MAX_INDEX_LEN`] bytes), or `None` when it has none.
+    pub index: Option<String>,
 }
+
+/// The longest [`Record::index`] the store writes, in bytes: longer values are stored as their
+/// SHA-256 (`sha256:` and 64 hex digits), so that every backend can index the column (MySQL
+/// indexes at most 3072 bytes of a key; a `VARCHAR(255)` of 4-byte characters fits).
+pub const MAX_INDEX_LEN: usize = 128;
 
 /// What a compare-and-set [`SessionBackend::save`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +176,10 @@ impl SaveOutcome {
 ///   [`SaveOutcome::Conflict`], never a write over it nor an error.
 /// - Versions only ever come from the store: a backend stores and compares them, and never adds
 ///   to one itself (the store hands every save its next version).
+/// - `load` returns a record's [`index`](Record::index) as it was saved, and
+///   [`find_by_index`](SessionBackend::find_by_index) returns every live record saved with a
+///   given index: the default walks [`list_keys`](SessionBackend::list_keys), a backend with an
+///   index on it answers from that.
 /// - `delete_expired` removes records with `expires_at <= now` (a backend whose server expires keys
 ///   by itself may answer `0`); `count` and `list_keys` see only live records; `delete_all`
 ///   removes every record of this backend, and nothing else.
@@ -307,6 +321,34 @@ pub trait SessionBackend: Send + Sync + 'static {
         &self,
         now: u64,
     ) -> impl Future<Output = Result<Vec<StorageKey>, BackendError>> + Send;
+
+    /// The live records whose [`index`](Record::index) is `index`, with their keys: the sessions
+    /// of one user, for [`SessionStore::sessions_of`](crate::SessionStore::sessions_of).
+    ///
+    /// The default reads every live record ([`list_keys`](Self::list_keys), then
+    /// [`load`](Self::load) each), which is right for any backend and slow for a big one: the
+    /// built-in backends keep an index and answer from it. A record that cannot be read is left
+    /// out.
+    fn find_by_index(
+        &self,
+        index: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<Vec<(StorageKey, Record)>, BackendError>> + Send {
+        async move {
+            let mut found = Vec::new();
+            for key in self.list_keys(now).await? {
+                match self.load(&key, now).await {
+                    Ok(Some(record)) if record.index.as_deref() == Some(index) => {
+                        found.push((key, record));
+                    }
+                    Ok(_) => {}
+                    Err(error) if error.is_malformed() => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok(found)
+        }
+    }
 
     /// Subscribes to the saves and deletes other backend instances make (other servers, or
     /// other stores in this process), so that a store drops its cached copy of a changed

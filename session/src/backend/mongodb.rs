@@ -18,6 +18,8 @@ const DEFAULT_COLLECTION: &str = "typed_sessions";
 
 /// The name of the TTL index on `expires_at`.
 const TTL_INDEX: &str = "expires_at_ttl";
+/// The name of the index on `index_value`, the `#[session(index)]` value.
+const VALUE_INDEX: &str = "index_value";
 
 /// MongoDB's code for a write that would break a unique index.
 const DUPLICATE_KEY: i32 = 11000;
@@ -198,6 +200,7 @@ fn document(key: &StorageKey, record: &Record) -> Result<Document, BackendError>
         "data": record.data.as_str(),
         "version": version_to_db(record.version)?,
         "expires_at": date(record.expires_at),
+        "index_value": record.index.as_deref(),
     })
 }
 
@@ -221,10 +224,16 @@ fn record_from_document(document: &Document) -> Result<Record, BackendError> {
         Some(Bson::DateTime(at)) => stored_u64(at.timestamp_millis(), "expires_at")?,
         other => return Err(malformed(context, "expires_at", other)),
     };
+    let index = match document.get("index_value") {
+        None | Some(Bson::Null) => None,
+        Some(Bson::String(index)) => Some(index.clone()),
+        other => return Err(malformed(context, "index_value", other)),
+    };
     Ok(Record {
         data,
         version: version_of(document, context)?,
         expires_at,
+        index,
     })
 }
 
@@ -261,11 +270,56 @@ impl SessionBackend for MongoBackend {
                     .build(),
             )
             .build();
-        self.sessions(context)?
-            .create_index(ttl)
+        // Sparse: sessions without an index value (most, in many apps) stay out of it.
+        let by_index = IndexModel::builder()
+            .keys(doc! { "index_value": 1 })
+            .options(
+                IndexOptions::builder()
+                    .name(VALUE_INDEX.to_owned())
+                    .sparse(true)
+                    .build(),
+            )
+            .build();
+        let sessions = self.sessions(context)?;
+        for index in [ttl, by_index] {
+            sessions
+                .create_index(index)
+                .await
+                .map_err(|e| BackendError::new(context, e))?;
+        }
+        Ok(())
+    }
+
+    async fn find_by_index(
+        &self,
+        index: &str,
+        now: u64,
+    ) -> Result<Vec<(StorageKey, Record)>, BackendError> {
+        let context = "finding sessions by index";
+        let mut cursor = self
+            .sessions(context)?
+            .find(doc! { "index_value": index, "expires_at": { "$gt": date(now) } })
             .await
             .map_err(|e| BackendError::new(context, e))?;
-        Ok(())
+        let mut found = Vec::new();
+        while cursor
+            .advance()
+            .await
+            .map_err(|e| BackendError::new(context, e))?
+        {
+            let document = cursor
+                .deserialize_current()
+                .map_err(|e| BackendError::new(context, e))?;
+            // A damaged document is left out, as the trait's default does.
+            let key = match document.get("_id") {
+                Some(Bson::String(id)) => stored_key(id).ok(),
+                _ => None,
+            };
+            if let (Some(key), Ok(record)) = (key, record_from_document(&document)) {
+                found.push((key, record));
+            }
+        }
+        Ok(found)
     }
 
     async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
@@ -409,6 +463,7 @@ mod tests {
             data: "{}".to_owned(),
             version: 3,
             expires_at: 1_700_000_000_123,
+            index: Some("42".to_owned()),
         };
         let stored = document(&key, &record).unwrap();
         assert_eq!(record_from_document(&stored).unwrap(), record);
@@ -419,6 +474,7 @@ mod tests {
             ("version", Bson::Int64(-1)),
             ("version", Bson::Int64(i64::MAX)),
             ("expires_at", Bson::Int64(1)),
+            ("index_value", Bson::Int32(42)),
         ] {
             let mut garbage = stored.clone();
             garbage.insert(field, value);

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use sqlx::mysql::MySqlPool;
 
 use crate::backend::sql::{
-    CommonStatements, Dialect, TableName, millis_to_db, record_from_row, shared_sql_constructors,
-    shared_sql_methods, stored_count, stored_key, stored_version, version_to_db,
+    CommonStatements, Dialect, INDEX_COLUMN, RecordRow, TableName, millis_to_db, record_from_row,
+    shared_sql_constructors, shared_sql_methods, stored_count, stored_key, stored_version,
+    version_to_db,
 };
 use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
 
@@ -56,7 +57,8 @@ struct Statements {
     create_table: String,
     /// Clears the way for an insert. Binds: id, now.
     delete_expired_row: String,
-    /// Fails with a unique violation when the row exists. Binds: id, data, version, expires_at.
+    /// Fails with a unique violation when the row exists. Binds: id, data, version, expires_at,
+    /// index_value.
     insert: String,
     /// Binds: expires_at, id, now. Rows affected counts matched rows: sqlx connects with
     /// `CLIENT_FOUND_ROWS`, so an unchanged expiry still counts.
@@ -76,11 +78,15 @@ impl Statements {
                  data MEDIUMTEXT CHARACTER SET utf8mb4 NOT NULL, \
                  version BIGINT NOT NULL, \
                  expires_at BIGINT NOT NULL, \
-                 INDEX expires_at_index (expires_at)\
+                 {INDEX_COLUMN} CHARACTER SET utf8mb4, \
+                 INDEX expires_at_index (expires_at), \
+                 INDEX index_value_index (index_value)\
                  ) ENGINE = InnoDB"
             ),
             delete_expired_row: format!("DELETE FROM {t} WHERE id = ? AND expires_at <= ?"),
-            insert: format!("INSERT INTO {t} (id, data, version, expires_at) VALUES (?, ?, ?, ?)"),
+            insert: format!(
+                "INSERT INTO {t} (id, data, version, expires_at, index_value) VALUES (?, ?, ?, ?, ?)"
+            ),
             touch: format!("UPDATE {t} SET expires_at = ? WHERE id = ? AND expires_at > ?"),
             version: format!("SELECT version FROM {t} WHERE id = ?"),
         }
@@ -124,6 +130,7 @@ impl MySqlBackend {
             .bind(record.data.as_str())
             .bind(version)
             .bind(expires_at)
+            .bind(record.index.as_deref())
             .execute(&self.pool)
             .await;
         match inserted {
@@ -140,7 +147,7 @@ impl SessionBackend for MySqlBackend {
             .execute(&self.pool)
             .await
             .map_err(|e| BackendError::new("creating the sessions table", e))?;
-        Ok(())
+        self.add_index_column().await
     }
 
     async fn save(
@@ -161,6 +168,7 @@ impl SessionBackend for MySqlBackend {
                     .bind(record.data.as_str())
                     .bind(version)
                     .bind(expires_at)
+                    .bind(record.index.as_deref())
                     .bind(key.as_str())
                     .bind(version_to_db(expected)?)
                     .bind(millis_to_db(now))

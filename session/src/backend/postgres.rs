@@ -6,9 +6,9 @@ use std::sync::Arc;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use crate::backend::sql::{
-    Dialect, TableName, UpsertStatements, millis_to_db, record_from_row, shared_sql_constructors,
-    shared_sql_methods, stored_count, stored_key, stored_version, upsert_sql_backend,
-    version_to_db,
+    Dialect, RecordRow, TableName, UpsertStatements, millis_to_db, record_from_row,
+    shared_sql_constructors, shared_sql_methods, stored_count, stored_key, stored_version,
+    upsert_sql_backend, version_to_db,
 };
 use crate::backend::{
     BackendError, Change, ChangeFeed, Record, SaveOutcome, SessionBackend, StorageKey,

@@ -32,9 +32,21 @@ const LOAD_SCRIPT: &str = r"
 local expiry = redis.call('PEXPIRETIME', KEYS[1])
 if expiry == -2 then return false end
 local kind = redis.call('TYPE', KEYS[1]).ok
-if kind ~= 'hash' then return {expiry, kind, false, false} end
-local fields = redis.call('HMGET', KEYS[1], 'd', 'v')
-return {expiry, kind, fields[1], fields[2]}
+if kind ~= 'hash' then return {expiry, kind, false, false, false} end
+local fields = redis.call('HMGET', KEYS[1], 'd', 'v', 'i')
+return {expiry, kind, fields[1], fields[2], fields[3]}
+";
+
+/// The Lua that keeps a session's index set (`<prefix>index:<value>`, the storage keys of the
+/// sessions with that `#[session(index)]` value) lasting as long as its longest-lived member.
+/// Members whose session ended or moved to another value are dropped when the set is read.
+const EXTEND_SET: &str = r"
+local function extend_set(set, expires_at)
+  local current = redis.call('PEXPIRETIME', set)
+  if current ~= -2 and current < tonumber(expires_at) then
+    redis.call('PEXPIREAT', set, expires_at)
+  end
+end
 ";
 
 /// Compare-and-set write. `v` is compared as text: both sides are canonical decimals, and no
@@ -45,12 +57,16 @@ return {expiry, kind, fields[1], fields[2]}
 const SAVE_SCRIPT: &str = r"
 -- KEYS[1]: the session key.
 -- ARGV: expected version ('' for none), data, new version, expires_at, now (unix ms), the
--- changes channel, the announcement.
+-- changes channel, the announcement, the index value ('' for none), the index set prefix, the
+-- storage key.
 local expiry = redis.call('PEXPIRETIME', KEYS[1])
 local current = false
+local old_index = false
 if expiry == -1 or expiry > tonumber(ARGV[5]) then
   if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
-  current = redis.call('HGET', KEYS[1], 'v')
+  local fields = redis.call('HMGET', KEYS[1], 'v', 'i')
+  current = fields[1]
+  old_index = fields[2]
   if not current then return 0 end
 end
 if ARGV[1] == '' then
@@ -59,24 +75,60 @@ elseif current ~= ARGV[1] then
   return 0
 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', ARGV[3])
+if ARGV[8] == '' then
+  redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', ARGV[3])
+else
+  redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', ARGV[3], 'i', ARGV[8])
+end
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+if old_index and old_index ~= ARGV[8] then
+  redis.call('SREM', ARGV[9] .. old_index, ARGV[10])
+end
+if ARGV[8] ~= '' then
+  local set = ARGV[9] .. ARGV[8]
+  redis.call('SADD', set, ARGV[10])
+  extend_set(set, ARGV[4])
+end
 redis.call('PUBLISH', ARGV[6], ARGV[7])
 return 1
 ";
 
-/// Deletes a session and, if there was one, announces it. ARGV: the changes channel, the
-/// announcement.
+/// Deletes a session (and its index set membership) and, if there was one, announces it.
+/// ARGV: the changes channel, the announcement, the index set prefix, the storage key.
 const DELETE_SCRIPT: &str = r"
+if redis.call('TYPE', KEYS[1]).ok == 'hash' then
+  local index = redis.call('HGET', KEYS[1], 'i')
+  if index then redis.call('SREM', ARGV[3] .. index, ARGV[4]) end
+end
 local deleted = redis.call('DEL', KEYS[1])
 if deleted > 0 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return deleted
 ";
 
+/// The live sessions of one index value, as `{storage key, expiry, d, v, i}` each; members
+/// that ended or moved to another value are dropped from the set.
+const FIND_SCRIPT: &str = r"
+-- KEYS[1]: the index set. ARGV: now (unix ms), the session key prefix, the index value.
+local found = {}
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[2] .. member
+  local expiry = redis.call('PEXPIRETIME', key)
+  local live = (expiry == -1 or expiry > tonumber(ARGV[1]))
+    and redis.call('TYPE', key).ok == 'hash'
+  local fields = live and redis.call('HMGET', key, 'd', 'v', 'i')
+  if fields and fields[3] == ARGV[3] and fields[1] and fields[2] then
+    table.insert(found, {member, expiry, fields[1], fields[2], fields[3]})
+  elseif not live or (fields and fields[3] ~= ARGV[3]) then
+    redis.call('SREM', KEYS[1], member)
+  end
+end
+return found
+";
+
 /// Moves a live session's expiry. Answers nil for no live session, `{1, version}` once moved,
 /// or `{0, why}` for a key that is not a session hash with a version, left as it is.
 const TOUCH_SCRIPT: &str = r"
--- KEYS[1]: the session key. ARGV: expires_at, now (unix ms).
+-- KEYS[1]: the session key. ARGV: expires_at, now (unix ms), the index set prefix.
 local expiry = redis.call('PEXPIRETIME', KEYS[1])
 if expiry == -2 or (expiry ~= -1 and expiry <= tonumber(ARGV[2])) then
   return false
@@ -90,6 +142,8 @@ if not version then
   return {0, 'the stored session lacks its v (version) field'}
 end
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+local index = redis.call('HGET', KEYS[1], 'i')
+if index then extend_set(ARGV[3] .. index, ARGV[1]) end
 return {1, version}
 ";
 
@@ -134,8 +188,11 @@ struct Scripts {
     save: Script,
     touch: Script,
     delete: Script,
+    find: Script,
     /// `<prefix>*`, for `SCAN MATCH`.
     scan_pattern: String,
+    /// `<prefix>index:`, before the value in an index set's key.
+    index_prefix: String,
     /// `<prefix>changes`: the pub/sub channel of saves and deletes under the prefix.
     channel: String,
 }
@@ -144,10 +201,12 @@ impl Scripts {
     fn new(prefix: &str) -> Self {
         Self {
             load: Script::new(LOAD_SCRIPT),
-            save: Script::new(SAVE_SCRIPT),
-            touch: Script::new(TOUCH_SCRIPT),
+            save: Script::new(&format!("{EXTEND_SET}{SAVE_SCRIPT}")),
+            touch: Script::new(&format!("{EXTEND_SET}{TOUCH_SCRIPT}")),
             delete: Script::new(DELETE_SCRIPT),
+            find: Script::new(FIND_SCRIPT),
             scan_pattern: format!("{prefix}*"),
+            index_prefix: format!("{prefix}index:"),
             channel: format!("{prefix}changes"),
         }
     }
@@ -286,6 +345,9 @@ impl RedisBackend {
                 .await
                 .map_err(|e| BackendError::new(context, e))?;
             for (name, expiry) in batch.iter().zip(expiries) {
+                if name.starts_with(self.scripts.index_prefix.as_bytes()) {
+                    continue;
+                }
                 if stored_expiry(expiry).is_some_and(|at| at > now) {
                     keys.push(self.storage_key(name, context)?);
                 }
@@ -325,14 +387,14 @@ impl SessionBackend for RedisBackend {
     async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
         let context = "loading a session";
         let mut conn = self.manager.clone();
-        let found: Option<(i64, String, HashField, HashField)> = self
+        let found: Option<(i64, String, HashField, HashField, HashField)> = self
             .scripts
             .load
             .key(self.key_name(key))
             .invoke_async(&mut conn)
             .await
             .map_err(|e| BackendError::new(context, e))?;
-        let Some((expiry, kind, data, version)) = found else {
+        let Some((expiry, kind, data, version, index)) = found else {
             return Ok(None);
         };
         let Some(expires_at) = stored_expiry(expiry).filter(|&at| at > now) else {
@@ -350,13 +412,7 @@ impl SessionBackend for RedisBackend {
                 "stored session lacks its d (data) or v (version) field",
             ));
         };
-        let data = String::from_utf8(data)
-            .map_err(|_| BackendError::malformed(context, "stored session data is not UTF-8"))?;
-        Ok(Some(Record {
-            data,
-            version: parse_version(&version, context)?,
-            expires_at,
-        }))
+        record_from_fields(Some(data), &version, expires_at, index, context).map(Some)
     }
 
     async fn save(
@@ -378,6 +434,9 @@ impl SessionBackend for RedisBackend {
             .arg(millis_to_db(now))
             .arg(&self.scripts.channel)
             .arg(self.announcement(key, Some(record.version)))
+            .arg(record.index.as_deref().unwrap_or(""))
+            .arg(&self.scripts.index_prefix)
+            .arg(key.as_str())
             .invoke_async(&mut conn)
             .await
             .map_err(|e| BackendError::new("saving a session", e))?;
@@ -398,6 +457,7 @@ impl SessionBackend for RedisBackend {
             .key(self.key_name(key))
             .arg(millis_to_db(expires_at))
             .arg(millis_to_db(now))
+            .arg(&self.scripts.index_prefix)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| BackendError::new(context, e))?;
@@ -418,6 +478,8 @@ impl SessionBackend for RedisBackend {
             .key(self.key_name(key))
             .arg(&self.scripts.channel)
             .arg(self.announcement(key, None))
+            .arg(&self.scripts.index_prefix)
+            .arg(key.as_str())
             .invoke_async::<()>(&mut conn)
             .await
             .map_err(|e| BackendError::new("deleting a session", e))
@@ -455,6 +517,36 @@ impl SessionBackend for RedisBackend {
         self.live_keys(now, "listing session keys").await
     }
 
+    async fn find_by_index(
+        &self,
+        index: &str,
+        now: u64,
+    ) -> Result<Vec<(StorageKey, Record)>, BackendError> {
+        let context = "finding sessions by index";
+        let mut conn = self.manager.clone();
+        let rows: Vec<(String, i64, HashField, HashField, HashField)> = self
+            .scripts
+            .find
+            .key(format!("{}{index}", self.scripts.index_prefix))
+            .arg(millis_to_db(now))
+            .arg(&*self.prefix)
+            .arg(index)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| BackendError::new(context, e))?;
+        // A damaged session is left out, as the trait's default does.
+        Ok(rows
+            .into_iter()
+            .filter_map(|(member, expiry, data, version, index)| {
+                let key = StorageKey::parse(&member)?;
+                let expires_at = stored_expiry(expiry)?;
+                let version = version?;
+                let record = record_from_fields(data, &version, expires_at, index, context);
+                Some((key, record.ok()?))
+            })
+            .collect())
+    }
+
     /// Subscribes to the prefix's changes channel on a connection of its own. The feed leaves
     /// out this instance's announcements and ends when that connection drops.
     async fn changes(&self) -> Result<Option<ChangeFeed>, BackendError> {
@@ -489,6 +581,29 @@ impl SessionBackend for RedisBackend {
         });
         Ok(Some(feed))
     }
+}
+
+/// A record from the fields of its hash; missing or mistyped ones are malformed.
+fn record_from_fields(
+    data: HashField,
+    version: &[u8],
+    expires_at: u64,
+    index: HashField,
+    context: &'static str,
+) -> Result<Record, BackendError> {
+    let data = data
+        .and_then(|data| String::from_utf8(data).ok())
+        .ok_or_else(|| BackendError::malformed(context, "stored session data is not UTF-8"))?;
+    let index = index
+        .map(String::from_utf8)
+        .transpose()
+        .map_err(|_| BackendError::malformed(context, "stored index value is not UTF-8"))?;
+    Ok(Record {
+        data,
+        version: parse_version(version, context)?,
+        expires_at,
+        index,
+    })
 }
 
 /// The expiry `PEXPIRETIME` reports: `None` for a missing key (`-2`), `i64::MAX` for a key

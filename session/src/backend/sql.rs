@@ -72,10 +72,17 @@ impl Dialect {
 pub(crate) struct CommonStatements {
     /// The dialect they are spelled in.
     pub(crate) dialect: Dialect,
-    /// Binds: id, now. Returns: data, version, expires_at.
+    /// Binds: id, now. Returns: data, version, expires_at, index_value.
     pub(crate) load: String,
-    /// Compare-and-set replace. Binds: data, version, expires_at, id, expected version, now.
+    /// Compare-and-set replace. Binds: data, version, expires_at, index_value, id, expected
+    /// version, now.
     pub(crate) update: String,
+    /// Binds: index_value, now. Returns: id, data, version, expires_at, index_value.
+    pub(crate) find_by_index: String,
+    /// Binds nothing. Returns: 1 if the table has the `index_value` column, else 0.
+    pub(crate) has_index_column: String,
+    /// Adds the `index_value` column and its index to a table made before it existed.
+    pub(crate) add_index_column: Vec<String>,
     /// Binds: id.
     pub(crate) delete: String,
     /// Binds: now.
@@ -93,23 +100,69 @@ impl CommonStatements {
     pub(crate) fn new(dialect: Dialect, table: &TableName) -> Self {
         let t = dialect.quote(table.as_str());
         let p = |n| dialect.param(n);
+        let index = dialect.quote(&table.derived_name("_index_value"));
+        let name = table.as_str();
+        let (has_index_column, add_index_column) = match dialect {
+            #[cfg(feature = "sqlite")]
+            Dialect::Sqlite => (
+                format!(
+                    "SELECT COUNT(*) FROM pragma_table_info('{name}') WHERE name = 'index_value'"
+                ),
+                vec![
+                    format!("ALTER TABLE {t} ADD COLUMN {INDEX_COLUMN}"),
+                    format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (index_value)"),
+                ],
+            ),
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => (
+                format!(
+                    "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = \
+                     current_schema() AND table_name = '{name}' AND column_name = 'index_value'"
+                ),
+                vec![
+                    format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {INDEX_COLUMN}"),
+                    format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (index_value)"),
+                ],
+            ),
+            #[cfg(feature = "mysql")]
+            Dialect::MySql => (
+                format!(
+                    "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = \
+                     DATABASE() AND table_name = '{name}' AND column_name = 'index_value'"
+                ),
+                vec![format!(
+                    "ALTER TABLE {t} ADD COLUMN {INDEX_COLUMN} CHARACTER SET utf8mb4, \
+                     ADD INDEX index_value_index (index_value)"
+                )],
+            ),
+        };
         Self {
             dialect,
             load: format!(
-                "SELECT data, version, expires_at FROM {t} WHERE id = {} AND expires_at > {}",
+                "SELECT data, version, expires_at, index_value FROM {t} \
+                 WHERE id = {} AND expires_at > {}",
                 p(1),
                 p(2)
             ),
             update: format!(
-                "UPDATE {t} SET data = {}, version = {}, expires_at = {} \
+                "UPDATE {t} SET data = {}, version = {}, expires_at = {}, index_value = {} \
                  WHERE id = {} AND version = {} AND expires_at > {}",
                 p(1),
                 p(2),
                 p(3),
                 p(4),
                 p(5),
-                p(6)
+                p(6),
+                p(7)
             ),
+            find_by_index: format!(
+                "SELECT id, data, version, expires_at, index_value FROM {t} \
+                 WHERE index_value = {} AND expires_at > {}",
+                p(1),
+                p(2)
+            ),
+            has_index_column,
+            add_index_column,
             delete: format!("DELETE FROM {t} WHERE id = {}", p(1)),
             delete_expired: format!("DELETE FROM {t} WHERE expires_at <= {}", p(1)),
             count: format!("SELECT COUNT(*) FROM {t} WHERE expires_at > {}", p(1)),
@@ -119,15 +172,23 @@ impl CommonStatements {
     }
 }
 
-/// A record read back from its `data`, `version` and `expires_at` columns; a negative number,
-/// or a version no save can follow, is a malformed row.
+/// The `index_value` column as `CREATE TABLE` and `ALTER TABLE` spell it: the
+/// `#[session(index)]` value, at most [`MAX_INDEX_LEN`](crate::backend::MAX_INDEX_LEN) bytes.
+pub(crate) const INDEX_COLUMN: &str = "index_value VARCHAR(255)";
+
+/// A row as `load` reads it: data, version, expires_at, index_value.
+pub(crate) type RecordRow = (String, i64, i64, Option<String>);
+
+/// A record read back from its `data`, `version`, `expires_at` and `index_value` columns; a
+/// negative number, or a version no save can follow, is a malformed row.
 pub(crate) fn record_from_row(
-    (data, version, expires_at): (String, i64, i64),
+    (data, version, expires_at, index): RecordRow,
 ) -> Result<Record, BackendError> {
     Ok(Record {
         data,
         version: stored_version(version)?,
         expires_at: stored_u64(expires_at, "expires_at")?,
+        index,
     })
 }
 
@@ -144,7 +205,8 @@ pub(crate) struct UpsertStatements {
     pub(crate) common: CommonStatements,
     pub(crate) create_table: String,
     pub(crate) create_index: String,
-    /// Creates the row, or replaces an expired one. Binds: id, data, version, expires_at, now.
+    /// Creates the row, or replaces an expired one. Binds: id, data, version, expires_at,
+    /// index_value, now.
     pub(crate) insert: String,
     /// Binds: expires_at, id, now. Returns: version.
     pub(crate) touch: String,
@@ -170,20 +232,24 @@ impl UpsertStatements {
                  id TEXT PRIMARY KEY NOT NULL, \
                  data TEXT NOT NULL, \
                  version BIGINT NOT NULL, \
-                 expires_at BIGINT NOT NULL)"
+                 expires_at BIGINT NOT NULL, \
+                 {INDEX_COLUMN})"
             ),
             create_index: format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_at)"),
             // The upsert's WHERE turns "a live row exists" into zero rows changed.
             insert: format!(
-                "INSERT INTO {t} (id, data, version, expires_at) VALUES ({}, {}, {}, {}) \
+                "INSERT INTO {t} (id, data, version, expires_at, index_value) \
+                 VALUES ({}, {}, {}, {}, {}) \
                  ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
-                 version = excluded.version, expires_at = excluded.expires_at \
+                 version = excluded.version, expires_at = excluded.expires_at, \
+                 index_value = excluded.index_value \
                  WHERE {t}.expires_at <= {}",
                 p(1),
                 p(2),
                 p(3),
                 p(4),
-                p(5)
+                p(5),
+                p(6)
             ),
             touch: format!(
                 "UPDATE {t} SET expires_at = {} WHERE id = {} AND expires_at > {} RETURNING version",
@@ -239,7 +305,7 @@ macro_rules! shared_sql_methods {
     () => {
         async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
             let context = "loading a session";
-            let row = sqlx::query_as::<_, (String, i64, i64)>(&self.statements.common.load)
+            let row = sqlx::query_as::<_, RecordRow>(&self.statements.common.load)
                 .bind(key.as_str())
                 .bind(millis_to_db(now))
                 .fetch_optional(&self.pool)
@@ -283,6 +349,31 @@ macro_rules! shared_sql_methods {
             Ok(())
         }
 
+        async fn find_by_index(
+            &self,
+            index: &str,
+            now: u64,
+        ) -> Result<Vec<(StorageKey, Record)>, BackendError> {
+            let context = "finding sessions by index";
+            let rows = sqlx::query_as::<_, (String, String, i64, i64, Option<String>)>(
+                &self.statements.common.find_by_index,
+            )
+            .bind(index)
+            .bind(millis_to_db(now))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| BackendError::new(context, e))?;
+            // A damaged row is left out, as the trait's default does.
+            Ok(rows
+                .into_iter()
+                .filter_map(|(id, data, version, expires_at, index)| {
+                    let key = stored_key(&id).ok()?;
+                    let record = record_from_row((data, version, expires_at, index)).ok()?;
+                    Some((key, record))
+                })
+                .collect())
+        }
+
         async fn list_keys(&self, now: u64) -> Result<Vec<StorageKey>, BackendError> {
             let ids = sqlx::query_scalar::<_, String>(&self.statements.common.list_keys)
                 .bind(millis_to_db(now))
@@ -322,6 +413,33 @@ macro_rules! shared_sql_constructors {
         pub fn pool(&self) -> &$pool {
             &self.pool
         }
+
+        /// Adds the `index_value` column (and its index) to a table created before it existed.
+        /// Two servers starting at once may both try: the loser's error is no error when the
+        /// column is there after all.
+        async fn add_index_column(&self) -> Result<(), BackendError> {
+            let context = "adding the index_value column to the sessions table";
+            let common = &self.statements.common;
+            let has_column = || async {
+                sqlx::query_scalar::<_, i64>(&common.has_index_column)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map(|count| count > 0)
+                    .map_err(|e| BackendError::new(context, e))
+            };
+            if has_column().await? {
+                return Ok(());
+            }
+            for statement in &common.add_index_column {
+                if let Err(error) = sqlx::query(statement).execute(&self.pool).await {
+                    if has_column().await? {
+                        return Ok(());
+                    }
+                    return Err(BackendError::new(context, error));
+                }
+            }
+            Ok(())
+        }
     };
 }
 
@@ -335,8 +453,15 @@ macro_rules! upsert_sql_backend {
 
             async fn create_schema(&self) -> Result<(), BackendError> {
                 let context = "creating the sessions table";
-                let table = [&self.statements.create_table, &self.statements.create_index];
-                for statement in table.into_iter().chain(&self.statements.announce) {
+                sqlx::query(&self.statements.create_table)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| BackendError::new(context, e))?;
+                self.add_index_column().await?;
+                let rest = std::iter::once(&self.statements.create_index)
+                    .chain(&self.statements.common.add_index_column[1..])
+                    .chain(&self.statements.announce);
+                for statement in rest {
                     sqlx::query(statement)
                         .execute(&self.pool)
                         .await
@@ -360,11 +485,13 @@ macro_rules! upsert_sql_backend {
                         .bind(record.data.as_str())
                         .bind(version)
                         .bind(expires_at)
+                        .bind(record.index.as_deref())
                         .bind(millis_to_db(now)),
                     Some(expected) => sqlx::query(&self.statements.common.update)
                         .bind(record.data.as_str())
                         .bind(version)
                         .bind(expires_at)
+                        .bind(record.index.as_deref())
                         .bind(key.as_str())
                         .bind(version_to_db(expected)?)
                         .bind(millis_to_db(now)),

@@ -7,9 +7,9 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 
 use crate::backend::sql::{
-    Dialect, TableName, UpsertStatements, millis_to_db, record_from_row, shared_sql_constructors,
-    shared_sql_methods, stored_count, stored_key, stored_version, upsert_sql_backend,
-    version_to_db,
+    Dialect, RecordRow, TableName, UpsertStatements, millis_to_db, record_from_row,
+    shared_sql_constructors, shared_sql_methods, stored_count, stored_key, stored_version,
+    upsert_sql_backend, version_to_db,
 };
 use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
 

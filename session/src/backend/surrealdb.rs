@@ -14,20 +14,23 @@ use crate::backend::convert::{
 use crate::backend::table_name::TableName;
 use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
 
-/// The live record under `$rid`, as `[data, version, expires_at]`.
-const LOAD: &str = "SELECT VALUE [data, version, expires_at] FROM $rid WHERE expires_at > $now";
+/// The live record under `$rid`, as `[data, version, expires_at, index_value]`.
+const LOAD: &str =
+    "SELECT VALUE [data, version, expires_at, index_value] FROM $rid WHERE expires_at > $now";
 
 /// Creates the record unless a live one exists: an expired one is deleted first, and a live one
 /// makes `CREATE` fail with "already exists", which is the conflict. One transaction, so a rerun
 /// after an engine-level conflict repeats both statements or neither.
 const CREATE: &str = "BEGIN TRANSACTION;
     DELETE $rid WHERE expires_at <= $now;
-    CREATE $rid CONTENT { data: $data, version: $version, expires_at: $expires_at } RETURN NONE;
+    CREATE $rid CONTENT {
+        data: $data, version: $version, expires_at: $expires_at, index_value: $index_value
+    } RETURN NONE;
     COMMIT TRANSACTION";
 
 /// Replaces the live record if its version is `$expected`; answers the written version, if any.
 const REPLACE: &str = "UPDATE $rid
-    SET data = $data, version = $version, expires_at = $expires_at
+    SET data = $data, version = $version, expires_at = $expires_at, index_value = $index_value
     WHERE version = $expected AND expires_at > $now
     RETURN VALUE version";
 
@@ -45,6 +48,8 @@ struct TableStatements {
     count: String,
     delete_all: String,
     list_keys: String,
+    /// Binds: index, now. Returns `[id, data, version, expires_at, index_value]` rows.
+    find_by_index: String,
 }
 
 impl TableStatements {
@@ -58,13 +63,19 @@ impl TableStatements {
                  DEFINE FIELD IF NOT EXISTS data ON TABLE {t} TYPE string;
                  DEFINE FIELD IF NOT EXISTS version ON TABLE {t} TYPE int;
                  DEFINE FIELD IF NOT EXISTS expires_at ON TABLE {t} TYPE datetime;
-                 DEFINE INDEX IF NOT EXISTS expires_at ON TABLE {t} FIELDS expires_at;"
+                 DEFINE FIELD IF NOT EXISTS index_value ON TABLE {t} TYPE option<string>;
+                 DEFINE INDEX IF NOT EXISTS expires_at ON TABLE {t} FIELDS expires_at;
+                 DEFINE INDEX IF NOT EXISTS index_value ON TABLE {t} FIELDS index_value;"
             ),
             // One id per deleted record comes back to count them, not the whole records.
             delete_expired: format!("DELETE {t} WHERE expires_at <= $now RETURN VALUE $before.id"),
             count: format!("SELECT VALUE count() FROM {t} WHERE expires_at > $now GROUP ALL"),
             delete_all: format!("DELETE {t}"),
             list_keys: format!("SELECT VALUE id FROM {t} WHERE expires_at > $now"),
+            find_by_index: format!(
+                "SELECT VALUE [id, data, version, expires_at, index_value] FROM {t} \
+                 WHERE index_value = $index AND expires_at > $now"
+            ),
         }
     }
 }
@@ -308,16 +319,17 @@ impl<C: Connection> SessionBackend for SurrealBackend<C> {
             .with("rid", self.record_id(key))
             .with("now", date(now));
         let mut response = self.run(LOAD, bindings, context).await?;
-        let rows: Vec<(String, i64, Datetime)> = response
+        let rows: Vec<(String, i64, Datetime, Option<String>)> = response
             .take(0)
             .map_err(|e| BackendError::new(context, e))?;
-        let Some((data, version, expires_at)) = rows.into_iter().next() else {
+        let Some((data, version, expires_at, index)) = rows.into_iter().next() else {
             return Ok(None);
         };
         Ok(Some(Record {
             data,
             version: stored_version(version)?,
             expires_at: stored_millis(expires_at)?,
+            index,
         }))
     }
 
@@ -334,7 +346,8 @@ impl<C: Connection> SessionBackend for SurrealBackend<C> {
             .with("now", date(now))
             .with("data", record.data.clone())
             .with("version", version_to_db(record.version)?)
-            .with("expires_at", date(record.expires_at));
+            .with("expires_at", date(record.expires_at))
+            .with("index_value", record.index.clone());
         let query = match expected_version {
             None => CREATE,
             Some(expected) => {
@@ -415,6 +428,39 @@ impl<C: Connection> SessionBackend for SurrealBackend<C> {
         )
         .await?;
         Ok(())
+    }
+
+    async fn find_by_index(
+        &self,
+        index: &str,
+        now: u64,
+    ) -> Result<Vec<(StorageKey, Record)>, BackendError> {
+        let context = "finding sessions by index";
+        let bindings = Bindings::new()
+            .with("index", index.to_owned())
+            .with("now", date(now));
+        let mut response = self
+            .run(&self.statements.find_by_index, bindings, context)
+            .await?;
+        let rows: Vec<(RecordId, String, i64, Datetime, Option<String>)> = response
+            .take(0)
+            .map_err(|e| BackendError::new(context, e))?;
+        // A damaged record is left out, as the trait's default does.
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, data, version, expires_at, index)| {
+                let RecordIdKey::String(key) = id.key else {
+                    return None;
+                };
+                let record = Record {
+                    data,
+                    version: stored_version(version).ok()?,
+                    expires_at: stored_millis(expires_at).ok()?,
+                    index,
+                };
+                Some((stored_key(&key).ok()?, record))
+            })
+            .collect())
     }
 
     async fn list_keys(&self, now: u64) -> Result<Vec<StorageKey>, BackendError> {

@@ -30,6 +30,13 @@ pub(crate) trait DynBackend: Send + Sync + 'static {
     fn delete_expired(&self, now: u64) -> BoxFuture<'_, u64>;
     #[cfg_attr(not(feature = "key-store"), allow(dead_code))]
     fn list_keys(&self, now: u64) -> BoxFuture<'_, Vec<StorageKey>>;
+    fn count(&self, now: u64) -> BoxFuture<'_, u64>;
+    fn delete_all(&self) -> BoxFuture<'_, ()>;
+    fn find_by_index<'a>(
+        &'a self,
+        index: &'a str,
+        now: u64,
+    ) -> BoxFuture<'a, Vec<(StorageKey, Record)>>;
     fn changes(&self) -> BoxFuture<'_, Option<ChangeFeed>>;
 }
 
@@ -121,6 +128,25 @@ impl<B: SessionBackend> DynBackend for Limited<B> {
 
     fn list_keys(&self, now: u64) -> BoxFuture<'_, Vec<StorageKey>> {
         Box::pin(SessionBackend::list_keys(&self.backend, now))
+    }
+
+    fn count(&self, now: u64) -> BoxFuture<'_, u64> {
+        Box::pin(SessionBackend::count(&self.backend, now))
+    }
+
+    fn delete_all(&self) -> BoxFuture<'_, ()> {
+        Box::pin(SessionBackend::delete_all(&self.backend))
+    }
+
+    fn find_by_index<'a>(
+        &'a self,
+        index: &'a str,
+        now: u64,
+    ) -> BoxFuture<'a, Vec<(StorageKey, Record)>> {
+        self.limit(
+            "finding sessions by index",
+            SessionBackend::find_by_index(&self.backend, index, now),
+        )
     }
 
     fn changes(&self) -> BoxFuture<'_, Option<ChangeFeed>> {

@@ -57,6 +57,7 @@ impl AtRest {
             data: self.data.clone()?,
             version: self.version?,
             expires_at: u64::try_from(self.expires_at?).ok()?,
+            index: None,
         })
     }
 }

@@ -162,6 +162,7 @@ async fn redis_reports_malformed_records_as_errors() {
         data: "{}".to_owned(),
         version: 2,
         expires_at: u64::MAX,
+        index: None,
     };
     let no_version = StorageKey::for_id(SessionId::generate());
     let () = conn
@@ -340,6 +341,7 @@ async fn surrealdb_conforms_and_stores_expiry_as_a_datetime() {
             data: "{}".to_owned(),
             version: 1,
             expires_at: 1_800_000_000_000,
+            index: None,
         };
         backend.save(&key, &record, None, 0).await.unwrap();
         let table = backend.table_name();
@@ -378,6 +380,7 @@ async fn surrealdb_keeps_to_its_namespace_database_and_table() {
         data: "{}".to_owned(),
         version: 1,
         expires_at: u64::MAX,
+        index: None,
     };
     backend.save(&key, &record, None, 0).await.unwrap();
 

@@ -199,6 +199,7 @@ async fn a_failing_migration_gives_a_fresh_session() {
         ),
         version: 1,
         expires_at: u64::MAX / 2,
+        index: None,
     };
     backend
         .save(&StorageKey::for_id(id), &record, None, 0)
