@@ -98,9 +98,14 @@ impl Field<'_> {
 /// `Option<T>`, `std::option::Option<T>` or `core::option::Option<T>`, as written. A type alias
 /// of `Option` is not recognised (a macro sees no types), and that field simply gets no `take_`.
 fn is_option(ty: &Type) -> bool {
-    let Type::Path(path) = ty else { return false };
+    option_inner(ty).is_some()
+}
+
+/// `T` of a type written `Option<T>` (see [`is_option`]).
+pub(crate) fn option_inner(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else { return None };
     if path.qself.is_some() {
-        return false;
+        return None;
     }
     let segments: Vec<_> = path.path.segments.iter().collect();
     let prefix_ok = match segments.as_slice() {
@@ -110,13 +115,17 @@ fn is_option(ty: &Type) -> bool {
         }
         _ => false,
     };
-    let Some(last) = segments.last() else {
-        return false;
-    };
-    prefix_ok
-        && last.ident == "Option"
-        && matches!(&last.arguments, PathArguments::AngleBracketed(args)
-            if args.args.len() == 1 && matches!(args.args[0], GenericArgument::Type(_)))
+    let last = segments.last()?;
+    if !prefix_ok || last.ident != "Option" {
+        return None;
+    }
+    match &last.arguments {
+        PathArguments::AngleBracketed(args) if args.args.len() == 1 => match &args.args[0] {
+            GenericArgument::Type(inner) => Some(inner),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The methods generated for one field: their names, or (in `expand`) their signatures.

@@ -5,7 +5,7 @@ use syn::{Attribute, Ident, LitStr, Path, Token};
 
 use crate::errors::Errors;
 use crate::symbol::{
-    self, ALIAS, CONTAINER_KEYS, CRATE, DEFAULT, ENCRYPT, FIELD_KEYS, FLASH, HANDLE, Key,
+    self, ALIAS, CONTAINER_KEYS, CRATE, DEFAULT, ENCRYPT, FIELD_KEYS, FLASH, HANDLE, INDEX, Key,
     MEMORY_ONLY, MIGRATE, RENAME, RENEW_ON_CHANGE, SESSION, Symbol, VERSION,
 };
 
@@ -33,6 +33,8 @@ pub(crate) struct FieldAttrs {
     pub(crate) encrypt: Option<Ident>,
     /// `renew_on_change`: a change renews the session id.
     pub(crate) renew_on_change: Option<Ident>,
+    /// `index`: the value sessions are listed by.
+    pub(crate) index: Option<Ident>,
     /// `default = "path"`: a function giving the initial value.
     pub(crate) default: Option<Path>,
     /// `rename = "key"`: the stored key.
@@ -50,6 +52,7 @@ impl FieldAttrs {
             (FLASH, &mut self.flash),
             (ENCRYPT, &mut self.encrypt),
             (RENEW_ON_CHANGE, &mut self.renew_on_change),
+            (INDEX, &mut self.index),
         ]
         .into_iter()
         .find(|(flag, _)| *flag == name)

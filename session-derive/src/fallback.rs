@@ -51,6 +51,7 @@ fn stub_items() -> Items {
         encode: unreachable.clone(),
         decode: unreachable.clone(),
         merge: unreachable,
+        index: TokenStream::new(),
     }
 }
 

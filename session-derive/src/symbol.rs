@@ -30,6 +30,8 @@ pub(crate) const FLASH: Symbol = Symbol("flash");
 pub(crate) const ENCRYPT: Symbol = Symbol("encrypt");
 /// `renew_on_change`: a change renews the session id.
 pub(crate) const RENEW_ON_CHANGE: Symbol = Symbol("renew_on_change");
+/// `index`: sessions can be listed and ended by this field's value.
+pub(crate) const INDEX: Symbol = Symbol("index");
 /// `default = "path"`: the initial value's function.
 pub(crate) const DEFAULT: Symbol = Symbol("default");
 /// `rename = "key"`: the stored key.
@@ -81,6 +83,7 @@ pub(crate) const FIELD_KEYS: &[Key] = &[
     flag(FLASH),
     flag(ENCRYPT),
     flag(RENEW_ON_CHANGE),
+    flag(INDEX),
     value(DEFAULT, "\"path\""),
     value(RENAME, "\"key\""),
     value(ALIAS, "\"old_key\""),
@@ -135,7 +138,7 @@ mod tests {
         );
         assert_eq!(
             expected(FIELD_KEYS),
-            "`memory_only`, `flash`, `encrypt`, `renew_on_change`, `default = \"path\"`, \
+            "`memory_only`, `flash`, `encrypt`, `renew_on_change`, `index`, `default = \"path\"`, \
              `rename = \"key\"` or `alias = \"old_key\"`"
         );
     }

@@ -20,6 +20,7 @@ const RESERVED: &[(&str, &str)] = &[
     ("expires_at", "the session's expiry"),
     ("destroy", "ending the session"),
     ("renew", "renewing the session id"),
+    ("handle", "the session's handle"),
     ("set_store", "the storage consent flag"),
     ("set_long_term", "the \"remember me\" lifetime"),
     ("is_long_term", "the \"remember me\" lifetime"),
@@ -86,6 +87,17 @@ fn check_field_count(input: &Input<'_>, errors: &mut Errors) {
 }
 
 fn check_attribute_combinations(input: &Input<'_>, errors: &mut Errors) {
+    let indexed: Vec<_> = input
+        .fields
+        .iter()
+        .filter_map(|field| field.attrs.index.as_ref())
+        .collect();
+    for extra in indexed.iter().skip(1) {
+        errors.spanned(
+            extra,
+            "only one field can be `index`: sessions are listed by one value (a user id)",
+        );
+    }
     for field in &input.fields {
         if let Some(flash) = &field.attrs.flash
             && !field.is_option
@@ -100,6 +112,25 @@ fn check_attribute_combinations(input: &Input<'_>, errors: &mut Errors) {
                 encrypt,
                 "`encrypt` has no effect on a `memory_only` field, which is never stored: remove one of them",
             );
+        }
+        if let Some(index) = &field.attrs.index {
+            let clash = [
+                (
+                    &field.attrs.memory_only,
+                    "`memory_only` field, which is never stored, so no other server could find it",
+                ),
+                (
+                    &field.attrs.encrypt,
+                    "`encrypt` field: the index stores the value in plain so that it can be looked up",
+                ),
+                (
+                    &field.attrs.flash,
+                    "`flash` field, whose value is gone once read",
+                ),
+            ];
+            if let Some((_, what)) = clash.iter().find(|(attr, _)| attr.is_some()) {
+                errors.spanned(index, format!("`index` cannot go on a {what}"));
+            }
         }
         if field.attrs.memory_only.is_some() {
             if let Some(rename) = &field.attrs.rename {

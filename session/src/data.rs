@@ -21,7 +21,7 @@ use crate::session::RawSession;
 #[doc = include_str!("../docs/attributes.md")]
 pub trait SessionData: Sized + Send + Sync + 'static {
     /// The generated accessor type that `TypedSession<Self>` dereferences to.
-    type Handle: SessionHandle<Self>;
+    type Handle: GeneratedHandle<Self>;
 
     /// The snake_case name of the type; the default cookie name.
     const NAME: &'static str;
@@ -63,11 +63,48 @@ pub trait SessionData: Sized + Send + Sync + 'static {
     /// lost a compare-and-set race absorbs the winner's writes while keeping its own.
     #[doc(hidden)]
     fn merge_stored(&mut self, stored: Self, keep: u64);
+
+    /// Whether a field is `#[session(index)]`: the store then keeps a map from its stored keys
+    /// to ids for [`SessionStore::destroy`](crate::SessionStore::destroy).
+    #[doc(hidden)]
+    const INDEXED: bool = false;
+
+    /// The `#[session(index)]` field's value as stored with the record
+    /// ([`index_value`](crate::__private::index_value)); `None` without such a field.
+    #[doc(hidden)]
+    fn index(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A session type with an `#[session(index)]` field, whose sessions can be listed and ended by
+/// that field's value: [`SessionStore::sessions_of`](crate::SessionStore::sessions_of) and
+/// [`SessionStore::destroy_sessions_of`](crate::SessionStore::destroy_sessions_of).
+/// `#[derive(SessionData)]` implements it.
+///
+/// ```
+/// use typed_session::{Indexed, SessionData};
+///
+/// #[derive(SessionData)]
+/// struct Login {
+///     #[session(index)]
+///     user_id: Option<u64>,
+/// }
+///
+/// // An `Option<u64>` field is looked up by `u64`; a session whose field is `None` is in no
+/// // list.
+/// fn lookup_type<T: Indexed<Index = u64>>() {}
+/// lookup_type::<Login>();
+/// ```
+pub trait Indexed: SessionData {
+    /// The type sessions are looked up by: the indexed field's type, or `X` for a field of
+    /// type `Option<X>`.
+    type Index: serde::Serialize + ?Sized;
 }
 
 /// Glue between the generated handle type and the runtime. Not part of the public API.
 #[doc(hidden)]
-pub trait SessionHandle<T: SessionData>: Clone + Send + Sync + 'static {
+pub trait GeneratedHandle<T: SessionData>: Clone + Send + Sync + 'static {
     /// Wraps the request's session.
     fn from_raw(raw: RawSession<T>) -> Self;
     /// The request's session.

@@ -45,6 +45,9 @@ struct Extras {
     /// client's next request is recognised without an HMAC. Needed from a signed store's first
     /// value.
     known_value: KnownValue,
+    /// The `#[session(index)]` value this server last checked `max_sessions_per_index` for
+    /// (`None` before the first check).
+    checked_index: Mutex<Option<Option<String>>>,
 }
 
 /// States of [`Entry::ended`].
@@ -129,6 +132,24 @@ impl<T> Entry<T> {
     /// The session's known-good signed value (see the field of [`Extras`]).
     pub(crate) fn known_value(&self) -> &KnownValue {
         &self.extras().known_value
+    }
+
+    /// Whether `index` differs from the index value last checked against
+    /// `max_sessions_per_index` on this server (always, the first time); notes it.
+    pub(crate) fn index_moved(&self, index: Option<&str>) -> bool {
+        let mut checked = self
+            .extras()
+            .checked_index
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if checked
+            .as_ref()
+            .is_some_and(|last| last.as_deref() == index)
+        {
+            return false;
+        }
+        *checked = Some(index.map(str::to_owned));
+        true
     }
 
     fn extras(&self) -> &Extras {

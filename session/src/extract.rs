@@ -9,8 +9,9 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
-use crate::data::{SessionData, SessionHandle};
+use crate::data::{GeneratedHandle, SessionData};
 use crate::id::SessionId;
+use crate::info::SessionHandle;
 use crate::session::RawSession;
 
 /// The session of the current request, typed by its data `T`.
@@ -57,6 +58,15 @@ impl<T: SessionData> TypedSession<T> {
     #[must_use]
     pub fn id(&self) -> SessionId {
         self.raw().id()
+    }
+
+    /// Names this session in [`SessionStore::sessions_of`](crate::SessionStore::sessions_of)
+    /// lists without revealing its id: compare it with each listed session's handle to mark
+    /// "this device". It changes when the id is renewed; a renewal asked for in this request
+    /// shows in the next.
+    #[must_use]
+    pub fn handle(&self) -> SessionHandle {
+        self.raw().handle()
     }
 
     /// Whether the session did not exist before this request. A new session is stored (and

@@ -55,6 +55,8 @@ mod entry;
 mod error;
 mod extract;
 mod id;
+mod index;
+mod info;
 mod layer;
 mod lifetime;
 mod record;
@@ -66,10 +68,11 @@ mod transport;
 pub use config::KeyStoreConfig;
 pub use config::{ClientIp, SameSite, SessionConfig, SessionMode, Transport};
 pub use crypto::{Key, KeyError};
-pub use data::SessionData;
+pub use data::{Indexed, SessionData};
 pub use error::ConfigError;
 pub use extract::{MissingSessionLayer, TypedSession};
 pub use id::{ParseSessionIdError, SessionId};
+pub use info::{ParseSessionHandleError, SessionHandle, SessionInfo};
 pub use layer::{ResponseFuture, SessionLayer, SessionService};
 pub use store::{BuildError, SessionStore, SessionStoreBuilder};
 
@@ -83,7 +86,8 @@ pub use typed_session_derive::SessionData;
 /// Items the derive's generated code refers to. Not public API: they may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::data::SessionHandle;
+    pub use crate::data::GeneratedHandle;
+    pub use crate::index::index_value;
     pub use crate::record::{DecodeError, EncodeError, FieldReader, FieldWriter, run_migration};
     pub use crate::session::RawSession;
     pub use serde;

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use crate::clock::to_system_time;
 use crate::entry::{Entry, Slot};
 use crate::id::SessionId;
+use crate::info::SessionHandle;
 use crate::lifetime::Lifetimes;
 
 const DESTROY: u8 = 1;
@@ -280,6 +281,10 @@ impl<T> RawSession<T> {
 
     pub(crate) fn is_new(&self) -> bool {
         self.session.is_new()
+    }
+
+    pub(crate) fn handle(&self) -> SessionHandle {
+        SessionHandle::for_id(self.session.entry().lock().id)
     }
 
     pub(crate) fn expires_at(&self) -> SystemTime {

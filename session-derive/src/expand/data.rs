@@ -30,6 +30,8 @@ pub(crate) struct Items {
     pub(crate) decode: TokenStream,
     /// The body of `merge_stored`, over `self`, `stored` and `keep`.
     pub(crate) merge: TokenStream,
+    /// `INDEXED` and `index`, for an `#[session(index)]` field; empty otherwise.
+    pub(crate) index: TokenStream,
 }
 
 impl Items {
@@ -66,6 +68,7 @@ impl Items {
             },
             decode: quote!(::core::result::Result::Ok(Self { #(#decode_fields,)* })),
             merge: quote!(#(#merge_fields)*),
+            index: super::index::data_items(cx, input),
         }
     }
 }
@@ -88,6 +91,7 @@ pub(crate) fn impl_session_data(cx: &Context<'_>, items: &Items) -> TokenStream 
         encode,
         decode,
         merge,
+        index,
     } = items;
     quote! {
         #[automatically_derived]
@@ -133,6 +137,8 @@ pub(crate) fn impl_session_data(cx: &Context<'_>, items: &Items) -> TokenStream 
             fn merge_stored(&mut self, stored: Self, keep: u64) {
                 #merge
             }
+
+            #index
         }
     }
 }

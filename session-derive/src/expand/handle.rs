@@ -6,7 +6,7 @@ use quote::quote;
 
 use super::Context;
 
-/// The handle struct with its `Clone` and `SessionHandle` impls.
+/// The handle struct with its `Clone` and `GeneratedHandle` impls.
 pub(crate) fn declare(cx: &Context<'_>) -> TokenStream {
     let Context {
         ident,
@@ -33,7 +33,7 @@ pub(crate) fn declare(cx: &Context<'_>) -> TokenStream {
         }
 
         #[automatically_derived]
-        impl #krate::__private::SessionHandle<#ident> for #handle {
+        impl #krate::__private::GeneratedHandle<#ident> for #handle {
             fn from_raw(raw: #krate::__private::RawSession<#ident>) -> Self {
                 Self { raw }
             }

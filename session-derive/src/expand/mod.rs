@@ -3,15 +3,16 @@
 //!
 //! One file per generated item: `handle` declares the accessor type, `accessors` its methods
 //! (with `signatures` for what they look like from outside), `data` the `SessionData` impl
-//! (with `record` for the stored form and `defaults` for a new session's values), and `bounds`
-//! the checks on the field types. Each depends only on this module's [`Context`] and on the
-//! files named with it. The fallback reuses `handle`, `data` and `signatures`.
+//! (with `record` for the stored form and `defaults` for a new session's values), `index` the
+//! `Indexed` impl of an `#[session(index)]` field, and `bounds` the checks on the field types.
+//! Each depends only on this module's [`Context`] and on the files named with it. The fallback reuses `handle`, `data` and `signatures`.
 
 mod accessors;
 mod bounds;
 mod data;
 mod defaults;
 mod handle;
+mod index;
 mod record;
 mod signatures;
 
@@ -63,10 +64,12 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
     let data = impl_session_data(&cx, &Items::of(&cx, input));
     let accessors = accessors::impl_accessors(&cx, input);
     let bounds = bounds::check_field_types(&cx, input);
+    let indexed = index::impl_indexed(&cx, input);
     quote! {
         #handle
         #data
         #accessors
         #bounds
+        #indexed
     }
 }

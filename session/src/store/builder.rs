@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::backend::{BackendError, NullBackend, SessionBackend};
 use crate::config::SessionConfig;
 use crate::crypto::KeyRing;
-use crate::data::SessionData;
+use crate::data::{Indexed, SessionData};
 use crate::error::ConfigError;
 use crate::error::ConfigError as Misconfigured;
 use crate::lifetime::Lifetimes;
@@ -23,6 +23,8 @@ pub struct SessionStoreBuilder<T> {
     /// The backend, to be put behind the configured time limit once the config is final.
     backend: Option<LimitBackend>,
     create_schema: bool,
+    /// `max_sessions_per_index`.
+    index_cap: Option<usize>,
     data: PhantomData<fn() -> T>,
 }
 
@@ -73,6 +75,7 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             config: SessionConfig::default(),
             backend: None,
             create_schema: true,
+            index_cap: None,
             data: PhantomData,
         }
     }
@@ -166,6 +169,7 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             key_store,
             config,
             key_index: changes::KeyIndex::new(has_backend),
+            index_cap: self.index_cap,
             purge_thread: purge,
         });
         if inner.backend.is_some() {
@@ -175,6 +179,34 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             .start(Arc::downgrade(&inner), purge_interval, runtime)
             .map_err(BuildError::PurgeThread)?;
         Ok(SessionStore { inner })
+    }
+}
+
+impl<T: Indexed> SessionStoreBuilder<T> {
+    /// Keeps at most `max` sessions per value of the `#[session(index)]` field ("at most 3
+    /// devices per user"): when a save gives a session a value (a log-in), the oldest sessions
+    /// of that value beyond `max` are destroyed, the saving one never. Default: no limit.
+    ///
+    /// The check runs after the save that sets or changes the value, and after the first save
+    /// of each session on each server; sessions that log in on several servers at the same
+    /// instant may each see the others' not yet, and exceed the cap until the next log-in.
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// use typed_session::{SessionData, SessionStore};
+    ///
+    /// #[derive(SessionData)]
+    /// struct Login {
+    ///     #[session(index)]
+    ///     user_id: Option<u64>,
+    /// }
+    ///
+    /// let builder = SessionStore::<Login>::builder()
+    ///     .max_sessions_per_index(NonZeroUsize::new(3).unwrap());
+    /// ```
+    pub fn max_sessions_per_index(mut self, max: std::num::NonZeroUsize) -> Self {
+        self.index_cap = Some(max.get());
+        self
     }
 }
 

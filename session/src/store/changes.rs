@@ -48,6 +48,11 @@ impl KeyIndex {
     }
 
     /// Notes that `key` names the cached session `id`, when changes are followed.
+    /// The cached session last stored under `key`, if it is known.
+    pub(crate) fn id_of(&self, key: &StorageKey) -> Option<SessionId> {
+        self.ids.get(key).map(|id| *id)
+    }
+
     pub(crate) fn note(&self, key: &StorageKey, id: SessionId) {
         if self.following.load(Ordering::Relaxed) {
             self.ids.insert(key.clone(), id);
@@ -105,7 +110,11 @@ pub(crate) async fn follow<T: SessionData>(store: Weak<StoreInner<T>>) {
         };
         match subscribed {
             Ok(None) => {
-                if let Some(store) = store.upgrade() {
+                // An indexed store still needs the map, to end its cached copy of a session
+                // destroyed by handle.
+                if let Some(store) = store.upgrade()
+                    && !T::INDEXED
+                {
                     store.key_index.stop();
                 }
                 return;

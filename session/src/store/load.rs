@@ -133,7 +133,7 @@ impl<T: SessionData> StoreInner<T> {
     /// The record under `key` as this server reads it; `None` when there is none. One that is
     /// there but cannot be read here (malformed, at version 0, or not decodable) comes with the
     /// reason in [`Stored::decoded`]: never a failure of the request, since the storage works.
-    async fn read_stored(
+    pub(super) async fn read_stored(
         &self,
         backend: &dyn DynBackend,
         key: &StorageKey,
@@ -298,18 +298,18 @@ impl<T: SessionData> StoreInner<T> {
 const MAX_STALE_LOADS: u32 = 8;
 
 /// A stored record as this server reads it: see [`StoreInner::read_stored`].
-struct Stored<T> {
+pub(super) struct Stored<T> {
     /// The record's version; 0 when it could not be told (a malformed record).
     version: u64,
     expires_at: u64,
     /// Its metadata and value, or why this server cannot read it.
-    decoded: Result<(record::Meta, T), Box<dyn std::error::Error + Send + Sync>>,
+    pub(super) decoded: Result<(record::Meta, T), Box<dyn std::error::Error + Send + Sync>>,
 }
 
 /// Decodes a stored record into its metadata and value, migrating records of an older schema
 /// first. (A record of a newer schema, from a newer release during a rolling deploy, is read
 /// by the usual rules: unknown fields ignored, missing ones defaulted.)
-fn decode<T: SessionData>(
+pub(super) fn decode<T: SessionData>(
     data: &str,
     sealer: Option<Sealer<'_>>,
     require_sealed: bool,

@@ -262,6 +262,21 @@ impl<T> MemoryStore<T> {
         }
     }
 
+    /// The live (not ended) entries with their ids, taken one shard at a time: for the admin
+    /// operations that walk a memory-only store.
+    pub(crate) fn live_entries(&self) -> Vec<(SessionId, Arc<Entry<T>>)> {
+        self.sessions
+            .iter()
+            .filter(|entry| !entry.value().is_ended())
+            .map(|entry| (*entry.key(), Arc::clone(entry.value())))
+            .collect()
+    }
+
+    /// The entry under `id`, tombstones included.
+    pub(crate) fn get(&self, id: SessionId) -> Option<Arc<Entry<T>>> {
+        self.sessions.get(&id).map(|entry| Arc::clone(&entry))
+    }
+
     /// Whether an entry (live or a tombstone) is cached under `id`.
     pub(crate) fn contains(&self, id: SessionId) -> bool {
         self.sessions.contains_key(&id)

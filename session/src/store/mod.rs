@@ -1,5 +1,6 @@
 //! The session store: configuration, the memory map and the purge schedule.
 
+mod admin;
 mod builder;
 mod changes;
 mod erased;
@@ -74,6 +75,8 @@ pub(crate) struct StoreInner<T> {
     key_store: Option<key_store::KeyStore>,
     /// Which cached session a storage key names, for other servers' announcements.
     key_index: changes::KeyIndex,
+    /// `max_sessions_per_index`.
+    index_cap: Option<usize>,
     /// Stops the purge thread when the store goes; asks it for capacity sweeps.
     purge_thread: purge::PurgeStop,
 }

@@ -353,6 +353,13 @@ impl<T: SessionData> StoreInner<T> {
         headers: &mut HeaderMap,
     ) -> Result<(), ClosePlan> {
         let plan = self.plan_close(session, binding);
+        if T::INDEXED && self.index_cap.is_some() {
+            // The cap's check is asynchronous; a const `false` for unindexed types.
+            return match plan.step {
+                Close::Nothing => Ok(()),
+                _ => Err(plan),
+            };
+        }
         match plan.step {
             Close::Nothing => {}
             Close::Create { persist: false } => {
@@ -374,6 +381,22 @@ impl<T: SessionData> StoreInner<T> {
     /// session already happened on the shared live value; what remains is the backend copy
     /// and the cookie.
     pub(crate) async fn close(
+        &self,
+        session: &Session<T>,
+        binding: &ClientBinding,
+        plan: ClosePlan,
+        headers: &mut HeaderMap,
+    ) -> Result<(), StoreError> {
+        let wrote = matches!(plan.step, Close::Create { .. } | Close::Keep { .. });
+        self.carry_out(session, binding, plan, headers).await?;
+        if T::INDEXED && self.index_cap.is_some() && wrote {
+            self.enforce_index_cap(session.entry()).await;
+        }
+        Ok(())
+    }
+
+    /// [`close`](Self::close) but for the index cap.
+    async fn carry_out(
         &self,
         session: &Session<T>,
         binding: &ClientBinding,

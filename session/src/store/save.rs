@@ -363,6 +363,7 @@ impl<T: SessionData> StoreInner<T> {
                 expires_at: self
                     .lifetimes
                     .stored_expires_at(entry.created_at, now, long_term),
+                index: slot.value.index(),
             },
             expected,
             writes: slot.writes,

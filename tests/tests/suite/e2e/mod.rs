@@ -3,7 +3,13 @@
 //! module (in `backends`) instantiates it with `e2e_suite!` and its [`Fixture`].
 #![allow(dead_code, unreachable_pub)]
 
+mod devices;
 pub mod wrapper;
+
+pub use devices::{
+    a_log_in_past_the_cap_ends_the_oldest_session, a_users_sessions_are_listed_on_every_server,
+    logging_out_other_devices_ends_them_everywhere, the_admin_api_reads_counts_destroys_and_clears,
+};
 
 use std::time::Duration;
 
@@ -637,6 +643,7 @@ pub async fn an_undecodable_record_gives_a_fresh_session<F: Fixture>(fixture: &F
             data: garbage.to_owned(),
             version: stored.version + 1,
             expires_at: stored.expires_at,
+            index: None,
         };
         // Straight into the backend, behind the store's back, as corruption would.
         backend.save(&key, &record, None, now).await.ok();
@@ -671,6 +678,7 @@ pub async fn a_misfit_field_takes_its_default_and_the_rest_survives<F: Fixture>(
         data: record.to_string(),
         version: stored.version + 1,
         expires_at: stored.expires_at,
+        index: None,
     };
     let outcome = backend
         .save(&key, &record, Some(stored.version), now_millis())
@@ -1076,6 +1084,10 @@ macro_rules! e2e_suite {
             a_write_after_another_servers_logout_fails_loudly,
             a_write_outliving_the_stored_expiry_fails_loudly,
             a_small_memory_capacity_never_loses_an_acknowledged_write,
+            a_users_sessions_are_listed_on_every_server,
+            logging_out_other_devices_ends_them_everywhere,
+            a_log_in_past_the_cap_ends_the_oldest_session,
+            the_admin_api_reads_counts_destroys_and_clears,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {
