@@ -1,4 +1,4 @@
-//! Errors of building a store.
+//! Errors of building a store, and of what a handler asks of its store.
 
 /// A configuration mistake, reported by
 /// [`SessionStoreBuilder::build`](crate::SessionStoreBuilder::build) with what to change.
@@ -59,4 +59,46 @@ pub enum ConfigError {
     /// A timeout, interval or capacity of zero.
     #[error("the {0} must be more than zero")]
     ZeroDuration(&'static str),
+}
+
+/// Why [`TypedSession::save_now`](crate::TypedSession::save_now) or
+/// [`TypedSession::verify`](crate::TypedSession::verify) failed. As a response it answers
+/// what the layer would have: 503 when storage failed, 409 when the session ended under the
+/// request, with a short message (the full error is logged).
+#[derive(Debug, thiserror::Error)]
+#[error("{detail}")]
+pub struct SessionError {
+    status: http::StatusCode,
+    public: &'static str,
+    detail: String,
+}
+
+impl SessionError {
+    pub(crate) fn new(status: http::StatusCode, public: &'static str, detail: String) -> Self {
+        Self {
+            status,
+            public,
+            detail,
+        }
+    }
+
+    /// The status a response about it should have.
+    #[must_use]
+    pub fn status(&self) -> http::StatusCode {
+        self.status
+    }
+
+    /// Whether the session is over (destroyed, renewed away, expired): the client should start
+    /// again, where other errors may pass on a retry.
+    #[must_use]
+    pub fn is_ended(&self) -> bool {
+        self.status == http::StatusCode::CONFLICT
+    }
+}
+
+impl axum_core::response::IntoResponse for SessionError {
+    fn into_response(self) -> axum_core::response::Response {
+        tracing::warn!(error = %self.detail, "typed-session: a handler's session request failed");
+        (self.status, self.public).into_response()
+    }
 }

@@ -10,6 +10,7 @@ use http::StatusCode;
 use http::request::Parts;
 
 use crate::data::{GeneratedHandle, SessionData};
+use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::info::SessionHandle;
 use crate::session::RawSession;
@@ -67,6 +68,68 @@ impl<T: SessionData> TypedSession<T> {
     #[must_use]
     pub fn handle(&self) -> SessionHandle {
         self.raw().handle()
+    }
+
+    /// Stores the session's writes now instead of when the response is sent: for a handler that
+    /// keeps running after its response (a server-sent event stream, a WebSocket), whose later
+    /// writes the layer's save does not carry. A save as the layer's: compare-and-set, merged
+    /// with other servers' writes, and never acknowledged if it went nowhere.
+    ///
+    /// A new session is created (and its cookie sent) with the response: call this after the
+    /// response has started.
+    ///
+    /// ```
+    /// use typed_session::{SessionData, SessionError, TypedSession};
+    ///
+    /// #[derive(SessionData)]
+    /// struct Feed {
+    ///     seen: u64,
+    /// }
+    ///
+    /// // Inside a stream that outlives its response: each event is recorded as it goes.
+    /// async fn record_event(session: &TypedSession<Feed>) -> Result<(), SessionError> {
+    ///     session.update_seen(|seen| *seen += 1);
+    ///     session.save_now().await
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As the layer would answer: storage failed (503, [`SessionError::status`]), or the
+    /// session ended meanwhile (409, [`SessionError::is_ended`]); the writes were then not
+    /// kept.
+    pub async fn save_now(&self) -> Result<(), SessionError> {
+        self.raw().save_now().await
+    }
+
+    /// Whether the session is still live, asked of the backend now rather than trusted from this
+    /// server's cache: for a long-lived stream that should stop when its user logs out
+    /// elsewhere. `false` once it was destroyed (here, by another server, or with
+    /// [`SessionStore::destroy`](crate::SessionStore::destroy)), renewed away, or expired. Costs
+    /// a backend round trip (a touch, which also extends the stored expiry).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use typed_session::{SessionData, TypedSession};
+    ///
+    /// #[derive(SessionData)]
+    /// struct Login {
+    ///     user_id: Option<u64>,
+    /// }
+    ///
+    /// async fn stream_while_signed_in(session: TypedSession<Login>) {
+    ///     while matches!(session.verify().await, Ok(true)) {
+    ///         // ... send the next event ...
+    ///         tokio::time::sleep(Duration::from_secs(5)).await;
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the backend cannot be asked.
+    pub async fn verify(&self) -> Result<bool, SessionError> {
+        self.raw().verify().await
     }
 
     /// Whether the session did not exist before this request. A new session is stored (and

@@ -69,7 +69,7 @@ pub use config::KeyStoreConfig;
 pub use config::{ClientIp, SameSite, SessionConfig, SessionMode, Transport};
 pub use crypto::{Key, KeyError};
 pub use data::{Indexed, SessionData};
-pub use error::ConfigError;
+pub use error::{ConfigError, SessionError};
 pub use extract::{MissingSessionLayer, TypedSession};
 pub use id::{ParseSessionIdError, SessionId};
 pub use info::{ParseSessionHandleError, SessionHandle, SessionInfo};

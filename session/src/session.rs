@@ -1,11 +1,14 @@
 //! One request's view of its session: the shared live entry plus what this request did to it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use crate::clock::to_system_time;
 use crate::entry::{Entry, Slot};
+use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::info::SessionHandle;
 use crate::lifetime::Lifetimes;
@@ -230,23 +233,48 @@ impl<T> Session<T> {
 #[doc(hidden)]
 pub struct RawSession<T> {
     session: Session<T>,
-    /// The store's timeouts, for `expires_at`: here rather than in the session, which the
-    /// layer's response future also carries.
-    lifetimes: Lifetimes,
+    /// The store, for what a handler asks of it mid-request (and its timeouts, for
+    /// `expires_at`): here rather than in the session, which the layer's response future also
+    /// carries.
+    store: Arc<dyn StoreOps<T>>,
 }
+
+/// What a handler can ask of its store during a request. The store implements it; this module
+/// sits below the store and cannot name it.
+pub(crate) trait StoreOps<T>: Send + Sync {
+    /// The store's timeouts.
+    fn lifetimes(&self) -> Lifetimes;
+
+    /// Stores the session's writes now (see `TypedSession::save_now`).
+    fn save_now<'a>(&'a self, session: &'a Session<T>) -> BoxFuture<'a, Result<(), SessionError>>;
+
+    /// Whether the session is still live, asked of the backend (see `TypedSession::verify`).
+    fn verify<'a>(&'a self, session: &'a Session<T>) -> BoxFuture<'a, Result<bool, SessionError>>;
+}
+
+/// A boxed future of the store's answer.
+pub(crate) type BoxFuture<'a, R> = Pin<Box<dyn Future<Output = R> + Send + 'a>>;
 
 impl<T> Clone for RawSession<T> {
     fn clone(&self) -> Self {
         Self {
             session: self.session.clone(),
-            lifetimes: self.lifetimes,
+            store: Arc::clone(&self.store),
         }
     }
 }
 
 impl<T> RawSession<T> {
-    pub(crate) fn new(session: Session<T>, lifetimes: Lifetimes) -> Self {
-        Self { session, lifetimes }
+    pub(crate) fn new(session: Session<T>, store: Arc<dyn StoreOps<T>>) -> Self {
+        Self { session, store }
+    }
+
+    pub(crate) async fn save_now(&self) -> Result<(), SessionError> {
+        self.store.save_now(&self.session).await
+    }
+
+    pub(crate) async fn verify(&self) -> Result<bool, SessionError> {
+        self.store.verify(&self.session).await
     }
 
     /// Runs `read` on the value under its lock; marks nothing.
@@ -288,7 +316,7 @@ impl<T> RawSession<T> {
     }
 
     pub(crate) fn expires_at(&self) -> SystemTime {
-        to_system_time(self.session.entry().expires_at(self.lifetimes))
+        to_system_time(self.session.entry().expires_at(self.store.lifetimes()))
     }
 
     pub(crate) fn is_long_term(&self) -> bool {

@@ -136,7 +136,7 @@ where
             Opening::Ready(session, binding) => {
                 request
                     .extensions_mut()
-                    .insert(RawSession::new(session.clone(), store.lifetimes()));
+                    .insert(RawSession::new(session.clone(), Arc::clone(store) as _));
                 let response = self.inner.call(request);
                 ResponseFuture::running(response, session, binding, Arc::clone(store))
             }
@@ -175,7 +175,7 @@ impl<S, T: SessionData> SessionService<S, T> {
             };
             request
                 .extensions_mut()
-                .insert(RawSession::new(session.clone(), store.lifetimes()));
+                .insert(RawSession::new(session.clone(), Arc::clone(&store) as _));
             let mut response = inner.call(request).await?.map(Body::new);
             Ok(
                 match store.close_now(&session, &binding, response.headers_mut()) {

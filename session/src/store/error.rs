@@ -94,3 +94,9 @@ impl StoreError {
         matches!(self, Self::Gone)
     }
 }
+
+impl From<StoreError> for crate::error::SessionError {
+    fn from(error: StoreError) -> Self {
+        Self::new(error.status(), error.public_message(), error.to_string())
+    }
+}

@@ -9,6 +9,7 @@ mod error;
 mod key_store;
 mod load;
 mod memory;
+mod ops;
 mod purge;
 mod request;
 mod save;
@@ -126,12 +127,6 @@ impl<T: SessionData> SessionStore<T> {
 }
 
 impl<T> StoreInner<T> {
-    /// The store's timeouts, for the request's view of its session.
-    #[inline]
-    pub(crate) fn lifetimes(&self) -> Lifetimes {
-        self.lifetimes
-    }
-
     /// Tells the client to drop its session id (a removal cookie, or an empty header).
     pub(crate) fn remove_id(&self, headers: &mut http::HeaderMap) {
         self.transport.remove(headers);
