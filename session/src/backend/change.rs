@@ -4,12 +4,13 @@ use tokio::sync::mpsc;
 
 use crate::backend::StorageKey;
 
-/// A session changed in storage: saved at `version`, or deleted (`version` `None`). Carries the
-/// storage key (a hash of the id) and the version, never the id or the data.
+/// A session changed in storage: saved at `version`, or deleted (`version` `None`); or every
+/// session was deleted at once (`key` `None`, a [`delete_all`](super::SessionBackend::delete_all)).
+/// Carries the storage key (a hash of the id) and the version, never the id or the data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    /// The changed session's storage key.
-    pub key: StorageKey,
+    /// The changed session's storage key; `None` when every session went.
+    pub key: Option<StorageKey>,
     /// The version now stored; `None` when the session was deleted.
     pub version: Option<u64>,
 }
@@ -21,13 +22,16 @@ pub struct Change {
 pub type ChangeFeed = mpsc::Receiver<Change>;
 
 impl Change {
-    /// The change an announcement `<storage key> <version, or - for a delete> <origin>` tells
-    /// of, as the Redis and PostgreSQL backends spell it; `None` for the backend instance's own
-    /// (`own`, its origin tag) and for text that is not an announcement.
+    /// The change an announcement `<storage key, or * for all> <version, or - for a delete>
+    /// <origin>` tells of, as the Redis and PostgreSQL backends spell it; `None` for the backend
+    /// instance's own (`own`, its origin tag) and for text that is not an announcement.
     #[cfg(any(feature = "redis", feature = "postgres"))]
     pub(crate) fn parse(text: &str, own: Option<&str>) -> Option<Self> {
         let mut parts = text.split(' ');
-        let key = StorageKey::parse(parts.next()?)?;
+        let key = match parts.next()? {
+            "*" => None,
+            key => Some(StorageKey::parse(key)?),
+        };
         let version = match parts.next()? {
             "-" => None,
             version => Some(version.parse().ok()?),
@@ -50,7 +54,7 @@ mod tests {
         let key = StorageKey::for_id(SessionId::generate());
         let saved = format!("{key} 7 a1");
         let expected = Change {
-            key: key.clone(),
+            key: Some(key.clone()),
             version: Some(7),
         };
         assert_eq!(Change::parse(&saved, None), Some(expected.clone()));
@@ -58,6 +62,8 @@ mod tests {
         assert_eq!(Change::parse(&saved, Some("a1")), None, "its own");
         let deleted = Change::parse(&format!("{key} - "), Some("a1"));
         assert_eq!(deleted.map(|change| change.version), Some(None));
+        let cleared = Change::parse("* - a1", Some("b2"));
+        assert_eq!(cleared.map(|change| change.key), Some(None));
         for garbage in [
             String::new(),
             format!("{key} 7"),

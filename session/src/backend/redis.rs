@@ -510,7 +510,13 @@ impl SessionBackend for RedisBackend {
                 .await
                 .map_err(|e| BackendError::new(context, e))?;
         }
-        Ok(())
+        // One announcement for them all: other servers treat every cached session as unverified.
+        redis::cmd("PUBLISH")
+            .arg(&self.scripts.channel)
+            .arg(format!("* - {}", self.origin))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| BackendError::new(context, e))
     }
 
     async fn list_keys(&self, now: u64) -> Result<Vec<StorageKey>, BackendError> {

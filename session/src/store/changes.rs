@@ -64,11 +64,16 @@ impl<T: SessionData> StoreInner<T> {
     /// Marks the cached copy of the session an announcement names as unverified, unless it
     /// already holds that version.
     fn apply(&self, change: &Change) {
-        let Some(id) = self.key_index.ids.get(&change.key).map(|id| *id) else {
+        let Some(key) = &change.key else {
+            // Every session went (another server's `clear_all`).
+            self.unverify_all();
+            return;
+        };
+        let Some(id) = self.key_index.id_of(key) else {
             return;
         };
         let Some(entry) = self.memory.lookup(id, self.lifetimes, now_millis()) else {
-            self.key_index.ids.remove(&change.key);
+            self.key_index.ids.remove(key);
             return;
         };
         if change

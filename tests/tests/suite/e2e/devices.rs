@@ -57,7 +57,12 @@ async fn log_out_others(
 }
 
 pub fn login_app(store: &SessionStore<Login>) -> Router {
-    Router::new()
+    login_app_with(store, Router::new())
+}
+
+/// [`login_app`] with `extra` routes inside its session layer.
+fn login_app_with(store: &SessionStore<Login>, extra: Router<SessionStore<Login>>) -> Router {
+    extra
         .route("/login/{user}/{device}", get(log_in))
         .route("/logout", get(log_out))
         .route("/me", get(me))
@@ -242,4 +247,42 @@ pub async fn the_admin_api_reads_counts_destroys_and_clears<F: Fixture>(fixture:
     assert_eq!(store.count_stored().await.expect("a count"), 0);
     assert_eq!(me_of(&mut bob).await.user, "-", "bob is signed out");
     assert!(devices(&store, 2).await.is_empty());
+}
+
+/// A handler that outlives its response (a stream) stores its later writes with `save_now`,
+/// and `verify` tells it when the session was ended elsewhere.
+pub async fn a_handler_saves_after_its_response_and_verifies<F: Fixture>(fixture: &F) {
+    let (sender, mut streams) = tokio::sync::mpsc::unbounded_channel::<TypedSession<Login>>();
+    let store = login_store(fixture.backend(), None).await;
+    let stream = Router::new().route(
+        "/stream",
+        get(move |session: TypedSession<Login>| async move {
+            sender.send(session).expect("the test listens");
+        }),
+    );
+    let app = login_app_with(&store, stream);
+    let (mut browser, me) = signed_in(&app, 1, "laptop").await;
+    let id = me.id.parse().expect("an id");
+    assert_eq!(browser.get("/stream").await.status, StatusCode::OK);
+    let stream = streams.recv().await.expect("the handler's session");
+
+    // After the response: written and saved by the stream, read back from storage.
+    stream.update_visits(|visits| *visits += 100);
+    stream.save_now().await.expect("saved");
+    let other_server = login_store(fixture.backend(), None).await;
+    let stored = other_server.read_session(id, |login| login.visits).await;
+    assert_eq!(stored.expect("a read"), Some(me.visits + 100));
+    assert!(stream.verify().await.expect("verified"), "still live");
+
+    // Ended by another server: the stream learns it, and its writes are refused.
+    other_server.destroy_id(id).await.expect("destroyed");
+    assert!(!stream.verify().await.expect("verified"), "ended elsewhere");
+    stream.update_visits(|visits| *visits += 1);
+    let refused = stream
+        .save_now()
+        .await
+        .expect_err("a write to an ended session");
+    assert!(refused.is_ended(), "{refused}");
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert_eq!(me_of(&mut browser).await.user, "-");
 }

@@ -7,8 +7,9 @@ mod devices;
 pub mod wrapper;
 
 pub use devices::{
-    a_log_in_past_the_cap_ends_the_oldest_session, a_users_sessions_are_listed_on_every_server,
-    logging_out_other_devices_ends_them_everywhere, the_admin_api_reads_counts_destroys_and_clears,
+    a_handler_saves_after_its_response_and_verifies, a_log_in_past_the_cap_ends_the_oldest_session,
+    a_users_sessions_are_listed_on_every_server, logging_out_other_devices_ends_them_everywhere,
+    the_admin_api_reads_counts_destroys_and_clears,
 };
 
 use std::time::Duration;
@@ -1088,6 +1089,7 @@ macro_rules! e2e_suite {
             logging_out_other_devices_ends_them_everywhere,
             a_log_in_past_the_cap_ends_the_oldest_session,
             the_admin_api_reads_counts_destroys_and_clears,
+            a_handler_saves_after_its_response_and_verifies,
         );
     };
     (@tests $make:expr; $($name:ident,)*) => {
