@@ -83,6 +83,19 @@ impl Broker {
 /// `connect`); otherwise Redis from a connection manager, which cannot subscribe and stands
 /// for the touch bound alone.
 async fn server(broker: &Broker, follow: bool) -> Router {
+    app(&server_store(broker, follow).await)
+}
+
+fn app(store: &SessionStore<Counter>) -> Router {
+    Router::new()
+        .route("/increment", get(increment))
+        .route("/peek", get(peek))
+        .route("/destroy", get(destroy))
+        .layer(SessionLayer::new(store.clone()))
+}
+
+/// The store of [`server`].
+async fn server_store(broker: &Broker, follow: bool) -> SessionStore<Counter> {
     let builder = SessionStore::<Counter>::builder();
     let builder = match broker {
         Broker::Redis(url, prefix) => {
@@ -102,16 +115,11 @@ async fn server(broker: &Broker, follow: bool) -> Router {
             builder.backend(backend.with_table_name(table).expect("a valid name"))
         }
     };
-    let store = builder
+    builder
         .config(SessionConfig::default().with_secure(false))
         .build()
         .await
-        .expect("a store");
-    Router::new()
-        .route("/increment", get(increment))
-        .route("/peek", get(peek))
-        .route("/destroy", get(destroy))
-        .layer(SessionLayer::new(store))
+        .expect("a store")
 }
 
 /// How long until `browser` reads `expected` from `/peek`, polled every 2 ms; `None` after
@@ -188,6 +196,54 @@ async fn a_logout_reaches_the_other_cache(broker: Broker) {
     let p99 = percentile(&mut latencies, 99.0);
     broker.clean_up().await;
     assert!(p99 < P99_BOUND, "p99 {p99:?}, over {P99_BOUND:?}");
+}
+
+/// How long until `browser`'s session is gone on its server (a request there starts afresh);
+/// `None` after [`PATIENCE`].
+async fn time_until_ended(browser: &Browser) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < PATIENCE {
+        if browser.clone().get("/peek").await.body == "0" {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    None
+}
+
+/// The store's own destructions outside a request (by id, and all at once) reach another
+/// server's cache as a log-out does.
+async fn admin_destructions_reach_the_other_cache(broker: Broker) {
+    let store_a = server_store(&broker, true).await;
+    let (a, b) = (app(&store_a), server(&broker, true).await);
+
+    let (on_a, on_b) = shared_session(&a, &b).await;
+    let id = on_a.jar["counter"].parse().expect("an unsigned id");
+    store_a.destroy_id(id).await.expect("destroyed");
+    let seen = time_until_ended(&on_b)
+        .await
+        .expect("destroy_id never reached the other server");
+    assert!(seen < P99_BOUND, "destroy_id seen after {seen:?}");
+
+    let (_on_a, on_b) = shared_session(&a, &b).await;
+    store_a.clear_all().await.expect("cleared");
+    let seen = time_until_ended(&on_b)
+        .await
+        .expect("clear_all never reached the other server");
+    assert!(seen < P99_BOUND, "clear_all seen after {seen:?}");
+    broker.clean_up().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stores_destroy_and_clear_all_reach_other_servers_on_redis() {
+    let Some(url) = redis_url() else { return };
+    admin_destructions_reach_the_other_cache(Broker::redis(&url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stores_destroy_and_clear_all_reach_other_servers_on_postgres() {
+    let Some(url) = postgres_url() else { return };
+    admin_destructions_reach_the_other_cache(Broker::postgres(&url)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -682,3 +682,23 @@ async fn a_remember_me_cookie_slides_on_a_memory_store() {
         .expect("re-sent after the touch interval");
     assert!(line.contains("Max-Age=2592000"), "{line}");
 }
+
+/// Sessions per user and the admin API on the memory store, which walks its own sessions.
+mod per_user {
+    use typed_session::backend::NullBackend;
+
+    #[tokio::test]
+    async fn lists_and_log_outs() {
+        crate::e2e::lists_and_log_outs_work_on(NullBackend).await;
+    }
+
+    #[tokio::test]
+    async fn the_cap_ends_the_oldest() {
+        crate::e2e::cap_holds_on(NullBackend).await;
+    }
+
+    #[tokio::test]
+    async fn the_admin_api() {
+        crate::e2e::admin_api_works_on(NullBackend).await;
+    }
+}

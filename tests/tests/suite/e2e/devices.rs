@@ -169,6 +169,29 @@ pub async fn a_users_sessions_are_listed_on_every_server<F: Fixture>(fixture: &F
     assert_eq!(devices(&one, 2).await.len(), 1, "only the laptop is left");
 }
 
+/// On one server (the memory store, given a `NullBackend`): the list follows log-in, a switch
+/// and log-out, and logging out other devices ends them.
+pub async fn lists_and_log_outs_work_on<B: SessionBackend>(backend: B) {
+    let store = login_store(backend, None).await;
+    let app = login_app(&store);
+    let (mut laptop, laptop_me) = signed_in(&app, 1, "laptop").await;
+    let (mut phone, phone_me) = signed_in(&app, 1, "phone").await;
+    let (mut tablet, _) = signed_in(&app, 2, "tablet").await;
+    assert_eq!(
+        devices(&store, 1).await,
+        vec![
+            (laptop_me.handle.clone(), Some("laptop".to_owned())),
+            (phone_me.handle, Some("phone".to_owned())),
+        ]
+    );
+    assert_eq!(tablet.get("/logout").await.status, StatusCode::OK);
+    assert!(devices(&store, 2).await.is_empty());
+    assert_eq!(laptop.get("/logout-others").await.body, "1");
+    assert_eq!(me_of(&mut phone).await.user, "-");
+    assert_eq!(me_of(&mut laptop).await.user, "1");
+    assert_eq!(devices(&store, 1).await.len(), 1);
+}
+
 /// "Log out my other devices": the other sessions of the user end, on this server at once and
 /// on a server that has not cached them; the current one and other users' stay.
 pub async fn logging_out_other_devices_ends_them_everywhere<F: Fixture>(fixture: &F) {
@@ -204,7 +227,13 @@ pub async fn logging_out_other_devices_ends_them_everywhere<F: Fixture>(fixture:
 
 /// `max_sessions_per_index`: a log-in past the cap ends the user's oldest session.
 pub async fn a_log_in_past_the_cap_ends_the_oldest_session<F: Fixture>(fixture: &F) {
-    let store = login_store(fixture.backend(), Some(2)).await;
+    cap_holds_on(fixture.backend()).await;
+}
+
+/// [`a_log_in_past_the_cap_ends_the_oldest_session`] on `backend` (the memory store, given a
+/// `NullBackend`).
+pub async fn cap_holds_on<B: SessionBackend>(backend: B) {
+    let store = login_store(backend, Some(2)).await;
     let app = login_app(&store);
     let (mut first, _) = signed_in(&app, 1, "first").await;
     let (mut second, _) = signed_in(&app, 1, "second").await;
@@ -222,7 +251,13 @@ pub async fn a_log_in_past_the_cap_ends_the_oldest_session<F: Fixture>(fixture: 
 
 /// Reading, counting and destroying by id from outside a request, and clearing everything.
 pub async fn the_admin_api_reads_counts_destroys_and_clears<F: Fixture>(fixture: &F) {
-    let store = login_store(fixture.backend(), None).await;
+    admin_api_works_on(fixture.backend()).await;
+}
+
+/// [`the_admin_api_reads_counts_destroys_and_clears`] on `backend` (the memory store, given a
+/// `NullBackend`).
+pub async fn admin_api_works_on<B: SessionBackend>(backend: B) {
+    let store = login_store(backend, None).await;
     let app = login_app(&store);
     let (mut alice, _) = signed_in(&app, 1, "laptop").await;
     let (mut bob, _) = signed_in(&app, 2, "phone").await;

@@ -8,7 +8,8 @@ pub mod wrapper;
 
 pub use devices::{
     a_handler_saves_after_its_response_and_verifies, a_log_in_past_the_cap_ends_the_oldest_session,
-    a_users_sessions_are_listed_on_every_server, logging_out_other_devices_ends_them_everywhere,
+    a_users_sessions_are_listed_on_every_server, admin_api_works_on, cap_holds_on,
+    lists_and_log_outs_work_on, logging_out_other_devices_ends_them_everywhere,
     the_admin_api_reads_counts_destroys_and_clears,
 };
 
