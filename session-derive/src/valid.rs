@@ -117,19 +117,19 @@ fn check_attribute_combinations(input: &Input<'_>, errors: &mut Errors) {
             let clash = [
                 (
                     &field.attrs.memory_only,
-                    "`memory_only` field, which is never stored, so no other server could find it",
+                    "a `memory_only` field, which is never stored, so no other server could find it",
                 ),
                 (
                     &field.attrs.encrypt,
-                    "`encrypt` field: the index stores the value in plain so that it can be looked up",
+                    "an `encrypt` field: the index stores the value in plain so that it can be looked up",
                 ),
                 (
                     &field.attrs.flash,
-                    "`flash` field, whose value is gone once read",
+                    "a `flash` field, whose value is gone once read",
                 ),
             ];
             if let Some((_, what)) = clash.iter().find(|(attr, _)| attr.is_some()) {
-                errors.spanned(index, format!("`index` cannot go on a {what}"));
+                errors.spanned(index, format!("`index` cannot go on {what}"));
             }
         }
         if field.attrs.memory_only.is_some() {
