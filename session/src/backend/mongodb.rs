@@ -31,11 +31,12 @@ const NO_DATABASE: &str = "the MongoDB connection string names no database and n
 /// Stores sessions in a MongoDB collection, one document per session, so several application
 /// servers can share them.
 ///
-/// A session is the document `{ _id, data, version, expires_at }`: `_id` is the hashed session
-/// id (so MongoDB's own unique `_id` index is the unique index on the key), `data` the encoded
-/// session, `version` a 64-bit integer, and `expires_at` a BSON date. [`create_schema`]
-/// (run by `build()`) creates a TTL index on `expires_at`, so the server deletes expired
-/// sessions by itself. The backend never relies on it for correctness: every read filters on
+/// A session is the document `{ _id, data, version, expires_at, index_value }`: `_id` is the
+/// hashed session id (so MongoDB's own unique `_id` index is the unique index on the key), `data`
+/// the encoded session, `version` a 64-bit integer, `expires_at` a BSON date, and `index_value`
+/// the `#[session(index)]` value or null. [`create_schema`] (run by `build()`) creates a TTL
+/// index on `expires_at`, so the server deletes expired sessions by itself, and a sparse index
+/// on `index_value`. The backend never relies on it for correctness: every read filters on
 /// `expires_at`, and [`delete_expired`](SessionBackend::delete_expired) (the store's purge)
 /// deletes what the TTL monitor has not reached yet. Saves are compare-and-set on `version`.
 ///

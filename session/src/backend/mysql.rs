@@ -22,9 +22,15 @@ use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageK
 ///     data MEDIUMTEXT CHARACTER SET utf8mb4 NOT NULL,
 ///     version BIGINT NOT NULL,
 ///     expires_at BIGINT NOT NULL,
-///     INDEX expires_at_index (expires_at)
+///     index_value VARCHAR(255) CHARACTER SET utf8mb4,
+///     INDEX expires_at_index (expires_at),
+///     INDEX index_value_index (index_value)
 /// ) ENGINE = InnoDB
 /// ```
+///
+/// `index_value` holds the `#[session(index)]` value, for
+/// [`find_by_index`](SessionBackend::find_by_index); a table from before it gains the column
+/// and its index.
 ///
 /// `id` is the [`StorageKey`] (a hash of the session id; lowercase hex, so the default
 /// case-insensitive collation compares it exactly), `data` holds up to 16 MiB (within the

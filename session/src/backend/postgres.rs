@@ -24,10 +24,15 @@ use crate::backend::{
 ///     id TEXT PRIMARY KEY NOT NULL,
 ///     data TEXT NOT NULL,
 ///     version BIGINT NOT NULL,
-///     expires_at BIGINT NOT NULL
+///     expires_at BIGINT NOT NULL,
+///     index_value VARCHAR(255)
 /// );
 /// CREATE INDEX IF NOT EXISTS "typed_sessions_expires_at" ON "typed_sessions" (expires_at);
+/// CREATE INDEX IF NOT EXISTS "typed_sessions_index_value" ON "typed_sessions" (index_value);
 /// ```
+///
+/// `index_value` holds the `#[session(index)]` value, for
+/// [`find_by_index`](SessionBackend::find_by_index); a table from before it gains the column.
 ///
 /// and a function and row trigger, both `"typed_sessions_announce"`, that `pg_notify` every
 /// save and delete (`<storage key> <version or -> <origin tag>`) on the channel

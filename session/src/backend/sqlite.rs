@@ -23,10 +23,15 @@ use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageK
 ///     id TEXT PRIMARY KEY NOT NULL,
 ///     data TEXT NOT NULL,
 ///     version BIGINT NOT NULL,
-///     expires_at BIGINT NOT NULL
+///     expires_at BIGINT NOT NULL,
+///     index_value VARCHAR(255)
 /// );
 /// CREATE INDEX IF NOT EXISTS "typed_sessions_expires_at" ON "typed_sessions" (expires_at);
+/// CREATE INDEX IF NOT EXISTS "typed_sessions_index_value" ON "typed_sessions" (index_value);
 /// ```
+///
+/// `index_value` holds the `#[session(index)]` value, for
+/// [`find_by_index`](SessionBackend::find_by_index); a table from before it gains the column.
 ///
 /// `id` is the [`StorageKey`] (a hash of the session id), `version` the compare-and-set counter
 /// and `expires_at` unix milliseconds. Use a database file: `sqlite::memory:` gives every
@@ -55,7 +60,7 @@ use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageK
 ///
 /// let now = u64::try_from(UNIX_EPOCH.elapsed()?.as_millis())?;
 /// let key = StorageKey::for_id(SessionId::generate());
-/// let record = Record { data: "{}".into(), version: 1, expires_at: now + 3_600_000 };
+/// let record = Record { data: "{}".into(), version: 1, expires_at: now + 3_600_000, index: None };
 /// backend.save(&key, &record, None, now).await?;
 /// assert_eq!(backend.load(&key, now).await?, Some(record));
 /// # backend.pool().close().await;
