@@ -100,8 +100,9 @@ impl CommonStatements {
     pub(crate) fn new(dialect: Dialect, table: &TableName) -> Self {
         let t = dialect.quote(table.as_str());
         let p = |n| dialect.param(n);
-        let index = dialect.quote(&table.derived_name("_index_value"));
         let name = table.as_str();
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        let index = dialect.quote(&table.derived_name("_index_value"));
         let (has_index_column, add_index_column) = match dialect {
             #[cfg(feature = "sqlite")]
             Dialect::Sqlite => (
