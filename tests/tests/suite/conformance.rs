@@ -486,3 +486,119 @@ async fn redis_rejects_glob_characters_in_prefixes() {
     }
     assert!(backend.with_prefix("app:sessions:").is_ok());
 }
+
+/// A table made by a version before `index_value` (its `CREATE TABLE`, in `old_schema`, with
+/// one session in it): `create_schema` adds the column, the old row still loads (no index), and
+/// an indexed save is found by its value. Run twice, as by two servers starting.
+async fn an_old_table_gains_the_index_column<F: Fixture>(
+    fixture: &F,
+    old_schema: &str,
+    run: impl AsyncFn(&str),
+) {
+    run(old_schema).await;
+    let backend = fixture.backend();
+    let now = crate::e2e::now_millis();
+    let old = StorageKey::for_id(SessionId::generate());
+    let stored = Record {
+        data: "{}".to_owned(),
+        version: 1,
+        expires_at: now + 3_600_000,
+        index: None,
+    };
+    let insert = format!(
+        "INSERT INTO {{table}} (id, data, version, expires_at) VALUES ('{}', '{{}}', 1, {})",
+        old.as_str(),
+        now + 3_600_000
+    );
+    run(&insert).await;
+    for _ in 0..2 {
+        backend
+            .create_schema()
+            .await
+            .expect("the table is brought up to date");
+    }
+    assert_eq!(backend.load(&old, now).await.unwrap(), Some(stored));
+    let new = StorageKey::for_id(SessionId::generate());
+    let indexed = Record {
+        data: "{}".to_owned(),
+        version: 1,
+        expires_at: now + 3_600_000,
+        index: Some("42".to_owned()),
+    };
+    assert_eq!(
+        backend.save(&new, &indexed, None, now).await.unwrap(),
+        SaveOutcome::Saved
+    );
+    let found = backend.find_by_index("42", now).await.unwrap();
+    assert_eq!(found, vec![(new, indexed)]);
+}
+
+#[tokio::test]
+async fn an_old_sqlite_table_gains_the_index_column() {
+    let Some(fixture) = Sqlite::new().await else {
+        return;
+    };
+    let table = fixture.table.clone();
+    let run = async |statement: &str| {
+        let statement = statement.replace("{table}", &format!("\"{table}\""));
+        sqlx::query(&statement)
+            .execute(&fixture.pool)
+            .await
+            .unwrap();
+    };
+    an_old_table_gains_the_index_column(
+        &fixture,
+        "CREATE TABLE {table} (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, \
+         version BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
+        run,
+    )
+    .await;
+    fixture.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_old_postgres_table_gains_the_index_column() {
+    let Some(fixture) = Postgres::new().await else {
+        return;
+    };
+    let table = fixture.table.clone();
+    let run = async |statement: &str| {
+        let statement = statement.replace("{table}", &format!("\"{table}\""));
+        sqlx::query(&statement)
+            .execute(&fixture.pool)
+            .await
+            .unwrap();
+    };
+    an_old_table_gains_the_index_column(
+        &fixture,
+        "CREATE TABLE {table} (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, \
+         version BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
+        run,
+    )
+    .await;
+    fixture.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_old_mariadb_table_gains_the_index_column() {
+    let Some(fixture) = MySql::new().await else {
+        return;
+    };
+    let table = fixture.table.clone();
+    let run = async |statement: &str| {
+        let statement = statement.replace("{table}", &format!("`{table}`"));
+        sqlx::query(&statement)
+            .execute(&fixture.pool)
+            .await
+            .unwrap();
+    };
+    an_old_table_gains_the_index_column(
+        &fixture,
+        "CREATE TABLE {table} (id CHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY, \
+         data MEDIUMTEXT CHARACTER SET utf8mb4 NOT NULL, version BIGINT NOT NULL, \
+         expires_at BIGINT NOT NULL, INDEX expires_at_index (expires_at)) ENGINE = InnoDB",
+        run,
+    )
+    .await;
+    fixture.cleanup().await;
+}
