@@ -1,11 +1,10 @@
 //! The value a session is found by: how an `#[session(index)]` field is written into
 //! [`Record::index`](crate::backend::Record::index), and how a lookup value is written alike.
 
+use crate::backend::MAX_INDEX_LEN;
+use crate::backend::key::sha256_hex;
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-
-use crate::backend::MAX_INDEX_LEN;
 
 /// The stored form of an index value: a JSON string's text, or any other JSON value's text
 /// (`42`, `true`, `{"org":1}`); `None` for `null` (a `None` field), an empty string, or a value
@@ -36,14 +35,7 @@ pub fn index_value<V: Serialize + ?Sized>(value: &V) -> Option<String> {
     if text.len() <= MAX_INDEX_LEN {
         return Some(text);
     }
-    let digest = Sha256::digest(text.as_bytes());
-    let mut hashed = String::with_capacity(7 + 64);
-    hashed.push_str("sha256:");
-    for byte in digest {
-        use std::fmt::Write;
-        let _ = write!(hashed, "{byte:02x}");
-    }
-    Some(hashed)
+    Some(format!("sha256:{}", sha256_hex(text.as_bytes())))
 }
 
 #[cfg(test)]

@@ -28,13 +28,7 @@ impl StorageKey {
     /// The key of session `id`.
     #[must_use]
     pub fn for_id(id: SessionId) -> Self {
-        let digest = Sha256::digest(id.to_bytes());
-        let mut hex = String::with_capacity(64);
-        for byte in digest {
-            hex.push(char::from(HEX[usize::from(byte >> 4)]));
-            hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
-        }
-        Self(hex.into_boxed_str())
+        Self(sha256_hex(&id.to_bytes()).into_boxed_str())
     }
 
     /// A key read back from storage: 64 lowercase hex digits, else `None`.
@@ -55,6 +49,17 @@ impl StorageKey {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The SHA-256 of `bytes` as 64 lowercase hex digits.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    hex
+}
 
 impl fmt::Display for StorageKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -26,7 +26,7 @@ pub mod conformance;
 )]
 mod convert;
 mod error;
-mod key;
+pub(crate) mod key;
 #[cfg(feature = "mongodb")]
 mod mongodb;
 #[cfg(feature = "mysql")]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 use mongodb::options::IndexOptions;
-use mongodb::{Client, Collection, Database, IndexModel};
+use mongodb::{Client, Collection, Cursor, Database, IndexModel};
 
 use crate::backend::convert::{
     millis_to_db, stored_key, stored_u64, stored_version, version_to_db,
@@ -238,6 +238,20 @@ fn record_from_document(document: &Document) -> Result<Record, BackendError> {
     })
 }
 
+/// Every document a `find` returns.
+async fn all_documents(
+    found: Result<Cursor<Document>, MongoError>,
+    context: &'static str,
+) -> Result<Vec<Document>, BackendError> {
+    let error = |e| BackendError::new(context, e);
+    let mut cursor = found.map_err(error)?;
+    let mut documents = Vec::new();
+    while cursor.advance().await.map_err(error)? {
+        documents.push(cursor.deserialize_current().map_err(error)?);
+    }
+    Ok(documents)
+}
+
 fn malformed(context: &'static str, field: &str, value: Option<&Bson>) -> BackendError {
     let found = value.map_or_else(
         || "nothing".to_owned(),
@@ -297,30 +311,21 @@ impl SessionBackend for MongoBackend {
         now: u64,
     ) -> Result<Vec<(StorageKey, Record)>, BackendError> {
         let context = "finding sessions by index";
-        let mut cursor = self
+        let found = self
             .sessions(context)?
             .find(doc! { "index_value": index, "expires_at": { "$gt": date(now) } })
-            .await
-            .map_err(|e| BackendError::new(context, e))?;
-        let mut found = Vec::new();
-        while cursor
-            .advance()
-            .await
-            .map_err(|e| BackendError::new(context, e))?
-        {
-            let document = cursor
-                .deserialize_current()
-                .map_err(|e| BackendError::new(context, e))?;
-            // A damaged document is left out, as the trait's default does.
-            let key = match document.get("_id") {
-                Some(Bson::String(id)) => stored_key(id).ok(),
-                _ => None,
-            };
-            if let (Some(key), Ok(record)) = (key, record_from_document(&document)) {
-                found.push((key, record));
-            }
-        }
-        Ok(found)
+            .await;
+        let documents = all_documents(found, context).await?;
+        // A damaged document is left out, as the trait's default does.
+        Ok(documents
+            .iter()
+            .filter_map(|document| {
+                let Some(Bson::String(id)) = document.get("_id") else {
+                    return None;
+                };
+                Some((stored_key(id).ok()?, record_from_document(document).ok()?))
+            })
+            .collect())
     }
 
     async fn load(&self, key: &StorageKey, now: u64) -> Result<Option<Record>, BackendError> {
@@ -429,27 +434,19 @@ impl SessionBackend for MongoBackend {
 
     async fn list_keys(&self, now: u64) -> Result<Vec<StorageKey>, BackendError> {
         let context = "listing session keys";
-        let mut cursor = self
+        let found = self
             .sessions(context)?
             .find(doc! { "expires_at": { "$gt": date(now) } })
             .projection(doc! { "_id": 1 })
-            .await
-            .map_err(|e| BackendError::new(context, e))?;
-        let mut keys = Vec::new();
-        while cursor
-            .advance()
-            .await
-            .map_err(|e| BackendError::new(context, e))?
-        {
-            let document = cursor
-                .deserialize_current()
-                .map_err(|e| BackendError::new(context, e))?;
-            match document.get("_id") {
-                Some(Bson::String(id)) => keys.push(stored_key(id)?),
-                other => return Err(malformed(context, "_id", other)),
-            }
-        }
-        Ok(keys)
+            .await;
+        all_documents(found, context)
+            .await?
+            .iter()
+            .map(|document| match document.get("_id") {
+                Some(Bson::String(id)) => stored_key(id),
+                other => Err(malformed(context, "_id", other)),
+            })
+            .collect()
     }
 }
 

@@ -81,8 +81,9 @@ pub(crate) struct CommonStatements {
     pub(crate) find_by_index: String,
     /// Binds nothing. Returns: 1 if the table has the `index_value` column, else 0.
     pub(crate) has_index_column: String,
-    /// Adds the `index_value` column and its index to a table made before it existed.
-    pub(crate) add_index_column: Vec<String>,
+    /// Adds the `index_value` column to a table made before it existed (MySQL: with its
+    /// index, which SQLite and PostgreSQL create in `UpsertStatements::create_value_index`).
+    pub(crate) add_index_column: String,
     /// Binds: id.
     pub(crate) delete: String,
     /// Binds: now.
@@ -101,41 +102,32 @@ impl CommonStatements {
         let t = dialect.quote(table.as_str());
         let p = |n| dialect.param(n);
         let name = table.as_str();
-        #[cfg(any(feature = "sqlite", feature = "postgres"))]
-        let index = dialect.quote(&table.derived_name("_index_value"));
-        let (has_index_column, add_index_column) = match dialect {
+        let has_index_column = match dialect {
             #[cfg(feature = "sqlite")]
-            Dialect::Sqlite => (
+            Dialect::Sqlite => {
                 format!(
                     "SELECT COUNT(*) FROM pragma_table_info('{name}') WHERE name = 'index_value'"
-                ),
-                vec![
-                    format!("ALTER TABLE {t} ADD COLUMN {INDEX_COLUMN}"),
-                    format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (index_value)"),
-                ],
-            ),
+                )
+            }
             #[cfg(feature = "postgres")]
-            Dialect::Postgres => (
-                format!(
-                    "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = \
-                     current_schema() AND table_name = '{name}' AND column_name = 'index_value'"
-                ),
-                vec![
-                    format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {INDEX_COLUMN}"),
-                    format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (index_value)"),
-                ],
+            Dialect::Postgres => format!(
+                "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = \
+                 current_schema() AND table_name = '{name}' AND column_name = 'index_value'"
             ),
             #[cfg(feature = "mysql")]
-            Dialect::MySql => (
-                format!(
-                    "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = \
-                     DATABASE() AND table_name = '{name}' AND column_name = 'index_value'"
-                ),
-                vec![format!(
-                    "ALTER TABLE {t} ADD COLUMN {INDEX_COLUMN} CHARACTER SET utf8mb4, \
-                     ADD INDEX index_value_index (index_value)"
-                )],
+            Dialect::MySql => format!(
+                "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = \
+                 DATABASE() AND table_name = '{name}' AND column_name = 'index_value'"
             ),
+        };
+        let add_index_column = match dialect {
+            #[cfg(feature = "mysql")]
+            Dialect::MySql => format!(
+                "ALTER TABLE {t} ADD COLUMN {INDEX_COLUMN} CHARACTER SET utf8mb4, \
+                 ADD INDEX index_value_index (index_value)"
+            ),
+            #[allow(unreachable_patterns)]
+            _ => format!("ALTER TABLE {t} ADD COLUMN {INDEX_COLUMN}"),
         };
         Self {
             dialect,
@@ -206,6 +198,8 @@ pub(crate) struct UpsertStatements {
     pub(crate) common: CommonStatements,
     pub(crate) create_table: String,
     pub(crate) create_index: String,
+    /// The index on `index_value`, created after the column is made sure of.
+    pub(crate) create_value_index: String,
     /// Creates the row, or replaces an expired one. Binds: id, data, version, expires_at,
     /// index_value, now.
     pub(crate) insert: String,
@@ -237,6 +231,10 @@ impl UpsertStatements {
                  {INDEX_COLUMN})"
             ),
             create_index: format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_at)"),
+            create_value_index: format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {t} (index_value)",
+                dialect.quote(&table.derived_name("_index_value"))
+            ),
             // The upsert's WHERE turns "a live row exists" into zero rows changed.
             insert: format!(
                 "INSERT INTO {t} (id, data, version, expires_at, index_value) \
@@ -431,15 +429,14 @@ macro_rules! shared_sql_constructors {
             if has_column().await? {
                 return Ok(());
             }
-            for statement in &common.add_index_column {
-                if let Err(error) = sqlx::query(statement).execute(&self.pool).await {
-                    if has_column().await? {
-                        return Ok(());
-                    }
-                    return Err(BackendError::new(context, error));
-                }
+            match sqlx::query(&common.add_index_column)
+                .execute(&self.pool)
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(_) if has_column().await? => Ok(()),
+                Err(error) => Err(BackendError::new(context, error)),
             }
-            Ok(())
         }
     };
 }
@@ -459,9 +456,12 @@ macro_rules! upsert_sql_backend {
                     .await
                     .map_err(|e| BackendError::new(context, e))?;
                 self.add_index_column().await?;
-                let rest = std::iter::once(&self.statements.create_index)
-                    .chain(&self.statements.common.add_index_column[1..])
-                    .chain(&self.statements.announce);
+                let rest = [
+                    &self.statements.create_index,
+                    &self.statements.create_value_index,
+                ]
+                .into_iter()
+                .chain(&self.statements.announce);
                 for statement in rest {
                     sqlx::query(statement)
                         .execute(&self.pool)

@@ -197,24 +197,29 @@ impl<T: SessionData> StoreInner<T> {
         id: Option<SessionId>,
     ) -> Result<(), BackendError> {
         let id = id.or_else(|| self.cached_id(key));
-        let entry = id.and_then(|id| self.memory.get(id));
-        if let Some(entry) = entry.filter(|entry| !entry.is_ended()) {
+        let cached = id.and_then(|id| Some((id, self.memory.get(id)?)));
+        if let Some((id, entry)) = cached.filter(|(_, entry)| !entry.is_ended()) {
+            // Deletes the record under the entry's current id.
             self.destroy(&entry)
                 .await
                 .map_err(|error| BackendError::new("destroying a session", error))?;
+            if entry.lock().id == id {
+                return Ok(());
+            }
         }
-        // The entry's own id may have moved on (a renewal); the record under `key` goes too.
+        // Not cached here, or renewed since it was stored under `key`: that record goes too.
         match self.backend.as_deref() {
             Some(backend) => backend.delete(key).await,
             None => Ok(()),
         }
     }
 
-    /// The cached session stored under `key`: from the key map a backend's store keeps, or by
-    /// hashing every cached id (a memory-only store of an unindexed type).
+    /// The cached session stored under `key`: from the key map a backend's store keeps, or,
+    /// where there is none (a memory-only store, an unindexed one without announcements), by
+    /// hashing every cached id.
     fn cached_id(&self, key: &StorageKey) -> Option<SessionId> {
-        if let Some(id) = self.key_index.id_of(key) {
-            return Some(id);
+        if self.key_index.is_complete() {
+            return self.key_index.id_of(key);
         }
         self.memory
             .live_entries()

@@ -47,12 +47,18 @@ impl KeyIndex {
         self.ids.clear();
     }
 
-    /// Notes that `key` names the cached session `id`, when changes are followed.
     /// The cached session last stored under `key`, if it is known.
     pub(crate) fn id_of(&self, key: &StorageKey) -> Option<SessionId> {
         self.ids.get(key).map(|id| *id)
     }
 
+    /// Whether every cached session that has a record is in the map: a key missing from it
+    /// names no cached session.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.following.load(Ordering::Relaxed)
+    }
+
+    /// Notes that `key` names the cached session `id`, when changes are followed.
     pub(crate) fn note(&self, key: &StorageKey, id: SessionId) {
         if self.following.load(Ordering::Relaxed) {
             self.ids.insert(key.clone(), id);

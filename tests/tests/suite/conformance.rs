@@ -533,72 +533,50 @@ async fn an_old_table_gains_the_index_column<F: Fixture>(
     assert_eq!(found, vec![(new, indexed)]);
 }
 
-#[tokio::test]
-async fn an_old_sqlite_table_gains_the_index_column() {
-    let Some(fixture) = Sqlite::new().await else {
-        return;
+/// [`an_old_table_gains_the_index_column`] on a SQL fixture: `$quote` quotes the table name
+/// into the statements' `{table}`, `$schema` is the old `CREATE TABLE`.
+macro_rules! old_table_test {
+    ($name:ident, $fixture:ty, $quote:literal, $schema:literal) => {
+        #[tokio::test]
+        async fn $name() {
+            let Some(fixture) = <$fixture>::new().await else {
+                return;
+            };
+            let table = format!($quote, fixture.table);
+            let run = async |statement: &str| {
+                let statement = statement.replace("{table}", &table);
+                sqlx::query(&statement)
+                    .execute(&fixture.pool)
+                    .await
+                    .unwrap();
+            };
+            an_old_table_gains_the_index_column(&fixture, $schema, run).await;
+            fixture.cleanup().await;
+        }
     };
-    let table = fixture.table.clone();
-    let run = async |statement: &str| {
-        let statement = statement.replace("{table}", &format!("\"{table}\""));
-        sqlx::query(&statement)
-            .execute(&fixture.pool)
-            .await
-            .unwrap();
-    };
-    an_old_table_gains_the_index_column(
-        &fixture,
-        "CREATE TABLE {table} (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, \
-         version BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
-        run,
-    )
-    .await;
-    fixture.cleanup().await;
 }
 
-#[tokio::test]
-async fn an_old_postgres_table_gains_the_index_column() {
-    let Some(fixture) = Postgres::new().await else {
-        return;
-    };
-    let table = fixture.table.clone();
-    let run = async |statement: &str| {
-        let statement = statement.replace("{table}", &format!("\"{table}\""));
-        sqlx::query(&statement)
-            .execute(&fixture.pool)
-            .await
-            .unwrap();
-    };
-    an_old_table_gains_the_index_column(
-        &fixture,
-        "CREATE TABLE {table} (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, \
-         version BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
-        run,
-    )
-    .await;
-    fixture.cleanup().await;
-}
+old_table_test!(
+    an_old_sqlite_table_gains_the_index_column,
+    Sqlite,
+    "\"{}\"",
+    "CREATE TABLE {table} (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, \
+     version BIGINT NOT NULL, expires_at BIGINT NOT NULL)"
+);
 
-#[tokio::test]
-async fn an_old_mariadb_table_gains_the_index_column() {
-    let Some(fixture) = MySql::new().await else {
-        return;
-    };
-    let table = fixture.table.clone();
-    let run = async |statement: &str| {
-        let statement = statement.replace("{table}", &format!("`{table}`"));
-        sqlx::query(&statement)
-            .execute(&fixture.pool)
-            .await
-            .unwrap();
-    };
-    an_old_table_gains_the_index_column(
-        &fixture,
-        "CREATE TABLE {table} (id CHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY, \
-         data MEDIUMTEXT CHARACTER SET utf8mb4 NOT NULL, version BIGINT NOT NULL, \
-         expires_at BIGINT NOT NULL, INDEX expires_at_index (expires_at)) ENGINE = InnoDB",
-        run,
-    )
-    .await;
-    fixture.cleanup().await;
-}
+old_table_test!(
+    an_old_postgres_table_gains_the_index_column,
+    Postgres,
+    "\"{}\"",
+    "CREATE TABLE {table} (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, \
+     version BIGINT NOT NULL, expires_at BIGINT NOT NULL)"
+);
+
+old_table_test!(
+    an_old_mariadb_table_gains_the_index_column,
+    MySql,
+    "`{}`",
+    "CREATE TABLE {table} (id CHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY, \
+     data MEDIUMTEXT CHARACTER SET utf8mb4 NOT NULL, version BIGINT NOT NULL, \
+     expires_at BIGINT NOT NULL, INDEX expires_at_index (expires_at)) ENGINE = InnoDB"
+);
