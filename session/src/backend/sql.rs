@@ -417,7 +417,9 @@ macro_rules! shared_sql_constructors {
         /// Two servers starting at once may both try: the loser's error is no error when the
         /// column is there after all.
         async fn add_index_column(&self) -> Result<(), BackendError> {
-            let context = "adding the index_value column to the sessions table";
+            let context = "adding the index_value column to the sessions table (where the \
+                           application may not run DDL, add it in a migration, as the backend's \
+                           schema shows, and build with create_schema(false))";
             let common = &self.statements.common;
             let has_column = || async {
                 sqlx::query_scalar::<_, i64>(&common.has_index_column)

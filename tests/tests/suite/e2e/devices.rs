@@ -145,9 +145,18 @@ pub async fn a_users_sessions_are_listed_on_every_server<F: Fixture>(fixture: &F
     assert_eq!(devices(&one, 2).await.len(), 1);
     assert!(devices(&one, 3).await.is_empty());
 
+    // The laptop was last saved moments ago: its last activity is now, to the second.
     let info = one.sessions_of(&1).await.expect("a list");
+    let now = std::time::SystemTime::now();
+    let since = now
+        .duration_since(info[0].last_active_at)
+        .unwrap_or_default();
+    assert!(
+        since < std::time::Duration::from_secs(2),
+        "active {since:?} ago"
+    );
     assert!(info[0].created_at <= info[0].last_active_at);
-    assert!(info[0].last_active_at < info[0].expires_at);
+    assert!(info[0].expires_at > now + std::time::Duration::from_secs(3600));
     assert!(!info[0].long_term);
 
     // Switching user moves the session (under a new handle: the id renews on change); it keeps
