@@ -81,6 +81,13 @@ impl<'a> Input<'a> {
     }
 }
 
+impl Input<'_> {
+    /// The `#[session(index)]` field, if any (validation allows one).
+    pub(crate) fn indexed_field(&self) -> Option<&Field<'_>> {
+        self.fields.iter().find(|field| field.attrs.index.is_some())
+    }
+}
+
 impl Field<'_> {
     /// The key the field is stored under: its `rename`, else its name.
     pub(crate) fn stored_key(&self) -> String {

@@ -10,7 +10,7 @@ use crate::ast::{Input, option_inner};
 /// The `INDEXED` and `index` items of `impl SessionData`; nothing without an indexed field.
 pub(crate) fn data_items(cx: &Context<'_>, input: &Input<'_>) -> TokenStream {
     let krate = &cx.krate;
-    let Some(field) = input.fields.iter().find(|f| f.attrs.index.is_some()) else {
+    let Some(field) = input.indexed_field() else {
         return TokenStream::new();
     };
     let ident = field.ident;
@@ -26,7 +26,7 @@ pub(crate) fn data_items(cx: &Context<'_>, input: &Input<'_>) -> TokenStream {
 /// `impl Indexed`, whose `Index` is the field's type, or `X` for an `Option<X>` field.
 pub(crate) fn impl_indexed(cx: &Context<'_>, input: &Input<'_>) -> TokenStream {
     let Context { ident, krate, .. } = cx;
-    let Some(field) = input.fields.iter().find(|f| f.attrs.index.is_some()) else {
+    let Some(field) = input.indexed_field() else {
         return TokenStream::new();
     };
     let index = option_inner(field.ty).unwrap_or(field.ty);

@@ -5,7 +5,8 @@
 //! (with `signatures` for what they look like from outside), `data` the `SessionData` impl
 //! (with `record` for the stored form and `defaults` for a new session's values), `index` the
 //! `Indexed` impl of an `#[session(index)]` field, and `bounds` the checks on the field types.
-//! Each depends only on this module's [`Context`] and on the files named with it. The fallback reuses `handle`, `data` and `signatures`.
+//! Each depends only on this module's [`Context`] and on the files named with it. The fallback
+//! reuses `handle`, `data` and `signatures`.
 
 mod accessors;
 mod bounds;
