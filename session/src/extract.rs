@@ -50,7 +50,7 @@ pub struct TypedSession<T: SessionData> {
 }
 
 impl<T: SessionData> TypedSession<T> {
-    fn raw(&self) -> &RawSession<T> {
+    pub(crate) fn raw(&self) -> &RawSession<T> {
         self.handle.raw()
     }
 
