@@ -50,6 +50,11 @@ pub struct TypedSession<T: SessionData> {
 }
 
 impl<T: SessionData> TypedSession<T> {
+    #[cfg(feature = "testing")]
+    pub(crate) fn from_handle(handle: T::Handle) -> Self {
+        Self { handle }
+    }
+
     pub(crate) fn raw(&self) -> &RawSession<T> {
         self.handle.raw()
     }

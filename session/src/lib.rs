@@ -63,6 +63,8 @@ mod lifetime;
 mod record;
 mod session;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod transport;
 
 #[cfg(feature = "key-store")]
