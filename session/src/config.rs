@@ -252,8 +252,9 @@ impl SessionConfig {
         self
     }
 
-    /// Bounds how many sessions memory holds (default 100,000, about 25 MB plus the values);
-    /// `None` lifts the bound. Past it the store's purge thread evicts the least recently used
+    /// Bounds how many sessions memory holds (default 100,000, about 25 MB plus the values;
+    /// [`with_unbounded_memory`](Self::with_unbounded_memory) lifts the bound, and zero is
+    /// refused by `build()`). Past it the store's purge thread evicts the least recently used
     /// down to nine tenths of the bound, off the request path. A session a request is using is
     /// never evicted. With a backend that only costs a reload on their next request; without
     /// one, evicted sessions are gone (their users start over, and the store logs a warning at
@@ -263,13 +264,29 @@ impl SessionConfig {
     /// ```
     /// use typed_session::SessionConfig;
     ///
-    /// let small = SessionConfig::default().with_memory_capacity(Some(10_000));
-    /// let unbounded = SessionConfig::default().with_memory_capacity(None);
-    /// # let _ = (small, unbounded);
+    /// let small = SessionConfig::default().with_memory_capacity(10_000);
+    /// # let _ = small;
     /// ```
     #[must_use]
-    pub fn with_memory_capacity(mut self, capacity: Option<usize>) -> Self {
-        self.memory_capacity = capacity;
+    pub fn with_memory_capacity(mut self, capacity: usize) -> Self {
+        self.memory_capacity = Some(capacity);
+        self
+    }
+
+    /// Lifts the bound of [`with_memory_capacity`](Self::with_memory_capacity): memory holds
+    /// every live session until it expires (or, with a backend, leaves the cache after the
+    /// [memory ttl](Self::with_memory_ttl)). Without a backend a client that creates sessions
+    /// in a loop can then exhaust memory; choose it only where something else bounds that.
+    ///
+    /// ```
+    /// use typed_session::SessionConfig;
+    ///
+    /// let unbounded = SessionConfig::default().with_unbounded_memory();
+    /// # let _ = unbounded;
+    /// ```
+    #[must_use]
+    pub fn with_unbounded_memory(mut self) -> Self {
+        self.memory_capacity = None;
         self
     }
 
@@ -570,5 +587,16 @@ mod tests {
     #[test]
     fn memory_is_bounded_by_default() {
         assert_eq!(SessionConfig::default().memory_capacity, Some(100_000));
+    }
+
+    #[test]
+    fn memory_capacity_takes_a_number_and_can_be_lifted() {
+        let small = SessionConfig::default().with_memory_capacity(10);
+        assert_eq!(small.memory_capacity, Some(10));
+        assert_eq!(small.with_unbounded_memory().memory_capacity, None);
+        assert!(matches!(
+            check(&SessionConfig::default().with_memory_capacity(0)),
+            Err(ConfigError::ZeroDuration("memory capacity"))
+        ));
     }
 }
