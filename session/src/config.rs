@@ -410,11 +410,19 @@ impl SessionConfig {
     /// keys, seeded from the backend by `build()` and rebuilt at each purge, answers "unknown id"
     /// for ids that were never stored without a backend round trip (forged ids, stale cookies,
     /// scanners). **One server only**: a session stored by another server is not in this
-    /// server's filter and would be turned away. Without a backend it does nothing.
+    /// server's filter and would be turned away. Without a backend it does nothing. Off unless
+    /// this is called.
+    ///
+    /// ```
+    /// use typed_session::{KeyStoreConfig, SessionConfig};
+    ///
+    /// let config = SessionConfig::default().with_key_store(KeyStoreConfig::new(1_000_000, 0.01));
+    /// # let _ = config;
+    /// ```
     #[cfg(feature = "key-store")]
     #[must_use]
-    pub fn with_key_store(mut self, key_store: Option<KeyStoreConfig>) -> Self {
-        self.key_store = key_store;
+    pub fn with_key_store(mut self, key_store: KeyStoreConfig) -> Self {
+        self.key_store = Some(key_store);
         self
     }
 
@@ -587,6 +595,16 @@ mod tests {
     #[test]
     fn memory_is_bounded_by_default() {
         assert_eq!(SessionConfig::default().memory_capacity, Some(100_000));
+    }
+
+    #[cfg(feature = "key-store")]
+    #[test]
+    fn key_store_is_checked_once_turned_on() {
+        assert_eq!(SessionConfig::default().key_store, None);
+        let on = SessionConfig::default().with_key_store(KeyStoreConfig::new(1_000, 0.01));
+        assert!(check(&on).is_ok());
+        let bad = SessionConfig::default().with_key_store(KeyStoreConfig::new(1_000, 1.0));
+        assert!(matches!(check(&bad), Err(ConfigError::KeyStore)));
     }
 
     #[test]
