@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use http::HeaderName;
+use http::header::{COOKIE, SET_COOKIE};
 
 use crate::crypto::Key;
 use crate::error::ConfigError;
@@ -49,7 +50,7 @@ pub struct SessionConfig {
     pub(crate) previous_keys: Vec<Key>,
     pub(crate) encrypt_all: bool,
     pub(crate) transport: Transport,
-    pub(crate) header_name: HeaderName,
+    pub(crate) header_name: Cow<'static, str>,
     pub(crate) bind_ip: bool,
     pub(crate) bind_user_agent: bool,
     pub(crate) client_ip: ClientIp,
@@ -148,7 +149,7 @@ impl Default for SessionConfig {
             previous_keys: Vec::new(),
             encrypt_all: false,
             transport: Transport::Cookie,
-            header_name: HeaderName::from_static("x-session-id"),
+            header_name: Cow::Borrowed("x-session-id"),
             bind_ip: false,
             bind_user_agent: false,
             client_ip: ClientIp::Peer,
@@ -360,10 +361,22 @@ impl SessionConfig {
         self
     }
 
-    /// Sets the header of [`Transport::Header`] (default `x-session-id`).
+    /// Sets the header of [`Transport::Header`] and [`Transport::CookieAndHeader`] (default
+    /// `x-session-id`). Header names are case-insensitive and sent in lower case. `build()`
+    /// refuses a name that is not a valid header name, and `cookie` or `set-cookie`, whose
+    /// values the session cookie needs.
+    ///
+    /// ```
+    /// use typed_session::{SessionConfig, Transport};
+    ///
+    /// let config = SessionConfig::default()
+    ///     .with_transport(Transport::Header)
+    ///     .with_header_name("x-api-session");
+    /// # let _ = config;
+    /// ```
     #[must_use]
-    pub fn with_header_name(mut self, name: HeaderName) -> Self {
-        self.header_name = name;
+    pub fn with_header_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.header_name = name.into();
         self
     }
 
@@ -444,6 +457,15 @@ impl SessionConfig {
         self.absolute_timeout
     }
 
+    /// The header of the header transport, checked: see
+    /// [`with_header_name`](Self::with_header_name).
+    pub(crate) fn header_name(&self) -> Result<HeaderName, ConfigError> {
+        HeaderName::from_bytes(self.header_name.as_bytes())
+            .ok()
+            .filter(|name| *name != COOKIE && *name != SET_COOKIE)
+            .ok_or_else(|| ConfigError::HeaderName(self.header_name.to_string()))
+    }
+
     /// Checks the settings that a browser or this crate would otherwise trip on later.
     /// `with_backend`: the touch interval only matters when there is a backend to touch.
     pub(crate) fn validate(
@@ -482,6 +504,8 @@ impl SessionConfig {
         if cookie_name.starts_with("__Secure-") && !self.secure {
             return Err(ConfigError::SecurePrefix);
         }
+        // Checked whatever the transport, so switching it on later cannot fail on this.
+        self.header_name()?;
         for (setting, value) in [
             ("idle timeout", self.idle_timeout),
             ("absolute timeout", self.absolute_timeout),
@@ -582,6 +606,15 @@ mod tests {
             check(&base().with_cookie_name("__Secure-sid").with_secure(false)),
             Err(ConfigError::SecurePrefix)
         ));
+        for bad in ["", "x session", "x-session\n", "set-cookie", "Cookie"] {
+            assert!(
+                matches!(
+                    check(&base().with_header_name(bad)),
+                    Err(ConfigError::HeaderName(name)) if name == bad
+                ),
+                "{bad:?} accepted as a header name"
+            );
+        }
         assert!(matches!(
             check(&base().with_idle_timeout(Duration::ZERO)),
             Err(ConfigError::ZeroDuration("idle timeout"))
@@ -590,6 +623,17 @@ mod tests {
             check(&base().with_idle_timeout(Duration::from_secs(30))),
             Err(ConfigError::TouchInterval)
         ));
+    }
+
+    #[test]
+    fn header_names_are_taken_as_strings_and_sent_in_lower_case() {
+        let config = SessionConfig::default().with_header_name(String::from("X-Api-Session"));
+        assert!(check(&config).is_ok());
+        assert_eq!(config.header_name().unwrap().as_str(), "x-api-session");
+        assert_eq!(
+            SessionConfig::default().header_name().unwrap().as_str(),
+            "x-session-id"
+        );
     }
 
     #[test]
