@@ -637,6 +637,27 @@ mod tests {
     }
 
     #[test]
+    fn touch_interval_must_be_below_the_long_term_timeout_too() {
+        // Below the idle timeout, but not below the long-term one.
+        let config = SessionConfig::default()
+            .with_touch_interval(Duration::from_secs(60))
+            .with_long_term_timeout(Duration::from_secs(60));
+        assert!(config.touch_interval < config.idle_timeout);
+        assert!(matches!(
+            config.validate("visit", true),
+            Err(ConfigError::TouchInterval)
+        ));
+        // Without a backend it paces the "remember me" cookie, so the bound holds there too.
+        assert!(matches!(
+            config.validate("visit", false),
+            Err(ConfigError::TouchInterval)
+        ));
+        let below = config.with_long_term_timeout(Duration::from_secs(61));
+        assert!(below.validate("visit", true).is_ok());
+        assert!(below.validate("visit", false).is_ok());
+    }
+
+    #[test]
     fn memory_is_bounded_by_default() {
         assert_eq!(SessionConfig::default().memory_capacity, Some(100_000));
     }
