@@ -21,10 +21,14 @@ const RESERVED: &[(&str, &str)] = &[
     ("destroy", "ending the session"),
     ("renew", "renewing the session id"),
     ("handle", "the session's handle"),
+    ("save_now", "the early save"),
+    ("verify", "the backend check"),
+    ("csrf_token", "the CSRF token of a `csrf` field"),
+    ("verify_csrf", "the CSRF check of a `csrf` field"),
     ("set_store", "the storage consent flag"),
+    ("has_store_consent", "the storage consent flag"),
     ("set_long_term", "the \"remember me\" lifetime"),
     ("is_long_term", "the \"remember me\" lifetime"),
-    ("is_stored", "the storage consent flag"),
     ("read", "the whole-struct read"),
     ("update", "the whole-struct update"),
     ("clone", "`Clone::clone`"),
@@ -260,5 +264,105 @@ fn check_stored_keys(input: &Input<'_>, errors: &mut Errors) {
                 }
             }
         }
+    }
+}
+
+/// [`RESERVED`] against what it must cover: every method of `TypedSession` (a field accessor of
+/// that name would be shadowed without a word), and the names the attribute page gives as
+/// examples of it.
+#[cfg(test)]
+mod reserved {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::RESERVED;
+
+    fn read(relative: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+        std::fs::read_to_string(&path).unwrap_or_else(|error| {
+            panic!(
+                "{relative} cannot be read ({}: {error}); if it moved, update session-derive/src/valid.rs",
+                path.display()
+            )
+        })
+    }
+
+    fn reserved() -> BTreeSet<&'static str> {
+        RESERVED.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// The public methods of the first `impl_line` block in `source`: session-level
+    /// operations.
+    fn session_methods(source: &str, impl_line: &str) -> BTreeSet<String> {
+        source
+            .lines()
+            .skip_while(|line| !line.starts_with(impl_line))
+            .take_while(|line| *line != "}")
+            .filter_map(|line| {
+                let line = line.trim_start();
+                line.strip_prefix("pub fn ")
+                    .or_else(|| line.strip_prefix("pub async fn "))
+            })
+            .map(|rest| {
+                rest.chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_session_level_method_is_reserved() {
+        let mut methods = session_methods(
+            &read("../session/src/extract.rs"),
+            "impl<T: SessionData> TypedSession<T>",
+        );
+        methods.extend(session_methods(
+            &read("../session/src/csrf.rs"),
+            "impl<T: CsrfProtected> TypedSession<T>",
+        ));
+        assert!(
+            methods.contains("destroy") && methods.contains("id") && methods.contains("csrf_token"),
+            "found only {methods:?} in session/src/extract.rs and csrf.rs: is the parser stale?"
+        );
+        let reserved = reserved();
+        let missing: Vec<_> = methods
+            .iter()
+            .filter(|name| !reserved.contains(name.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "TypedSession's methods {missing:?} are not in RESERVED (session-derive/src/valid.rs): \
+             a field of that name would generate an accessor they shadow"
+        );
+    }
+
+    #[test]
+    fn the_attribute_page_names_reserved_methods_only() {
+        let page = read("../session/docs/attributes.md");
+        let sentence = page
+            .split("\n\n")
+            .find(|paragraph| paragraph.contains("would be shadowed by a session-level method"))
+            .expect("session/docs/attributes.md no longer explains shadowed accessors");
+        let named: Vec<&str> = sentence
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|code| code.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        assert!(
+            named.len() > 5,
+            "found only {named:?}: is the parser stale?"
+        );
+        let reserved = reserved();
+        let unknown: Vec<_> = named
+            .iter()
+            .filter(|name| !reserved.contains(*name))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "session/docs/attributes.md gives {unknown:?} as shadowing methods, but RESERVED \
+             (session-derive/src/valid.rs) does not have them"
+        );
     }
 }

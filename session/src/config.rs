@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use http::HeaderName;
+use http::header::{COOKIE, SET_COOKIE};
 
 use crate::crypto::Key;
 use crate::error::ConfigError;
@@ -49,7 +50,7 @@ pub struct SessionConfig {
     pub(crate) previous_keys: Vec<Key>,
     pub(crate) encrypt_all: bool,
     pub(crate) transport: Transport,
-    pub(crate) header_name: HeaderName,
+    pub(crate) header_name: Cow<'static, str>,
     pub(crate) bind_ip: bool,
     pub(crate) bind_user_agent: bool,
     pub(crate) client_ip: ClientIp,
@@ -148,7 +149,7 @@ impl Default for SessionConfig {
             previous_keys: Vec::new(),
             encrypt_all: false,
             transport: Transport::Cookie,
-            header_name: HeaderName::from_static("x-session-id"),
+            header_name: Cow::Borrowed("x-session-id"),
             bind_ip: false,
             bind_user_agent: false,
             client_ip: ClientIp::Peer,
@@ -252,8 +253,9 @@ impl SessionConfig {
         self
     }
 
-    /// Bounds how many sessions memory holds (default 100,000, about 25 MB plus the values);
-    /// `None` lifts the bound. Past it the store's purge thread evicts the least recently used
+    /// Bounds how many sessions memory holds (default 100,000, about 25 MB plus the values;
+    /// [`with_unbounded_memory`](Self::with_unbounded_memory) lifts the bound, and zero is
+    /// refused by `build()`). Past it the store's purge thread evicts the least recently used
     /// down to nine tenths of the bound, off the request path. A session a request is using is
     /// never evicted. With a backend that only costs a reload on their next request; without
     /// one, evicted sessions are gone (their users start over, and the store logs a warning at
@@ -263,13 +265,29 @@ impl SessionConfig {
     /// ```
     /// use typed_session::SessionConfig;
     ///
-    /// let small = SessionConfig::default().with_memory_capacity(Some(10_000));
-    /// let unbounded = SessionConfig::default().with_memory_capacity(None);
-    /// # let _ = (small, unbounded);
+    /// let small = SessionConfig::default().with_memory_capacity(10_000);
+    /// # let _ = small;
     /// ```
     #[must_use]
-    pub fn with_memory_capacity(mut self, capacity: Option<usize>) -> Self {
-        self.memory_capacity = capacity;
+    pub fn with_memory_capacity(mut self, capacity: usize) -> Self {
+        self.memory_capacity = Some(capacity);
+        self
+    }
+
+    /// Lifts the bound of [`with_memory_capacity`](Self::with_memory_capacity): memory holds
+    /// every live session until it expires (or, with a backend, leaves the cache after the
+    /// [memory ttl](Self::with_memory_ttl)). Without a backend a client that creates sessions
+    /// in a loop can then exhaust memory; choose it only where something else bounds that.
+    ///
+    /// ```
+    /// use typed_session::SessionConfig;
+    ///
+    /// let unbounded = SessionConfig::default().with_unbounded_memory();
+    /// # let _ = unbounded;
+    /// ```
+    #[must_use]
+    pub fn with_unbounded_memory(mut self) -> Self {
+        self.memory_capacity = None;
         self
     }
 
@@ -343,10 +361,22 @@ impl SessionConfig {
         self
     }
 
-    /// Sets the header of [`Transport::Header`] (default `x-session-id`).
+    /// Sets the header of [`Transport::Header`] and [`Transport::CookieAndHeader`] (default
+    /// `x-session-id`). Header names are case-insensitive and sent in lower case. `build()`
+    /// refuses a name that is not a valid header name, and `cookie` or `set-cookie`, whose
+    /// values the session cookie needs.
+    ///
+    /// ```
+    /// use typed_session::{SessionConfig, Transport};
+    ///
+    /// let config = SessionConfig::default()
+    ///     .with_transport(Transport::Header)
+    ///     .with_header_name("x-api-session");
+    /// # let _ = config;
+    /// ```
     #[must_use]
-    pub fn with_header_name(mut self, name: HeaderName) -> Self {
-        self.header_name = name;
+    pub fn with_header_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.header_name = name.into();
         self
     }
 
@@ -393,11 +423,19 @@ impl SessionConfig {
     /// keys, seeded from the backend by `build()` and rebuilt at each purge, answers "unknown id"
     /// for ids that were never stored without a backend round trip (forged ids, stale cookies,
     /// scanners). **One server only**: a session stored by another server is not in this
-    /// server's filter and would be turned away. Without a backend it does nothing.
+    /// server's filter and would be turned away. Without a backend it does nothing. Off unless
+    /// this is called.
+    ///
+    /// ```
+    /// use typed_session::{KeyStoreConfig, SessionConfig};
+    ///
+    /// let config = SessionConfig::default().with_key_store(KeyStoreConfig::new(1_000_000, 0.01));
+    /// # let _ = config;
+    /// ```
     #[cfg(feature = "key-store")]
     #[must_use]
-    pub fn with_key_store(mut self, key_store: Option<KeyStoreConfig>) -> Self {
-        self.key_store = key_store;
+    pub fn with_key_store(mut self, key_store: KeyStoreConfig) -> Self {
+        self.key_store = Some(key_store);
         self
     }
 
@@ -417,6 +455,15 @@ impl SessionConfig {
     #[must_use]
     pub fn absolute_timeout(&self) -> Duration {
         self.absolute_timeout
+    }
+
+    /// The header of the header transport, checked: see
+    /// [`with_header_name`](Self::with_header_name).
+    pub(crate) fn header_name(&self) -> Result<HeaderName, ConfigError> {
+        HeaderName::from_bytes(self.header_name.as_bytes())
+            .ok()
+            .filter(|name| *name != COOKIE && *name != SET_COOKIE)
+            .ok_or_else(|| ConfigError::HeaderName(self.header_name.to_string()))
     }
 
     /// Checks the settings that a browser or this crate would otherwise trip on later.
@@ -457,6 +504,8 @@ impl SessionConfig {
         if cookie_name.starts_with("__Secure-") && !self.secure {
             return Err(ConfigError::SecurePrefix);
         }
+        // Checked whatever the transport, so switching it on later cannot fail on this.
+        self.header_name()?;
         for (setting, value) in [
             ("idle timeout", self.idle_timeout),
             ("absolute timeout", self.absolute_timeout),
@@ -557,6 +606,15 @@ mod tests {
             check(&base().with_cookie_name("__Secure-sid").with_secure(false)),
             Err(ConfigError::SecurePrefix)
         ));
+        for bad in ["", "x session", "x-session\n", "set-cookie", "Cookie"] {
+            assert!(
+                matches!(
+                    check(&base().with_header_name(bad)),
+                    Err(ConfigError::HeaderName(name)) if name == bad
+                ),
+                "{bad:?} accepted as a header name"
+            );
+        }
         assert!(matches!(
             check(&base().with_idle_timeout(Duration::ZERO)),
             Err(ConfigError::ZeroDuration("idle timeout"))
@@ -568,7 +626,60 @@ mod tests {
     }
 
     #[test]
+    fn header_names_are_taken_as_strings_and_sent_in_lower_case() {
+        let config = SessionConfig::default().with_header_name(String::from("X-Api-Session"));
+        assert!(check(&config).is_ok());
+        assert_eq!(config.header_name().unwrap().as_str(), "x-api-session");
+        assert_eq!(
+            SessionConfig::default().header_name().unwrap().as_str(),
+            "x-session-id"
+        );
+    }
+
+    #[test]
+    fn touch_interval_must_be_below_the_long_term_timeout_too() {
+        // Below the idle timeout, but not below the long-term one.
+        let config = SessionConfig::default()
+            .with_touch_interval(Duration::from_secs(60))
+            .with_long_term_timeout(Duration::from_secs(60));
+        assert!(config.touch_interval < config.idle_timeout);
+        assert!(matches!(
+            config.validate("visit", true),
+            Err(ConfigError::TouchInterval)
+        ));
+        // Without a backend it paces the "remember me" cookie, so the bound holds there too.
+        assert!(matches!(
+            config.validate("visit", false),
+            Err(ConfigError::TouchInterval)
+        ));
+        let below = config.with_long_term_timeout(Duration::from_secs(61));
+        assert!(below.validate("visit", true).is_ok());
+        assert!(below.validate("visit", false).is_ok());
+    }
+
+    #[test]
     fn memory_is_bounded_by_default() {
         assert_eq!(SessionConfig::default().memory_capacity, Some(100_000));
+    }
+
+    #[cfg(feature = "key-store")]
+    #[test]
+    fn key_store_is_checked_once_turned_on() {
+        assert_eq!(SessionConfig::default().key_store, None);
+        let on = SessionConfig::default().with_key_store(KeyStoreConfig::new(1_000, 0.01));
+        assert!(check(&on).is_ok());
+        let bad = SessionConfig::default().with_key_store(KeyStoreConfig::new(1_000, 1.0));
+        assert!(matches!(check(&bad), Err(ConfigError::KeyStore)));
+    }
+
+    #[test]
+    fn memory_capacity_takes_a_number_and_can_be_lifted() {
+        let small = SessionConfig::default().with_memory_capacity(10);
+        assert_eq!(small.memory_capacity, Some(10));
+        assert_eq!(small.with_unbounded_memory().memory_capacity, None);
+        assert!(matches!(
+            check(&SessionConfig::default().with_memory_capacity(0)),
+            Err(ConfigError::ZeroDuration("memory capacity"))
+        ));
     }
 }

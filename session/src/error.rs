@@ -33,6 +33,12 @@ pub enum ConfigError {
     /// A `__Secure-` cookie name without `Secure`.
     #[error("a `__Secure-` cookie must be Secure: call .with_secure(true) or drop the prefix")]
     SecurePrefix,
+    /// The header name of the header transport is not a valid header name, or is `cookie` or
+    /// `set-cookie`.
+    #[error(
+        "invalid session header name {0:?}: use letters, digits and `-` (such as `x-session-id`), and not `cookie` or `set-cookie` (SessionConfig::with_header_name)"
+    )]
+    HeaderName(String),
     /// A touch interval not shorter than the timeouts it extends.
     #[error(
         "the touch interval must be shorter than the idle and long-term timeouts, or sessions would expire between touches: lower it with .with_touch_interval"

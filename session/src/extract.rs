@@ -169,9 +169,10 @@ impl<T: SessionData> TypedSession<T> {
     /// Whether the session may be stored: always under
     /// [`SessionMode::Persistent`](crate::SessionMode::Persistent); under
     /// [`SessionMode::OptIn`](crate::SessionMode::OptIn) once [`set_store(true)`](Self::set_store)
-    /// was called.
+    /// was called. It says nothing about whether the session *is* stored: a session is written
+    /// only once a request writes to it (see [`is_new`](Self::is_new)).
     #[must_use]
-    pub fn is_stored(&self) -> bool {
+    pub fn has_store_consent(&self) -> bool {
         self.raw().has_consent()
     }
 

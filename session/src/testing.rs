@@ -193,7 +193,7 @@ impl<T: SessionData> SessionTester<T> {
     pub fn outcome(&self, before: Option<&SessionCookie>, headers: &HeaderMap) -> SessionOutcome {
         let config = self.store.config();
         let cookie_name = self.store.cookie_name();
-        let header_name = config.header_name.as_str();
+        let header_name: &str = &config.header_name;
         let uses_cookie = !matches!(config.transport, Transport::Header);
         let uses_header = !matches!(config.transport, Transport::Cookie);
         let given = uses_cookie

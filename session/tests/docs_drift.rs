@@ -1,6 +1,7 @@
 //! The lists in the documentation that must agree with the code: the configuration page against
-//! `SessionConfig`'s `with_*` methods and the store builder's methods, and the README's feature
-//! table against `[features]` in `Cargo.toml`. Each check names what drifted, in both directions.
+//! `SessionConfig`'s `with_*` methods and the store builder's methods, the README's feature
+//! table against `[features]` in `Cargo.toml`, and the README's table of session-level methods
+//! against `TypedSession`'s. Each check names what drifted, in both directions.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -152,5 +153,64 @@ fn readme_lists_every_cargo_feature() {
         "session/Cargo.toml [features]",
         &table,
         "the feature table of README.md",
+    );
+}
+
+/// The method names in the backticked code of `cell`: `` `set_store(bool)`, `has_store_consent()` ``
+/// gives `set_store` and `has_store_consent`.
+fn method_names(cell: &str) -> impl Iterator<Item = String> + '_ {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|code| code.split_once('('))
+        .map(|(name, _)| name.to_owned())
+}
+
+#[test]
+fn readme_lists_every_session_level_method() {
+    // The methods of every type, and those of types with a `csrf` field.
+    let blocks = [
+        ("src/extract.rs", "impl<T: SessionData> TypedSession<T>"),
+        ("src/csrf.rs", "impl<T: CsrfProtected> TypedSession<T>"),
+    ];
+    let code: BTreeSet<String> = blocks
+        .iter()
+        .flat_map(|(file, impl_line)| {
+            public_fns(
+                &read(file)
+                    .lines()
+                    .skip_while(|line| !line.starts_with(impl_line))
+                    .take_while(|line| *line != "}")
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                "",
+            )
+        })
+        .collect();
+    assert!(
+        code.contains("destroy") && code.contains("id") && code.contains("csrf_token"),
+        "found only {code:?} in src/extract.rs and src/csrf.rs: is the parser stale?"
+    );
+    let readme = read("../README.md");
+    let header = "| method | what it does |";
+    let mut rows = readme.lines().skip_while(|line| line.trim() != header);
+    assert!(
+        rows.next().is_some(),
+        "README.md has no table headed `{header}`"
+    );
+    let table: BTreeSet<String> = rows
+        .skip(1)
+        .take_while(|line| line.starts_with('|'))
+        .flat_map(|row| {
+            let cell = row.trim_start_matches('|').split('|').next().unwrap_or("");
+            method_names(cell).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_same(
+        "TypedSession's session-level methods",
+        &code,
+        "session/src/extract.rs and session/src/csrf.rs",
+        &table,
+        "the session-level table of README.md",
     );
 }

@@ -58,7 +58,7 @@ async fn a_memory_only_store_past_its_capacity_is_swept_by_its_purge_thread_with
         .config(
             SessionConfig::default()
                 .with_secure(false)
-                .with_memory_capacity(Some(10)),
+                .with_memory_capacity(10),
         )
         .build()
         .await

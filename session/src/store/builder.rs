@@ -148,7 +148,7 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             }
             _ => None,
         };
-        let transport = IdTransport::new(cookie_name, &config, &keys);
+        let transport = IdTransport::new(cookie_name, config.header_name()?, &config, &keys);
         let opt_in = config.mode == crate::config::SessionMode::OptIn;
         let encrypt_all = config.encrypt_all;
         let lifetimes = Lifetimes::from_config(&config, backend.is_some());

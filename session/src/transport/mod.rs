@@ -41,7 +41,13 @@ pub(crate) struct IdTransport {
 }
 
 impl IdTransport {
-    pub(crate) fn new(cookie_name: &str, config: &SessionConfig, keys: &KeyRing) -> Self {
+    /// `header_name`: the configured header, already checked by the builder.
+    pub(crate) fn new(
+        cookie_name: &str,
+        header_name: HeaderName,
+        config: &SessionConfig,
+        keys: &KeyRing,
+    ) -> Self {
         let (cookie, header) = match config.transport {
             Transport::Cookie => (true, false),
             Transport::Header => (false, true),
@@ -49,7 +55,7 @@ impl IdTransport {
         };
         Self {
             cookie: cookie.then(|| CookieTransport::new(cookie_name, config)),
-            header: header.then(|| config.header_name.clone()),
+            header: header.then_some(header_name),
             signer: Signer::new(keys.clone()),
             binding: BindingPolicy::from_config(config),
             opt_in: config.mode == SessionMode::OptIn,

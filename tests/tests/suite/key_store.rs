@@ -25,9 +25,10 @@ async fn increment(session: TypedSession<Visit>) -> String {
 }
 
 async fn app(backend: Instrumented<SharedMap>, key_store: bool) -> (Router, SessionStore<Visit>) {
-    let config = SessionConfig::default()
-        .with_secure(false)
-        .with_key_store(key_store.then(|| KeyStoreConfig::new(10_000, 0.001)));
+    let mut config = SessionConfig::default().with_secure(false);
+    if key_store {
+        config = config.with_key_store(KeyStoreConfig::new(10_000, 0.001));
+    }
     let store = SessionStore::<Visit>::builder()
         .backend(backend)
         .config(config)

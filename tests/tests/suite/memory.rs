@@ -574,7 +574,7 @@ async fn build_rejects_a_bad_config_with_a_message_that_says_what_to_change() {
 
 #[tokio::test]
 async fn a_memory_capacity_bounds_the_sessions_held() {
-    let store = store_with(config().with_memory_capacity(Some(10))).await;
+    let store = store_with(config().with_memory_capacity(10)).await;
     let app = app(&store);
     let mut first = Browser::new(&app);
     first.get("/").await;

@@ -6,6 +6,7 @@ struct Account {
     read: bool,
     store: bool,
     clone: Option<String>,
+    verify: bool,
 }
 
 fn main() {}

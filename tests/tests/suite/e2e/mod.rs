@@ -1015,7 +1015,7 @@ pub async fn a_write_outliving_the_stored_expiry_fails_loudly<F: Fixture>(fixtur
 /// second copy whose save would overwrite the first's. 64 sessions, 4 parallel increments
 /// each, 10 rounds, a capacity of 8; every increment answered 200 is stored.
 pub async fn a_small_memory_capacity_never_loses_an_acknowledged_write<F: Fixture>(fixture: &F) {
-    let capacity = config().with_memory_capacity(Some(8));
+    let capacity = config().with_memory_capacity(8);
     let app = app(&store(fixture.backend(), capacity).await);
     let mut cookies = Vec::new();
     for _ in 0..64 {

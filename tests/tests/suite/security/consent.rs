@@ -27,7 +27,7 @@ async fn opt_in_stores_nothing_before_consent_and_the_marker_cannot_be_forged() 
         "2",
         "the session works in memory"
     );
-    assert_eq!(browser.get("/stored").await.body, "false");
+    assert_eq!(browser.get("/has-consent").await.body, "false");
     browser.get("/renew").await;
     assert_eq!(browser.get("/").await.body, "3", "renewed in memory");
     assert!(backend.map().is_empty(), "stored before consent");
@@ -51,7 +51,7 @@ async fn opt_in_stores_nothing_before_consent_and_the_marker_cannot_be_forged() 
     assert_eq!(id_of(consented), id_of(&unconsented), "the same session");
     assert!(consented.contains("~s."), "{consented}");
     assert_eq!(browser.get("/").await.body, "4");
-    assert_eq!(browser.get("/stored").await.body, "true");
+    assert_eq!(browser.get("/has-consent").await.body, "true");
     {
         let map = backend.map();
         assert_eq!(map.len(), 1);
@@ -74,7 +74,7 @@ async fn opt_in_stores_nothing_before_consent_and_the_marker_cannot_be_forged() 
         .unwrap();
     let mut elsewhere = browser.on(&visit_app(&other_server));
     assert_eq!(elsewhere.get("/peek").await.body, "4");
-    assert_eq!(elsewhere.get("/stored").await.body, "true");
+    assert_eq!(elsewhere.get("/has-consent").await.body, "true");
 
     // Withdrawn consent deletes the stored copy; the session lives on in memory.
     browser.get("/withdraw").await;
@@ -111,7 +111,26 @@ async fn opt_in_without_a_key_ignores_a_client_written_marker() {
     assert_eq!(id.len(), 32, "unsigned: a bare id");
     let reply = get_with_cookie(&app, "/", &format!("visit={id}~s")).await;
     assert_eq!(reply.body, "2", "the marker names the same session");
-    let reply = get_with_cookie(&app, "/stored", &format!("visit={id}~s")).await;
+    let reply = get_with_cookie(&app, "/has-consent", &format!("visit={id}~s")).await;
     assert_eq!(reply.body, "false", "the client cannot grant consent");
     assert!(backend.map().is_empty());
+}
+
+/// `has_store_consent()` answers whether a session may be stored, not whether it is: outside
+/// opt-in it is true from the first request, though a session nobody wrote to is stored nowhere.
+#[tokio::test]
+async fn store_consent_is_a_permission_not_a_state() {
+    let backend = SharedMap::default();
+    let store = SessionStore::<Visit>::builder()
+        .backend(backend.clone())
+        .config(signed(key_a()))
+        .build()
+        .await
+        .unwrap();
+    let app = visit_app(&store);
+    let mut browser = Browser::new(&app);
+    let reply = browser.get("/has-consent").await;
+    assert_eq!(reply.body, "true");
+    assert!(reply.set_cookies.is_empty(), "a read creates no session");
+    assert!(backend.map().is_empty(), "nothing stored, yet consent");
 }

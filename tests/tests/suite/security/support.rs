@@ -110,8 +110,8 @@ async fn visit_withdraw(session: TypedSession<Visit>) {
     session.set_store(false);
 }
 
-async fn visit_is_stored(session: TypedSession<Visit>) -> String {
-    session.is_stored().to_string()
+async fn visit_has_store_consent(session: TypedSession<Visit>) -> String {
+    session.has_store_consent().to_string()
 }
 
 /// What a handler that logs its session would print, then the full id for comparison.
@@ -128,7 +128,7 @@ pub(super) fn visit_app(store: &SessionStore<Visit>) -> Router {
         .route("/destroy", get(visit_destroy))
         .route("/consent", get(visit_consent))
         .route("/withdraw", get(visit_withdraw))
-        .route("/stored", get(visit_is_stored))
+        .route("/has-consent", get(visit_has_store_consent))
         .route("/debug", get(visit_debug))
         .layer(SessionLayer::new(store.clone()))
 }

@@ -2,7 +2,7 @@
 //! side by side on one app.
 
 use axum::body::Body;
-use typed_session::Transport;
+use typed_session::{SessionStore, Transport};
 
 use crate::common::{Browser, StatusCode};
 
@@ -108,5 +108,50 @@ async fn cookie_and_header_serve_a_browser_and_an_api_client_on_one_app() {
         browser.get("/").await.body,
         "4",
         "the browser's session is another"
+    );
+}
+
+#[tokio::test]
+async fn a_header_name_given_as_a_string_carries_the_id_in_lower_case() {
+    // Any case is accepted; HTTP header names are case-insensitive and go out in lower case.
+    let config = signed(key_a())
+        .with_transport(Transport::Header)
+        .with_header_name("X-Api-Session");
+    let store = memory_store::<Visit>(config).await;
+    assert_eq!(store.cookie_name(), "x-api-session");
+    let app = visit_app(&store);
+    let call = |path: &str, value: Option<&str>| {
+        let headers: Vec<(&str, &str)> = value.map(|v| ("X-API-SESSION", v)).into_iter().collect();
+        let request = request(path, None, &headers).body(Body::empty()).unwrap();
+        let app = app.clone();
+        async move { exchange(&app, request).await }
+    };
+
+    let first = call("/", None).await;
+    assert_eq!(first.body, "1");
+    assert_eq!(
+        first.header("x-session-id"),
+        None,
+        "the default header is unused"
+    );
+    let value = first.header("x-api-session").unwrap().to_owned();
+    assert_signed(&value);
+    assert_eq!(call("/", Some(&value)).await.body, "2");
+    let destroyed = call("/destroy", Some(&value)).await;
+    assert_eq!(destroyed.header("x-api-session"), Some(""));
+    assert_eq!(call("/", Some(&value)).await.body, "1");
+}
+
+#[tokio::test]
+async fn build_names_an_invalid_header_name() {
+    let error = SessionStore::<Visit>::builder()
+        .config(signed(key_a()).with_header_name("x session"))
+        .build()
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("\"x session\"") && message.contains("with_header_name"),
+        "{message}"
     );
 }
