@@ -22,6 +22,11 @@ struct LoginExample {
 
 impl LoginExample {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With more environment variables than the store's and the key.
+    fn start_with(envs: &[(&str, &str)]) -> Self {
         let db = std::env::temp_dir().join(format!(
             "typed-session-login-{}-{}.db",
             std::process::id(),
@@ -33,7 +38,11 @@ impl LoginExample {
         let (running, addr) = start_example(
             "login",
             &[],
-            &[("DATABASE_URL", url.as_str()), ("SESSION_KEY", key)],
+            &[
+                &[("DATABASE_URL", url.as_str()), ("SESSION_KEY", key)],
+                envs,
+            ]
+            .concat(),
         );
         Self {
             _running: running,
@@ -387,4 +396,12 @@ fn the_devices_page_lists_sessions_and_logs_out_the_others() {
     let away = stranger.get("/devices");
     assert_eq!(away.status, 303);
     assert_eq!(away.header("location"), Some("/login"));
+}
+
+#[test]
+fn secure_cookies_turns_on_secure() {
+    let example = LoginExample::start_with(&[("SECURE_COOKIES", "1")]);
+    let form = Visitor::new(&example.addr).get("/login");
+    let cookie = form.header("set-cookie").unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
 }
