@@ -86,6 +86,15 @@ impl Input<'_> {
     pub(crate) fn indexed_field(&self) -> Option<&Field<'_>> {
         self.fields.iter().find(|field| field.attrs.index.is_some())
     }
+
+    /// The `#[session(csrf)]` field with its dirty-bit index (the first, should there be
+    /// several: validation reports the others).
+    pub(crate) fn csrf_field(&self) -> Option<(usize, &Field<'_>)> {
+        self.fields
+            .iter()
+            .enumerate()
+            .find(|(_, field)| field.attrs.csrf.is_some())
+    }
 }
 
 impl Field<'_> {

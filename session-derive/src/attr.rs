@@ -5,8 +5,8 @@ use syn::{Attribute, Ident, LitStr, Path, Token};
 
 use crate::errors::Errors;
 use crate::symbol::{
-    self, ALIAS, CONTAINER_KEYS, CRATE, DEFAULT, ENCRYPT, FIELD_KEYS, FLASH, HANDLE, INDEX, Key,
-    MEMORY_ONLY, MIGRATE, RENAME, RENEW_ON_CHANGE, SESSION, Symbol, VERSION,
+    self, ALIAS, CONTAINER_KEYS, CRATE, CSRF, DEFAULT, ENCRYPT, FIELD_KEYS, FLASH, HANDLE, INDEX,
+    Key, MEMORY_ONLY, MIGRATE, RENAME, RENEW_ON_CHANGE, SESSION, Symbol, VERSION,
 };
 
 /// Attributes on the struct.
@@ -35,6 +35,8 @@ pub(crate) struct FieldAttrs {
     pub(crate) renew_on_change: Option<Ident>,
     /// `index`: the value sessions are listed by.
     pub(crate) index: Option<Ident>,
+    /// `csrf`: the session's CSRF secret.
+    pub(crate) csrf: Option<Ident>,
     /// `default = "path"`: a function giving the initial value.
     pub(crate) default: Option<Path>,
     /// `rename = "key"`: the stored key.
@@ -53,6 +55,7 @@ impl FieldAttrs {
             (ENCRYPT, &mut self.encrypt),
             (RENEW_ON_CHANGE, &mut self.renew_on_change),
             (INDEX, &mut self.index),
+            (CSRF, &mut self.csrf),
         ]
         .into_iter()
         .find(|(flag, _)| *flag == name)

@@ -52,6 +52,7 @@ fn stub_items() -> Items {
         decode: unreachable.clone(),
         merge: unreachable,
         index: TokenStream::new(),
+        csrf: TokenStream::new(),
     }
 }
 

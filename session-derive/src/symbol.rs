@@ -32,6 +32,8 @@ pub(crate) const ENCRYPT: Symbol = Symbol("encrypt");
 pub(crate) const RENEW_ON_CHANGE: Symbol = Symbol("renew_on_change");
 /// `index`: sessions can be listed and ended by this field's value.
 pub(crate) const INDEX: Symbol = Symbol("index");
+/// `csrf`: the session's CSRF secret.
+pub(crate) const CSRF: Symbol = Symbol("csrf");
 /// `default = "path"`: the initial value's function.
 pub(crate) const DEFAULT: Symbol = Symbol("default");
 /// `rename = "key"`: the stored key.
@@ -84,6 +86,7 @@ pub(crate) const FIELD_KEYS: &[Key] = &[
     flag(ENCRYPT),
     flag(RENEW_ON_CHANGE),
     flag(INDEX),
+    flag(CSRF),
     value(DEFAULT, "\"path\""),
     value(RENAME, "\"key\""),
     value(ALIAS, "\"old_key\""),
@@ -138,7 +141,7 @@ mod tests {
         );
         assert_eq!(
             expected(FIELD_KEYS),
-            "`memory_only`, `flash`, `encrypt`, `renew_on_change`, `index`, `default = \"path\"`, \
+            "`memory_only`, `flash`, `encrypt`, `renew_on_change`, `index`, `csrf`, `default = \"path\"`, \
              `rename = \"key\"` or `alias = \"old_key\"`"
         );
     }

@@ -98,7 +98,19 @@ fn check_attribute_combinations(input: &Input<'_>, errors: &mut Errors) {
             "only one field can be `index`: sessions are listed by one value (a user id)",
         );
     }
+    let csrf: Vec<_> = input
+        .fields
+        .iter()
+        .filter_map(|field| field.attrs.csrf.as_ref())
+        .collect();
+    for extra in csrf.iter().skip(1) {
+        errors.spanned(
+            extra,
+            "only one field can be `csrf`: a session has one CSRF secret",
+        );
+    }
     for field in &input.fields {
+        check_csrf_field(field, errors);
         if let Some(flash) = &field.attrs.flash
             && !field.is_option
         {
@@ -146,6 +158,39 @@ fn check_attribute_combinations(input: &Input<'_>, errors: &mut Errors) {
                 );
             }
         }
+    }
+}
+
+/// A `csrf` field is stored (every server checks tokens), encrypted by the store whenever it has
+/// a key, and managed by the runtime: it takes no attribute that would change that.
+fn check_csrf_field(field: &crate::ast::Field<'_>, errors: &mut Errors) {
+    let Some(csrf) = &field.attrs.csrf else {
+        return;
+    };
+    let clash = [
+        (
+            &field.attrs.memory_only,
+            "a `memory_only` field: the secret must be stored so that every server can check a token",
+        ),
+        (
+            &field.attrs.encrypt,
+            "an `encrypt` field: a `csrf` field is encrypted whenever the store has a key; remove `encrypt`",
+        ),
+        (&field.attrs.flash, "a `flash` field"),
+        (&field.attrs.index, "an `index` field"),
+        (
+            &field.attrs.renew_on_change,
+            "a `renew_on_change` field: the secret changes at every renewal",
+        ),
+    ];
+    if let Some((_, what)) = clash.iter().find(|(attr, _)| attr.is_some()) {
+        errors.spanned(csrf, format!("`csrf` cannot go on {what}"));
+    }
+    if let Some(default) = &field.attrs.default {
+        errors.spanned(
+            default,
+            "a `csrf` field takes no `default`: its secret is made when the first token is",
+        );
     }
 }
 

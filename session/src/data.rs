@@ -64,6 +64,17 @@ pub trait SessionData: Sized + Send + Sync + 'static {
     #[doc(hidden)]
     fn merge_stored(&mut self, stored: Self, keep: u64);
 
+    /// The dirty bit of the `#[session(csrf)]` field; 0 without one.
+    #[doc(hidden)]
+    const CSRF: u64 = 0;
+
+    /// Replaces the `#[session(csrf)]` field's secret, if it has one, when the session id is
+    /// renewed; whether it did.
+    #[doc(hidden)]
+    fn rotate_csrf(&mut self) -> bool {
+        false
+    }
+
     /// Whether a field is `#[session(index)]`: the store then keeps a map from its stored keys
     /// to ids for [`SessionStore::destroy`](crate::SessionStore::destroy).
     #[doc(hidden)]

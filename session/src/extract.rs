@@ -50,7 +50,12 @@ pub struct TypedSession<T: SessionData> {
 }
 
 impl<T: SessionData> TypedSession<T> {
-    fn raw(&self) -> &RawSession<T> {
+    #[cfg(feature = "testing")]
+    pub(crate) fn from_handle(handle: T::Handle) -> Self {
+        Self { handle }
+    }
+
+    pub(crate) fn raw(&self) -> &RawSession<T> {
         self.handle.raw()
     }
 

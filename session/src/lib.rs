@@ -7,8 +7,8 @@
 //! #[derive(SessionData)]
 //! struct Visit {
 //!     count: u64,
-//!     #[session(memory_only)]
-//!     csrf: Option<String>,
+//!     #[session(flash)]
+//!     notice: Option<String>,
 //! }
 //!
 //! async fn greet(session: TypedSession<Visit>) -> String {
@@ -50,6 +50,7 @@ mod binding;
 mod clock;
 mod config;
 mod crypto;
+mod csrf;
 mod data;
 mod entry;
 mod error;
@@ -62,12 +63,15 @@ mod lifetime;
 mod record;
 mod session;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod transport;
 
 #[cfg(feature = "key-store")]
 pub use config::KeyStoreConfig;
 pub use config::{ClientIp, SameSite, SessionConfig, SessionMode, Transport};
 pub use crypto::{Key, KeyError};
+pub use csrf::{CSRF_HEADER, CsrfError, CsrfProtected, CsrfSecret};
 pub use data::{Indexed, SessionData};
 pub use error::{ConfigError, SessionError};
 pub use extract::{MissingSessionLayer, TypedSession};
@@ -86,6 +90,7 @@ pub use typed_session_derive::SessionData;
 /// Items the derive's generated code refers to. Not public API: they may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::csrf::rotate as rotate_csrf;
     pub use crate::data::GeneratedHandle;
     pub use crate::index::index_value;
     pub use crate::record::{DecodeError, EncodeError, FieldReader, FieldWriter, run_migration};

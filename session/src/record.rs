@@ -72,6 +72,24 @@ impl FieldWriter<'_> {
         self.write(key, &sealed)
     }
 
+    /// Appends a `#[session(csrf)]` secret: sealed like [`write_sealed`](Self::write_sealed)
+    /// when the store has a key, plain without one.
+    ///
+    /// # Errors
+    ///
+    /// When `value` fails to serialise.
+    pub fn write_secret<V: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &V,
+    ) -> Result<(), EncodeError> {
+        if self.sealer.is_some() {
+            self.write_sealed(key, value)
+        } else {
+            self.write(key, value)
+        }
+    }
+
     /// Appends `"key":value`.
     ///
     /// # Errors
@@ -248,6 +266,28 @@ impl FieldReader<'_> {
             tracing::warn!(field, %error, "typed-session: a stored field no longer fits its type; it takes its default");
             default()
         }))
+    }
+
+    /// A `#[session(csrf)]` secret, read the way [`FieldWriter::write_secret`] wrote it. A
+    /// value that does not fit or does not decrypt (stored before a key was set, or under a
+    /// retired one) takes the default rather than ending the session: a new secret is made
+    /// when a form next needs one.
+    ///
+    /// # Errors
+    ///
+    /// None; the `Result` matches the other readers for generated code.
+    pub fn read_secret<V: DeserializeOwned>(
+        &self,
+        key: &'static str,
+        aliases: &[&'static str],
+        default: impl Fn() -> V,
+    ) -> Result<V, DecodeError> {
+        if self.sealer.is_none() {
+            return self.read(key, aliases, default);
+        }
+        Ok(self
+            .read_sealed(key, aliases, &default)
+            .unwrap_or_else(|_| default()))
     }
 
     /// The stored fields, for a migration to rewrite.

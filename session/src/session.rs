@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use crate::clock::to_system_time;
+use crate::data::SessionData;
 use crate::entry::{Entry, Slot};
 use crate::error::SessionError;
 use crate::id::SessionId;
@@ -303,6 +304,11 @@ impl<T> RawSession<T> {
         })
     }
 
+    /// Runs `write` under the lock; marks `fields` dirty only when it says it changed something.
+    pub(crate) fn write_if<R>(&self, fields: u64, write: impl FnOnce(&mut T) -> (bool, R)) -> R {
+        self.session.write(fields, |slot| write(&mut slot.value))
+    }
+
     pub(crate) fn id(&self) -> SessionId {
         self.session.id()
     }
@@ -351,7 +357,10 @@ impl<T> RawSession<T> {
     }
 
     /// Asks for a new id at response time when a `renew_on_change` field changed.
-    pub fn renew_if(&self, changed: bool) {
+    pub fn renew_if(&self, changed: bool)
+    where
+        T: SessionData,
+    {
         if changed {
             self.renew();
         }
@@ -361,7 +370,15 @@ impl<T> RawSession<T> {
         self.session.mark(DESTROY);
     }
 
-    pub(crate) fn renew(&self) {
+    pub(crate) fn renew(&self)
+    where
+        T: SessionData,
+    {
+        if T::CSRF != 0 {
+            // Now, not at response time: a form rendered later in this request already gets a
+            // token of the new secret, and tokens handed out before the renewal die with it.
+            self.write_if(T::CSRF, |value| (value.rotate_csrf(), ()));
+        }
         self.session.mark(RENEW);
     }
 }

@@ -32,6 +32,8 @@ pub(crate) struct Items {
     pub(crate) merge: TokenStream,
     /// `INDEXED` and `index`, for an `#[session(index)]` field; empty otherwise.
     pub(crate) index: TokenStream,
+    /// `CSRF` and `rotate_csrf`, for a `#[session(csrf)]` field; empty otherwise.
+    pub(crate) csrf: TokenStream,
 }
 
 impl Items {
@@ -69,6 +71,7 @@ impl Items {
             decode: quote!(::core::result::Result::Ok(Self { #(#decode_fields,)* })),
             merge: quote!(#(#merge_fields)*),
             index: super::index::data_items(cx, input),
+            csrf: super::csrf::data_items(cx, input),
         }
     }
 }
@@ -92,6 +95,7 @@ pub(crate) fn impl_session_data(cx: &Context<'_>, items: &Items) -> TokenStream 
         decode,
         merge,
         index,
+        csrf,
     } = items;
     quote! {
         #[automatically_derived]
@@ -139,6 +143,8 @@ pub(crate) fn impl_session_data(cx: &Context<'_>, items: &Items) -> TokenStream 
             }
 
             #index
+
+            #csrf
         }
     }
 }

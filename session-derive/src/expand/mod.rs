@@ -4,12 +4,14 @@
 //! One file per generated item: `handle` declares the accessor type, `accessors` its methods
 //! (with `signatures` for what they look like from outside), `data` the `SessionData` impl
 //! (with `record` for the stored form and `defaults` for a new session's values), `index` the
-//! `Indexed` impl of an `#[session(index)]` field, and `bounds` the checks on the field types.
+//! `Indexed` impl of an `#[session(index)]` field, `csrf` the `CsrfProtected` impl of a
+//! `#[session(csrf)]` field, and `bounds` the checks on the field types.
 //! Each depends only on this module's [`Context`] and on the files named with it. The fallback
 //! reuses `handle`, `data` and `signatures`.
 
 mod accessors;
 mod bounds;
+mod csrf;
 mod data;
 mod defaults;
 mod handle;
@@ -66,11 +68,13 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
     let accessors = accessors::impl_accessors(&cx, input);
     let bounds = bounds::check_field_types(&cx, input);
     let indexed = index::impl_indexed(&cx, input);
+    let csrf = csrf::impl_csrf_protected(&cx, input);
     quote! {
         #handle
         #data
         #accessors
         #bounds
         #indexed
+        #csrf
     }
 }

@@ -45,6 +45,8 @@ pub(crate) fn encode_fields(input: &Input<'_>) -> Vec<TokenStream> {
             // Spanned at the type, so a missing `Serialize` points at the field.
             let write = if field.attrs.encrypt.is_some() {
                 quote_spanned!(ty.span()=> write_sealed)
+            } else if field.attrs.csrf.is_some() {
+                quote_spanned!(ty.span()=> write_secret)
             } else {
                 quote_spanned!(ty.span()=> write)
             };
@@ -68,6 +70,8 @@ pub(crate) fn decode_fields(input: &Input<'_>) -> Vec<TokenStream> {
             let default = default_fn(field);
             let read = if field.attrs.encrypt.is_some() {
                 quote_spanned!(ty.span()=> read_sealed)
+            } else if field.attrs.csrf.is_some() {
+                quote_spanned!(ty.span()=> read_secret)
             } else {
                 quote_spanned!(ty.span()=> read)
             };

@@ -3,7 +3,7 @@
 //! ids (`signed_ids`); key rotation (`rotation`); values moved to another cookie name or
 //! transport (`names`); client binding (`binding`); header transport (`transport`); encryption
 //! at rest (`encryption`); id renewal (`renewal`); storage consent (`consent`); secrets in logs
-//! (`logs`).
+//! (`logs`); CSRF tokens (`csrf`).
 //!
 //! Scenarios where storage matters are written once and run on several storages with
 //! `on_storages!` (in `support`): memory only, a user-written backend (`SharedMap`), SQLite,
@@ -15,6 +15,7 @@ mod support;
 
 mod binding;
 mod consent;
+mod csrf;
 mod encryption;
 mod logs;
 mod names;
