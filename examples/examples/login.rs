@@ -44,7 +44,8 @@ use axum::routing::{get, post};
 use examples::storage::Storage;
 use serde::Deserialize;
 use typed_session::{
-    Key, KeyError, SameSite, SessionConfig, SessionData, SessionLayer, SessionStore, TypedSession,
+    CsrfSecret, Key, KeyError, SameSite, SessionConfig, SessionData, SessionLayer, SessionStore,
+    TypedSession,
 };
 
 /// The demo accounts: user name and password.
@@ -67,37 +68,8 @@ struct Login {
     alert: Option<String>,
     /// The browser that signed in, to tell the devices apart.
     user_agent: Option<String>,
-    csrf: Option<String>,
-}
-// Stand-in for the library's `#[session(csrf)]` (`CsrfSecret`, `csrf_token`, `verify_csrf`)
-// until it lands: a plain random token, not masked, not rotated at renewal.
-#[derive(Debug)]
-struct CsrfError;
-impl IntoResponse for CsrfError {
-    fn into_response(self) -> Response {
-        (StatusCode::FORBIDDEN, "csrf\n").into_response()
-    }
-}
-trait CsrfShim {
-    fn csrf_token(&self) -> String;
-    fn verify_csrf(&self, token: &str) -> Result<(), CsrfError>;
-}
-impl CsrfShim for TypedSession<Login> {
-    fn csrf_token(&self) -> String {
-        if let Some(t) = self.csrf() {
-            return t;
-        }
-        let t = typed_session::SessionId::generate().to_string();
-        self.set_csrf(Some(t.clone()));
-        t
-    }
-    fn verify_csrf(&self, token: &str) -> Result<(), CsrfError> {
-        if !token.is_empty() && self.csrf().as_deref() == Some(token) {
-            Ok(())
-        } else {
-            Err(CsrfError)
-        }
-    }
+    #[session(csrf)]
+    csrf: CsrfSecret,
 }
 
 /// The argon2 hashes of the accounts' passwords (PHC strings), and one that belongs to no one.

@@ -339,6 +339,11 @@ fn posts_without_the_right_csrf_token_are_refused_and_change_nothing() {
     for path in ["/logout", "/devices/logout-others"] {
         assert_eq!(visitor.send("POST", path, None).status, 403, "{path}");
         assert_eq!(visitor.post(path, &[]).status, 403, "{path}");
+        assert_eq!(
+            visitor.post(path, &[("csrf_token", &token)]).status,
+            403,
+            "{path}: the token from before sign-in was rotated with the id"
+        );
     }
     assert_eq!(visitor.cookie, signed_in, "the session was not touched");
     assert!(visitor.get("/").body.contains("Signed in as alice"));
