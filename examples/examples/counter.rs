@@ -15,8 +15,8 @@
 //! `ADDR` sets the listen address (default `127.0.0.1:3000`; `127.0.0.1:0` picks a free port).
 
 use axum::{Router, routing::get};
-use typed_session::backend::{MySqlBackend, PostgresBackend, RedisBackend, SqliteBackend};
-use typed_session::{SessionConfig, SessionData, SessionLayer, SessionStore, TypedSession};
+use examples::storage::Storage;
+use typed_session::{SessionConfig, SessionData, SessionLayer, TypedSession};
 
 #[derive(SessionData)]
 struct Visit {
@@ -37,83 +37,6 @@ async fn forget(session: TypedSession<Visit>) -> &'static str {
     "forgotten\n"
 }
 
-/// Where sessions go, from the command line and the environment.
-enum Storage {
-    Memory,
-    Sqlite(String),
-    Postgres(String),
-    MySql(String),
-    Redis(String),
-}
-
-impl Storage {
-    fn from_env() -> Result<Self, String> {
-        let memory = std::env::args().any(|arg| arg == "--memory")
-            || std::env::var("SESSION_STORE").is_ok_and(|store| store == "memory");
-        if memory {
-            return Ok(Self::Memory);
-        }
-        if let Ok(url) = std::env::var("REDIS_URL") {
-            return Ok(Self::Redis(url));
-        }
-        let url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "sqlite://counter-sessions.db?mode=rwc".to_owned());
-        match url.split_once("://").map(|(scheme, _)| scheme) {
-            Some("sqlite") => Ok(Self::Sqlite(url)),
-            Some("postgres" | "postgresql") => Ok(Self::Postgres(url)),
-            Some("mysql" | "mariadb") => Ok(Self::MySql(url)),
-            _ => Err(format!(
-                "DATABASE_URL must start with sqlite://, postgres:// or mysql://, not {url:?}"
-            )),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Self::Memory => "memory only".to_owned(),
-            Self::Sqlite(url) | Self::Postgres(url) | Self::MySql(url) | Self::Redis(url) => {
-                // Never print a password from the URL.
-                let visible = url.rsplit_once('@').map_or(url.as_str(), |(_, host)| host);
-                visible.to_owned()
-            }
-        }
-    }
-}
-
-async fn store(storage: &Storage) -> Result<SessionStore<Visit>, Box<dyn std::error::Error>> {
-    // Plain HTTP on a local port: a `Secure` cookie would not come back from curl.
-    let config = SessionConfig::default().with_secure(false);
-    let builder = SessionStore::<Visit>::builder().config(config);
-    let store = match storage {
-        Storage::Memory => builder.build().await?,
-        Storage::Sqlite(url) => {
-            builder
-                .backend(SqliteBackend::connect(url).await?)
-                .build()
-                .await?
-        }
-        Storage::Postgres(url) => {
-            builder
-                .backend(PostgresBackend::connect(url).await?)
-                .build()
-                .await?
-        }
-        Storage::MySql(url) => {
-            builder
-                .backend(MySqlBackend::connect(url).await?)
-                .build()
-                .await?
-        }
-        Storage::Redis(url) => {
-            builder
-                .backend(RedisBackend::connect(url).await?)
-                .build()
-                .await?
-        }
-    };
-    Ok(store)
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -122,8 +45,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
 
-    let storage = Storage::from_env()?;
-    let store = store(&storage).await?;
+    let storage = Storage::from_env("counter-sessions.db")?;
+    // Plain HTTP on a local port: a `Secure` cookie would not come back from curl.
+    let config = SessionConfig::default().with_secure(false);
+    let store = storage.build::<Visit>(config).await?;
     let app = Router::new()
         .route("/", get(count).delete(forget))
         .layer(SessionLayer::new(store));

@@ -6,31 +6,12 @@
 #[path = "../../tests/tests/common/services.rs"]
 mod services;
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
-/// Kills the example when the test ends, pass or fail.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `cargo test` builds the examples next to the test binaries: `target/<profile>/examples/`.
-fn example_binary(name: &str) -> PathBuf {
-    let test_binary = std::env::current_exe().unwrap();
-    let profile_dir = test_binary.parent().unwrap().parent().unwrap();
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(binary.exists(), "{} not built", binary.display());
-    binary
-}
+use common::{Running, start_example};
 
 /// One HTTP/1.1 request to `/`; returns the body and the `Set-Cookie` pair, if any.
 fn request(addr: &str, method: &str, cookie: Option<&str>) -> (String, Option<String>) {
@@ -65,31 +46,6 @@ fn request_path(
 /// Starts the example and waits for its `listening on` line; returns it and its address.
 fn start(args: &[&str], envs: &[(&str, &str)]) -> (Running, String) {
     start_example("counter", args, envs)
-}
-
-fn start_example(name: &str, args: &[&str], envs: &[(&str, &str)]) -> (Running, String) {
-    let mut child = Command::new(example_binary(name))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .envs(envs.iter().copied())
-        .env("ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|rest| rest.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_owned();
-    assert!(!addr.ends_with(":0"), "the actual port is printed: {addr}");
-    (running, addr)
 }
 
 #[test]
