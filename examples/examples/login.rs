@@ -55,11 +55,11 @@ const ACCOUNTS: [(&str, &str); 2] = [("alice", "alice-password"), ("bob", "bob-p
 const MAX_USER_AGENT: usize = 200;
 
 #[derive(SessionData)]
-struct Login {
+pub(crate) struct Login {
     /// Who is signed in. A change (sign-in) renews the session id; the index lists a user's
     /// sessions on the devices page.
     #[session(index, renew_on_change)]
-    user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Shown once on `/`.
     #[session(flash)]
     notice: Option<String>,
@@ -73,7 +73,7 @@ struct Login {
 }
 
 /// The argon2 hashes of the accounts' passwords (PHC strings), and one that belongs to no one.
-struct Accounts {
+pub(crate) struct Accounts {
     hashes: Vec<(String, String)>,
     /// Verified against for an unknown user name, so that it costs as much as a known one.
     dummy: String,
@@ -82,7 +82,7 @@ struct Accounts {
 impl Accounts {
     /// Hashes the demo passwords with fresh random salts (a real application reads the PHC
     /// strings from its user table).
-    fn demo() -> Result<Self, argon2::password_hash::Error> {
+    pub(crate) fn demo() -> Result<Self, argon2::password_hash::Error> {
         let hashes = ACCOUNTS
             .iter()
             .map(|(user, password)| Ok(((*user).to_owned(), hash(password)?)))
@@ -348,6 +348,23 @@ fn ago(now: SystemTime, then: SystemTime) -> String {
     }
 }
 
+/// The application: its routes behind the session layer of `store`. (The tests build it
+/// in-process too, with the `testing` kit.)
+pub(crate) fn router(store: SessionStore<Login>, accounts: Accounts) -> Router {
+    let app = App {
+        store: store.clone(),
+        accounts: Arc::new(accounts),
+    };
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/devices", get(devices))
+        .route("/devices/logout-others", post(logout_others))
+        .with_state(app)
+        .layer(SessionLayer::new(store))
+}
+
 /// The key from `SESSION_KEY`, else a new one (with a warning: it dies with the process).
 fn session_key() -> Result<Key, KeyError> {
     match std::env::var_os("SESSION_KEY") {
@@ -382,18 +399,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let accounts = tokio::task::spawn_blocking(Accounts::demo)
         .await?
         .map_err(|error| format!("hashing the demo passwords: {error}"))?;
-    let app = App {
-        store: store.clone(),
-        accounts: Arc::new(accounts),
-    };
-    let router = Router::new()
-        .route("/", get(home))
-        .route("/login", get(login_form).post(login))
-        .route("/logout", post(logout))
-        .route("/devices", get(devices))
-        .route("/devices/logout-others", post(logout_others))
-        .with_state(app)
-        .layer(SessionLayer::new(store));
+    let router = router(store, accounts);
 
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr)

@@ -1,10 +1,11 @@
 //! The `login` example's contract, run as its own process: over plain HTTP (status codes,
 //! cookies, one-time messages, the CSRF refusals) and in real headless Chromium through
-//! chromedriver (`browser` below).
+//! chromedriver (`browser` below); and in-process with the `testing` kit (`kit`).
 
 mod browser;
 #[path = "../common/mod.rs"]
 mod common;
+mod kit;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
