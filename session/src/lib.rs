@@ -59,6 +59,7 @@ mod index;
 mod info;
 mod layer;
 mod lifetime;
+mod observe;
 mod record;
 mod session;
 mod store;
