@@ -10,6 +10,7 @@ use crate::crypto::Sealer;
 use crate::data::SessionData;
 use crate::entry::Entry;
 use crate::id::SessionId;
+use crate::observe;
 use crate::record;
 use crate::store::StoreInner;
 use crate::store::erased::DynBackend;
@@ -227,6 +228,7 @@ impl<T: SessionData> StoreInner<T> {
             match self.memory.insert_loaded(id, Arc::new(entry), mark) {
                 Loaded::Cached(entry) => {
                     self.enforce_capacity();
+                    observe::loaded(T::NAME);
                     return Ok(Some(entry));
                 }
                 Loaded::Ended => return Ok(None),
@@ -270,6 +272,7 @@ impl<T: SessionData> StoreInner<T> {
             .expires_at(meta.created_at, now, meta.long_term);
         if expires_at <= now {
             // Expired under this store's timeouts (which may be shorter than the writer's).
+            observe::expired(T::NAME, 1);
             return Ok(None);
         }
         // When the record's expiry was last extended, as far as it tells: a record near its end

@@ -26,6 +26,7 @@ use crate::config::SessionConfig;
 use crate::crypto::KeyRing;
 use crate::data::SessionData;
 use crate::lifetime::Lifetimes;
+use crate::observe;
 use crate::transport::IdTransport;
 use erased::DynBackend;
 use memory::MemoryStore;
@@ -144,7 +145,9 @@ impl<T> StoreInner<T> {
     /// Brings memory back under its capacity; returns how many went, and the capacity.
     pub(crate) fn sweep_memory(&self) -> (usize, usize) {
         let capacity = self.config.memory_capacity.unwrap_or(usize::MAX);
-        (self.memory.enforce_capacity(capacity), capacity)
+        let evicted = self.memory.enforce_capacity(capacity);
+        observe::cached(self.memory.name(), self.memory.len());
+        (evicted, capacity)
     }
 
     pub(crate) async fn purge(&self, now: u64) -> Result<u64, crate::backend::BackendError> {
@@ -153,11 +156,14 @@ impl<T> StoreInner<T> {
             .is_some()
             .then(|| crate::clock::saturating_millis(self.config.memory_ttl));
         self.memory.purge(self.lifetimes, now, memory_ttl);
+        // Counted here, where the purge's walk of memory has just paid for it.
+        observe::cached(self.memory.name(), self.memory.len());
         self.prune_key_index();
         let Some(backend) = &self.backend else {
             return Ok(0);
         };
         let deleted = backend.delete_expired(now).await?;
+        observe::purged(self.memory.name(), deleted);
         #[cfg(feature = "key-store")]
         if let Some(key_store) = &self.key_store {
             let recent = self.memory.ids().map(crate::backend::StorageKey::for_id);

@@ -14,6 +14,7 @@ use crate::config::ClientIp;
 use crate::data::SessionData;
 use crate::entry::Entry;
 use crate::id::SessionId;
+use crate::observe;
 use crate::session::{Marks, RequestSession, Session};
 use crate::store::StoreInner;
 use crate::store::error::StoreError;
@@ -365,6 +366,7 @@ impl<T: SessionData> StoreInner<T> {
             Close::Create { persist: false } => {
                 let id = self.place_created(session);
                 self.hand_out(headers, session.entry(), binding, id);
+                observe::created(T::NAME);
             }
             Close::Keep {
                 withdraw: false,
@@ -421,6 +423,7 @@ impl<T: SessionData> StoreInner<T> {
                     return Err(error);
                 }
                 self.hand_out(headers, entry, binding, id);
+                observe::created(T::NAME);
             }
             Close::Keep {
                 withdraw,

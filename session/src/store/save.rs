@@ -11,6 +11,7 @@ use crate::clock::now_millis;
 use crate::data::SessionData;
 use crate::entry::{Ending, Entry, Slot};
 use crate::id::SessionId;
+use crate::observe;
 use crate::record::{self, Meta};
 use crate::store::StoreInner;
 use crate::store::erased::DynBackend;
@@ -82,6 +83,7 @@ impl<T: SessionData> StoreInner<T> {
         if self.backend.is_none() {
             self.memory.remove(id, entry);
         }
+        observe::destroyed(T::NAME);
         // With a backend the ended entry stays in memory as a tombstone until the next purge,
         // so a load that raced the delete cannot cache the session again.
         Ok(())
@@ -116,6 +118,7 @@ impl<T: SessionData> StoreInner<T> {
             return Ok(current);
         }
         let Some(backend) = self.backend.as_deref() else {
+            observe::renewed(T::NAME);
             return Ok(self.memory.rekey(old, entry));
         };
         let old_key = StorageKey::for_id(old);
@@ -138,6 +141,7 @@ impl<T: SessionData> StoreInner<T> {
         }
         if !stored && !persisted {
             // Never stored and nothing to store: memory is its only copy.
+            observe::renewed(T::NAME);
             return Ok(self.memory.rekey(old, entry));
         }
         // The session moves so that its entry always names an id with a record: the new record
@@ -169,6 +173,7 @@ impl<T: SessionData> StoreInner<T> {
             return Err(self.discard(entry, old, error.into()));
         }
         self.memory.remove(old, entry);
+        observe::renewed(T::NAME);
         Ok(new)
     }
 
@@ -312,10 +317,12 @@ impl<T: SessionData> StoreInner<T> {
                 self.key_index.note(&snapshot.key, snapshot.id);
                 drop(slot);
                 entry.synced_at.store(now, Ordering::Release);
+                observe::saved(T::NAME);
                 Ok(true)
             }
             Ok(SaveOutcome::Conflict) => {
                 slot.unsaved |= snapshot.in_flight;
+                observe::conflict(T::NAME);
                 Ok(false)
             }
             Err(error) => {
