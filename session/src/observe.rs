@@ -13,6 +13,30 @@
 
 use std::future::Future;
 
+use tracing::{Instrument, Span};
+
+use crate::backend::StorageKey;
+
+/// What a span shows of a session: the first 8 hex digits of its storage key (the SHA-256 of
+/// its id), enough to follow one session through the log, and no way back to the id.
+pub(crate) fn key_prefix(key: &StorageKey) -> &str {
+    key.as_str().get(..8).unwrap_or_default()
+}
+
+/// Runs `phase` inside `span` (a phase of a request: open, load, touch, save, renew, destroy),
+/// then records `outcome` of its result on the span's `outcome` field. A disabled span (no
+/// subscriber wants it) costs a check per poll, and `outcome` is never called.
+pub(crate) async fn traced<O>(
+    span: Span,
+    phase: impl Future<Output = O>,
+    outcome: impl FnOnce(&O) -> &'static str,
+) -> O {
+    let output = phase.instrument(span.clone()).await;
+    if !span.is_disabled() {
+        span.record("outcome", outcome(&output));
+    }
+    output
+}
 
 #[cfg(feature = "metrics")]
 mod emit {

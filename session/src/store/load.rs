@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use tracing::field::Empty;
+
 use crate::backend::{StorageKey, readable_version};
 use crate::crypto::Sealer;
 use crate::data::SessionData;
@@ -44,6 +46,28 @@ impl<T: SessionData> StoreInner<T> {
     /// another server saved a newer version. `false` when it is gone (destroyed or expired
     /// elsewhere) or its stored copy cannot be read here: the cached entry is dropped.
     pub(super) async fn touch(
+        &self,
+        backend: &dyn DynBackend,
+        entry: &Arc<Entry<T>>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let span = tracing::debug_span!(
+            "session.touch",
+            session = T::NAME,
+            key = %observe::key_prefix(&StorageKey::for_id(entry.lock().id)),
+            outcome = Empty,
+        );
+        let touching = self.touch_stored(backend, entry, now);
+        observe::traced(span, touching, |touched| match touched {
+            Ok(true) => "live",
+            Ok(false) => "gone",
+            Err(error) => error.kind(),
+        })
+        .await
+    }
+
+    /// [`touch`](Self::touch) but for its span.
+    async fn touch_stored(
         &self,
         backend: &dyn DynBackend,
         entry: &Arc<Entry<T>>,
@@ -220,6 +244,31 @@ impl<T: SessionData> StoreInner<T> {
         if !self.may_be_stored(id) {
             return Ok(None);
         }
+        let span = tracing::debug_span!(
+            "session.load",
+            session = T::NAME,
+            key = %observe::key_prefix(&StorageKey::for_id(id)),
+            outcome = Empty,
+        );
+        observe::traced(
+            span,
+            self.load_stored(backend, id, now),
+            |loaded| match loaded {
+                Ok(Some(_)) => "found",
+                Ok(None) => "none",
+                Err(error) => error.kind(),
+            },
+        )
+        .await
+    }
+
+    /// [`load`](Self::load) but for its span.
+    async fn load_stored(
+        &self,
+        backend: &dyn DynBackend,
+        id: SessionId,
+        now: u64,
+    ) -> Result<Option<Arc<Entry<T>>>, StoreError> {
         for _ in 0..MAX_STALE_LOADS {
             let mark = self.memory.removal_mark(id);
             let Some(entry) = self.read_entry(backend, id, now).await? else {

@@ -21,6 +21,8 @@ pub(crate) use request::{ClosePlan, Opening, Pending};
 use std::fmt;
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::clock::now_millis;
 use crate::config::SessionConfig;
 use crate::crypto::KeyRing;
@@ -150,7 +152,24 @@ impl<T> StoreInner<T> {
         (evicted, capacity)
     }
 
+    /// Purges memory and the backend, traced as `session.purge`.
     pub(crate) async fn purge(&self, now: u64) -> Result<u64, crate::backend::BackendError> {
+        let span = tracing::debug_span!(
+            "session.purge",
+            session = self.memory.name(),
+            deleted = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let purged = self.purge_now(now).instrument(span.clone()).await;
+        match &purged {
+            Ok(deleted) => span.record("deleted", deleted).record("outcome", "purged"),
+            Err(_) => span.record("outcome", "backend"),
+        };
+        purged
+    }
+
+    /// [`purge`](Self::purge) but for its span.
+    async fn purge_now(&self, now: u64) -> Result<u64, crate::backend::BackendError> {
         let memory_ttl = self
             .backend
             .is_some()

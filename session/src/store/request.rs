@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use http::{Extensions, HeaderMap};
+use tracing::field::Empty;
 
 use crate::binding::ClientBinding;
 use crate::clock::now_millis;
@@ -136,8 +137,25 @@ impl<T: SessionData> StoreInner<T> {
     }
 
     /// The rest of opening after [`open_now`](Self::open_now): the session and the request's
-    /// client binding, for signing the id handed back.
+    /// client binding, for signing the id handed back. Traced as `session.open`, the parent of
+    /// the backend phases it takes (a memory hit never gets here, so it has no span at all).
     pub(crate) async fn open(
+        &self,
+        pending: Pending<T>,
+        headers: &HeaderMap,
+    ) -> Result<(Session<T>, ClientBinding), StoreError> {
+        let span = tracing::debug_span!("session.open", session = T::NAME, outcome = Empty);
+        let opening = self.open_pending(pending, headers);
+        observe::traced(span, opening, |opened| match opened {
+            Ok((session, _)) if session.is_new() => "fresh",
+            Ok(_) => "existing",
+            Err(error) => error.kind(),
+        })
+        .await
+    }
+
+    /// [`open`](Self::open) but for its span.
+    async fn open_pending(
         &self,
         pending: Pending<T>,
         headers: &HeaderMap,
