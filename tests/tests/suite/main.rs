@@ -9,7 +9,8 @@
 //! - `backends`: every persistent backend through the end-to-end suite (`e2e`);
 //! - `changes`: another server's saves and deletes reach this server's cache (Redis pub/sub);
 //! - `backend_properties`: properties of each backend's reading of damaged records;
-//! - `security`: attacks on a real `Router`, one threat per module.
+//! - `security`: attacks on a real `Router`, one threat per module;
+//! - `observability`: the metrics and spans a real `Router` produces.
 //!
 //! Backends are set up, read raw, damaged and removed by their fixtures in `common::storage`.
 //! The suites that need a process of their own stay separate binaries: `allocations` (a global
@@ -27,5 +28,6 @@ mod conformance;
 mod derive;
 mod key_store;
 mod memory;
+mod observability;
 mod properties;
 mod security;
