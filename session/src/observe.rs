@@ -7,9 +7,11 @@
 //! a session, or calls its backend.
 //!
 //! Every metric has the label `session`, the data type's [`NAME`](crate::SessionData::NAME),
-//! so that the stores of several types in one application are told apart. A label value that
-//! is not a literal costs the facade one small allocation per call, which only the paths above
-//! pay.
+//! so that the stores of several types in one application are told apart. The keys of the
+//! counters and the gauge are built once per store ([`Observer`]): the facade's macros would
+//! build a key with a label that is not a literal, an allocation, on every call, which a new
+//! session (created in memory, no I/O) should not pay. Errors and backend latency, which come
+//! with I/O or a failure, use the macros.
 
 use std::future::Future;
 
@@ -43,19 +45,42 @@ mod emit {
     use std::future::Future;
     use std::time::Instant;
 
-    use metrics::{counter, gauge, histogram};
+    use metrics::{Key, Label, Level, Metadata, counter, histogram};
 
-    pub(crate) fn count(name: &'static str, session: &'static str, n: u64) {
-        counter!(name, "session" => session).increment(n);
+    static METADATA: Metadata<'static> =
+        Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+    /// A counter's key, labelled with the session type, built once.
+    pub(crate) struct Counter(Key);
+
+    impl Counter {
+        pub(crate) fn new(name: &'static str, session: &'static str) -> Self {
+            Self(Key::from_parts(name, vec![Label::new("session", session)]))
+        }
+
+        pub(crate) fn add(&self, n: u64) {
+            metrics::with_recorder(|recorder| recorder.register_counter(&self.0, &METADATA))
+                .increment(n);
+        }
+    }
+
+    /// A gauge's key, labelled with the session type, built once.
+    pub(crate) struct Gauge(Key);
+
+    impl Gauge {
+        pub(crate) fn new(name: &'static str, session: &'static str) -> Self {
+            Self(Key::from_parts(name, vec![Label::new("session", session)]))
+        }
+
+        // A gauge is an `f64`: exact up to 2^53.
+        pub(crate) fn set(&self, value: usize) {
+            metrics::with_recorder(|recorder| recorder.register_gauge(&self.0, &METADATA))
+                .set(value as f64);
+        }
     }
 
     pub(crate) fn error(session: &'static str, kind: &'static str) {
         counter!("typed_session_errors_total", "session" => session, "kind" => kind).increment(1);
-    }
-
-    // A gauge is an `f64`: exact up to 2^53 sessions.
-    pub(crate) fn cached(session: &'static str, sessions: usize) {
-        gauge!("typed_session_cached_sessions", "session" => session).set(sessions as f64);
     }
 
     pub(crate) async fn timed<F: Future>(
@@ -75,14 +100,32 @@ mod emit {
 mod emit {
     use std::future::Future;
 
-    #[inline(always)]
-    pub(crate) fn count(_: &'static str, _: &'static str, _: u64) {}
+    pub(crate) struct Counter;
+
+    impl Counter {
+        #[inline(always)]
+        pub(crate) fn new(_: &'static str, _: &'static str) -> Self {
+            Self
+        }
+
+        #[inline(always)]
+        pub(crate) fn add(&self, _: u64) {}
+    }
+
+    pub(crate) struct Gauge;
+
+    impl Gauge {
+        #[inline(always)]
+        pub(crate) fn new(_: &'static str, _: &'static str) -> Self {
+            Self
+        }
+
+        #[inline(always)]
+        pub(crate) fn set(&self, _: usize) {}
+    }
 
     #[inline(always)]
     pub(crate) fn error(_: &'static str, _: &'static str) {}
-
-    #[inline(always)]
-    pub(crate) fn cached(_: &'static str, _: usize) {}
 
     /// The call itself: no wrapper future, no clock read.
     #[inline(always)]
@@ -91,69 +134,107 @@ mod emit {
     }
 }
 
-/// A new session was placed in memory and (with a backend, if it is to be stored) saved.
-#[inline(always)]
-pub(crate) fn created(session: &'static str) {
-    emit::count("typed_session_sessions_created_total", session, 1);
+/// A store's metrics: the data type's name and the keys of its counters and gauge.
+pub(crate) struct Observer {
+    session: &'static str,
+    created: emit::Counter,
+    loaded: emit::Counter,
+    saved: emit::Counter,
+    conflicts: emit::Counter,
+    destroyed: emit::Counter,
+    renewed: emit::Counter,
+    expired: emit::Counter,
+    purged: emit::Counter,
+    cached: emit::Gauge,
 }
 
-/// A session missing from memory was loaded from the backend and cached.
-#[inline(always)]
-pub(crate) fn loaded(session: &'static str) {
-    emit::count("typed_session_sessions_loaded_total", session, 1);
-}
-
-/// A record was written (a save, or a renewal's new record).
-#[inline(always)]
-pub(crate) fn saved(session: &'static str) {
-    emit::count("typed_session_sessions_saved_total", session, 1);
-}
-
-/// A save lost a compare-and-set race to another writer (and reloads and tries again).
-#[inline(always)]
-pub(crate) fn conflict(session: &'static str) {
-    emit::count("typed_session_save_conflicts_total", session, 1);
-}
-
-/// A session was destroyed (log-out, or by id, handle or index outside a request).
-#[inline(always)]
-pub(crate) fn destroyed(session: &'static str) {
-    emit::count("typed_session_sessions_destroyed_total", session, 1);
-}
-
-/// A session moved to a fresh id.
-#[inline(always)]
-pub(crate) fn renewed(session: &'static str) {
-    emit::count("typed_session_sessions_renewed_total", session, 1);
-}
-
-/// `n` sessions were found past their idle or absolute timeout, in memory or on load.
-#[inline(always)]
-pub(crate) fn expired(session: &'static str, n: u64) {
-    if n > 0 {
-        emit::count("typed_session_sessions_expired_total", session, n);
+impl Observer {
+    /// The metrics of the sessions of type `session` (its `NAME`).
+    pub(crate) fn new(session: &'static str) -> Self {
+        let counter = |name| emit::Counter::new(name, session);
+        Self {
+            session,
+            created: counter("typed_session_sessions_created_total"),
+            loaded: counter("typed_session_sessions_loaded_total"),
+            saved: counter("typed_session_sessions_saved_total"),
+            conflicts: counter("typed_session_save_conflicts_total"),
+            destroyed: counter("typed_session_sessions_destroyed_total"),
+            renewed: counter("typed_session_sessions_renewed_total"),
+            expired: counter("typed_session_sessions_expired_total"),
+            purged: counter("typed_session_sessions_purged_total"),
+            cached: emit::Gauge::new("typed_session_cached_sessions", session),
+        }
     }
-}
 
-/// The backend's purge deleted `n` expired records.
-#[inline(always)]
-pub(crate) fn purged(session: &'static str, n: u64) {
-    if n > 0 {
-        emit::count("typed_session_sessions_purged_total", session, n);
+    /// The data type's name.
+    pub(crate) fn session(&self) -> &'static str {
+        self.session
     }
-}
 
-/// A request failed (`kind`: see `StoreError::kind`), or a scheduled purge did (`purge`).
-#[inline(always)]
-pub(crate) fn error(session: &'static str, kind: &'static str) {
-    emit::error(session, kind);
-}
+    /// A new session was placed in memory and (with a backend, if it is to be stored) saved.
+    #[inline(always)]
+    pub(crate) fn created(&self) {
+        self.created.add(1);
+    }
 
-/// How many sessions memory holds, set where the store counts them anyway (purge and capacity
-/// sweep), never per request.
-#[inline(always)]
-pub(crate) fn cached(session: &'static str, sessions: usize) {
-    emit::cached(session, sessions);
+    /// A session missing from memory was loaded from the backend and cached.
+    #[inline(always)]
+    pub(crate) fn loaded(&self) {
+        self.loaded.add(1);
+    }
+
+    /// A record was written (a save, or a renewal's new record).
+    #[inline(always)]
+    pub(crate) fn saved(&self) {
+        self.saved.add(1);
+    }
+
+    /// A save lost a compare-and-set race to another writer (and reloads and tries again).
+    #[inline(always)]
+    pub(crate) fn conflict(&self) {
+        self.conflicts.add(1);
+    }
+
+    /// A session was destroyed (log-out, or by id, handle or index outside a request).
+    #[inline(always)]
+    pub(crate) fn destroyed(&self) {
+        self.destroyed.add(1);
+    }
+
+    /// A session moved to a fresh id.
+    #[inline(always)]
+    pub(crate) fn renewed(&self) {
+        self.renewed.add(1);
+    }
+
+    /// `n` sessions were found past their idle or absolute timeout, in memory or on load.
+    #[inline(always)]
+    pub(crate) fn expired(&self, n: u64) {
+        if n > 0 {
+            self.expired.add(n);
+        }
+    }
+
+    /// The backend's purge deleted `n` expired records.
+    #[inline(always)]
+    pub(crate) fn purged(&self, n: u64) {
+        if n > 0 {
+            self.purged.add(n);
+        }
+    }
+
+    /// How many sessions memory holds, set where the store counts them anyway (purge and
+    /// capacity sweep), never per request.
+    #[inline(always)]
+    pub(crate) fn cached(&self, sessions: usize) {
+        self.cached.set(sessions);
+    }
+
+    /// A request failed (`kind`: see `StoreError::kind`), or a scheduled purge did (`purge`).
+    #[inline(always)]
+    pub(crate) fn error(&self, kind: &'static str) {
+        emit::error(self.session, kind);
+    }
 }
 
 /// `call` to the backend, its duration recorded under `op` (`load`, `save`, `touch`, …).

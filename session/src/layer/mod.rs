@@ -18,7 +18,6 @@ use tower_service::Service;
 
 use crate::binding::ClientBinding;
 use crate::data::SessionData;
-use crate::observe;
 use crate::session::{RawSession, Session};
 use crate::store::{ClosePlan, Opening, Pending, SessionStore, StoreError, StoreInner};
 
@@ -209,8 +208,8 @@ pub(crate) async fn finish<T: SessionData>(
 /// The answer when the store fails: logged in full, answered briefly, with a removal cookie
 /// when the session is over. It never falls back to an empty session, which could later
 /// overwrite the real one.
-fn error_response<T: SessionData>(store: &StoreInner<T>, error: &StoreError) -> Response<Body> {
-    observe::error(T::NAME, error.kind());
+fn error_response<T>(store: &StoreInner<T>, error: &StoreError) -> Response<Body> {
+    store.observer().error(error.kind());
     if error.ends_session() {
         tracing::warn!(%error, "typed-session: a request's session ended under it");
     } else {

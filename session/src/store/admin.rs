@@ -11,7 +11,6 @@ use crate::entry::Entry;
 use crate::id::SessionId;
 use crate::index::index_value;
 use crate::info::{SessionHandle, SessionInfo};
-use crate::observe;
 use crate::record::{self, Meta};
 use crate::store::load::decode;
 use crate::store::{SessionStore, StoreInner};
@@ -219,7 +218,7 @@ impl<T: SessionData> StoreInner<T> {
             // Counted once, by the destroy of its cached copy above.
             return Ok(());
         }
-        observe::destroyed(T::NAME);
+        self.observer().destroyed();
         Ok(())
     }
 

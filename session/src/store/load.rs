@@ -277,7 +277,7 @@ impl<T: SessionData> StoreInner<T> {
             match self.memory.insert_loaded(id, Arc::new(entry), mark) {
                 Loaded::Cached(entry) => {
                     self.enforce_capacity();
-                    observe::loaded(T::NAME);
+                    self.observer().loaded();
                     return Ok(Some(entry));
                 }
                 Loaded::Ended => return Ok(None),
@@ -321,7 +321,7 @@ impl<T: SessionData> StoreInner<T> {
             .expires_at(meta.created_at, now, meta.long_term);
         if expires_at <= now {
             // Expired under this store's timeouts (which may be shorter than the writer's).
-            observe::expired(T::NAME, 1);
+            self.observer().expired(1);
             return Ok(None);
         }
         // When the record's expiry was last extended, as far as it tells: a record near its end

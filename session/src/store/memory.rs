@@ -9,7 +9,7 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use crate::entry::Entry;
 use crate::id::{IdHashBuilder, SessionId};
 use crate::lifetime::Lifetimes;
-use crate::observe;
+use crate::observe::Observer;
 
 /// How many counters [`MemoryStore::removals`] spreads ids over.
 const REMOVAL_STRIPES: usize = 1024;
@@ -40,8 +40,8 @@ pub(crate) struct MemoryStore<T> {
     /// The bound on sessions held, and one less than how many placements go between two
     /// counts (a power of two, so that the check is a mask): see [`may_exceed`](Self::may_exceed).
     capacity: Option<(usize, usize)>,
-    /// The data type's name, the `session` label of the metrics counted here.
-    name: &'static str,
+    /// The store's metrics: expiries are counted here.
+    observer: Observer,
 }
 
 impl<T> MemoryStore<T> {
@@ -49,7 +49,7 @@ impl<T> MemoryStore<T> {
     /// [`enforce_capacity`](Self::enforce_capacity) when [`may_exceed`](Self::may_exceed) says so.
     pub(crate) fn new(capacity: Option<usize>, name: &'static str) -> Self {
         Self {
-            name,
+            observer: Observer::new(name),
             sessions: DashMap::default(),
             removals: removal_stripes(),
             placed: AtomicUsize::new(0),
@@ -80,7 +80,7 @@ impl<T> MemoryStore<T> {
             removals: removal_stripes(),
             placed: AtomicUsize::new(0),
             capacity: None,
-            name: "test",
+            observer: Observer::new("test"),
         }
     }
 
@@ -104,7 +104,7 @@ impl<T> MemoryStore<T> {
             // Ended first, so a request that holds it learns that its writes went nowhere.
             entry.end();
             self.remove(id, &entry);
-            observe::expired(self.name, 1);
+            self.observer.expired(1);
             return None;
         }
         Some(entry)
@@ -260,7 +260,7 @@ impl<T> MemoryStore<T> {
             }
             keep
         });
-        observe::expired(self.name, expired);
+        self.observer.expired(expired);
         before.saturating_sub(self.sessions.len())
     }
 
@@ -297,9 +297,9 @@ impl<T> MemoryStore<T> {
         self.sessions.iter().map(|entry| *entry.key())
     }
 
-    /// The data type's name, for metrics.
-    pub(crate) fn name(&self) -> &'static str {
-        self.name
+    /// The store's metrics.
+    pub(crate) fn observer(&self) -> &Observer {
+        &self.observer
     }
 
     pub(crate) fn len(&self) -> usize {

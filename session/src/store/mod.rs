@@ -28,7 +28,7 @@ use crate::config::SessionConfig;
 use crate::crypto::KeyRing;
 use crate::data::SessionData;
 use crate::lifetime::Lifetimes;
-use crate::observe;
+use crate::observe::Observer;
 use crate::transport::IdTransport;
 use erased::DynBackend;
 use memory::MemoryStore;
@@ -130,6 +130,12 @@ impl<T: SessionData> SessionStore<T> {
 }
 
 impl<T> StoreInner<T> {
+    /// The store's metrics.
+    #[inline]
+    pub(crate) fn observer(&self) -> &Observer {
+        self.memory.observer()
+    }
+
     /// Tells the client to drop its session id (a removal cookie, or an empty header).
     pub(crate) fn remove_id(&self, headers: &mut http::HeaderMap) {
         self.transport.remove(headers);
@@ -148,7 +154,7 @@ impl<T> StoreInner<T> {
     pub(crate) fn sweep_memory(&self) -> (usize, usize) {
         let capacity = self.config.memory_capacity.unwrap_or(usize::MAX);
         let evicted = self.memory.enforce_capacity(capacity);
-        observe::cached(self.memory.name(), self.memory.len());
+        self.observer().cached(self.memory.len());
         (evicted, capacity)
     }
 
@@ -156,7 +162,7 @@ impl<T> StoreInner<T> {
     pub(crate) async fn purge(&self, now: u64) -> Result<u64, crate::backend::BackendError> {
         let span = tracing::debug_span!(
             "session.purge",
-            session = self.memory.name(),
+            session = self.observer().session(),
             deleted = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
@@ -176,13 +182,13 @@ impl<T> StoreInner<T> {
             .then(|| crate::clock::saturating_millis(self.config.memory_ttl));
         self.memory.purge(self.lifetimes, now, memory_ttl);
         // Counted here, where the purge's walk of memory has just paid for it.
-        observe::cached(self.memory.name(), self.memory.len());
+        self.observer().cached(self.memory.len());
         self.prune_key_index();
         let Some(backend) = &self.backend else {
             return Ok(0);
         };
         let deleted = backend.delete_expired(now).await?;
-        observe::purged(self.memory.name(), deleted);
+        self.observer().purged(deleted);
         #[cfg(feature = "key-store")]
         if let Some(key_store) = &self.key_store {
             let recent = self.memory.ids().map(crate::backend::StorageKey::for_id);

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
 use crate::clock::now_millis;
-use crate::observe;
 use crate::store::StoreInner;
 
 /// The name of a store's purge thread, as `ps -T` and debuggers show it (Linux keeps 15 bytes).
@@ -122,7 +121,7 @@ async fn purge_once<T>(store: &Weak<StoreInner<T>>) {
         Ok(0) => {}
         Ok(deleted) => tracing::debug!(deleted, "typed-session: purged expired sessions"),
         Err(error) => {
-            observe::error(store.memory.name(), "purge");
+            store.observer().error("purge");
             tracing::warn!(%error, "typed-session: purging expired sessions failed");
         }
     }

@@ -384,7 +384,7 @@ impl<T: SessionData> StoreInner<T> {
             Close::Create { persist: false } => {
                 let id = self.place_created(session);
                 self.hand_out(headers, session.entry(), binding, id);
-                observe::created(T::NAME);
+                self.observer().created();
             }
             Close::Keep {
                 withdraw: false,
@@ -441,7 +441,7 @@ impl<T: SessionData> StoreInner<T> {
                     return Err(error);
                 }
                 self.hand_out(headers, entry, binding, id);
-                observe::created(T::NAME);
+                self.observer().created();
             }
             Close::Keep {
                 withdraw,

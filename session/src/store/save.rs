@@ -101,7 +101,7 @@ impl<T: SessionData> StoreInner<T> {
         if self.backend.is_none() {
             self.memory.remove(id, entry);
         }
-        observe::destroyed(T::NAME);
+        self.observer().destroyed();
         // With a backend the ended entry stays in memory as a tombstone until the next purge,
         // so a load that raced the delete cannot cache the session again.
         Ok(())
@@ -159,7 +159,7 @@ impl<T: SessionData> StoreInner<T> {
             return Ok(current);
         }
         let Some(backend) = self.backend.as_deref() else {
-            observe::renewed(T::NAME);
+            self.observer().renewed();
             return Ok(self.memory.rekey(old, entry));
         };
         let old_key = StorageKey::for_id(old);
@@ -182,7 +182,7 @@ impl<T: SessionData> StoreInner<T> {
         }
         if !stored && !persisted {
             // Never stored and nothing to store: memory is its only copy.
-            observe::renewed(T::NAME);
+            self.observer().renewed();
             return Ok(self.memory.rekey(old, entry));
         }
         // The session moves so that its entry always names an id with a record: the new record
@@ -214,7 +214,7 @@ impl<T: SessionData> StoreInner<T> {
             return Err(self.discard(entry, old, error.into()));
         }
         self.memory.remove(old, entry);
-        observe::renewed(T::NAME);
+        self.observer().renewed();
         Ok(new)
     }
 
@@ -383,12 +383,12 @@ impl<T: SessionData> StoreInner<T> {
                 self.key_index.note(&snapshot.key, snapshot.id);
                 drop(slot);
                 entry.synced_at.store(now, Ordering::Release);
-                observe::saved(T::NAME);
+                self.observer().saved();
                 Ok(true)
             }
             Ok(SaveOutcome::Conflict) => {
                 slot.unsaved |= snapshot.in_flight;
-                observe::conflict(T::NAME);
+                self.observer().conflict();
                 Ok(false)
             }
             Err(error) => {
