@@ -40,8 +40,8 @@
 //! - [How a request goes](SessionLayer): what the layer does before and after the handler, and
 //!   its error answers.
 //!
-//! These pages are `session/docs/*.md` in the repository. The README covers installation and
-//! the cargo features.
+//! These pages are `session/docs/*.md` in the repository. The README covers installation, the
+//! cargo features, and the spans and metrics (feature `metrics`) the store emits.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -60,6 +60,7 @@ mod index;
 mod info;
 mod layer;
 mod lifetime;
+mod observe;
 mod record;
 mod session;
 mod store;

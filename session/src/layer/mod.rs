@@ -209,6 +209,7 @@ pub(crate) async fn finish<T: SessionData>(
 /// when the session is over. It never falls back to an empty session, which could later
 /// overwrite the real one.
 fn error_response<T>(store: &StoreInner<T>, error: &StoreError) -> Response<Body> {
+    store.observer().error(error.kind());
     if error.ends_session() {
         tracing::warn!(%error, "typed-session: a request's session ended under it");
     } else {

@@ -198,7 +198,9 @@ impl<T: SessionData> StoreInner<T> {
     ) -> Result<(), BackendError> {
         let id = id.or_else(|| self.cached_id(key));
         let cached = id.and_then(|id| Some((id, self.memory.get(id)?)));
+        let mut destroyed_cached = false;
         if let Some((id, entry)) = cached.filter(|(_, entry)| !entry.is_ended()) {
+            destroyed_cached = true;
             // Deletes the record under the entry's current id.
             self.destroy(&entry)
                 .await
@@ -208,10 +210,16 @@ impl<T: SessionData> StoreInner<T> {
             }
         }
         // Not cached here, or renewed since it was stored under `key`: that record goes too.
-        match self.backend.as_deref() {
-            Some(backend) => backend.delete(key).await,
-            None => Ok(()),
+        let Some(backend) = self.backend.as_deref() else {
+            return Ok(());
+        };
+        backend.delete(key).await?;
+        if destroyed_cached {
+            // Counted once, by the destroy of its cached copy above.
+            return Ok(());
         }
+        self.observer().destroyed();
+        Ok(())
     }
 
     /// The cached session stored under `key`: from the key map a backend's store keeps, or,

@@ -90,7 +90,7 @@ impl<T: SessionData> SessionStoreBuilder<T> {
             None
         } else {
             let limit: LimitBackend =
-                Box::new(move |timeout| Box::new(Limited::new(backend, timeout)));
+                Box::new(move |timeout| Box::new(Limited::new(backend, timeout, T::NAME)));
             Some(limit)
         };
         self
@@ -157,7 +157,7 @@ impl<T: SessionData> SessionStoreBuilder<T> {
         let (purge, purge_schedule) = PurgeSchedule::new();
         let has_backend = backend.is_some();
         let inner = Arc::new(StoreInner {
-            memory: MemoryStore::new(config.memory_capacity),
+            memory: MemoryStore::new(config.memory_capacity, T::NAME),
             backend,
             touch_interval,
             lifetimes,

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::backend::{BackendError, ChangeFeed, Record, SaveOutcome, SessionBackend, StorageKey};
+use crate::observe;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BackendError>> + Send + 'a>>;
 
@@ -46,23 +47,43 @@ pub(crate) trait DynBackend: Send + Sync + 'static {
 /// (compare-and-set keeps a write that landed anyway from being applied twice by this server).
 /// The purge's calls are not limited: deleting many expired records may take long, and
 /// nothing waits on it.
+///
+/// Every call, limited or not, is timed here for `typed_session_backend_seconds`: this is the
+/// one place all of them pass.
 pub(crate) struct Limited<B> {
     backend: B,
     timeout: Duration,
+    /// The data type's name, the `session` label of the latency metric.
+    session: &'static str,
 }
 
 impl<B> Limited<B> {
-    pub(crate) fn new(backend: B, timeout: Duration) -> Self {
-        Self { backend, timeout }
+    pub(crate) fn new(backend: B, timeout: Duration, session: &'static str) -> Self {
+        Self {
+            backend,
+            timeout,
+            session,
+        }
     }
 
+    /// `call` timed as `op`, unlimited.
+    fn timed<'a, T: 'a>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T, BackendError>> + Send + 'a,
+    ) -> BoxFuture<'a, T> {
+        Box::pin(observe::timed(self.session, op, call))
+    }
+
+    /// `call` timed as `op`, and failed as `context` past the time limit.
     fn limit<'a, T: 'a>(
         &self,
+        op: &'static str,
         context: &'static str,
         call: impl Future<Output = Result<T, BackendError>> + Send + 'a,
     ) -> BoxFuture<'a, T> {
         let timeout = self.timeout;
-        Box::pin(async move {
+        Box::pin(observe::timed(self.session, op, async move {
             tokio::time::timeout(timeout, call)
                 .await
                 .unwrap_or_else(|_| {
@@ -74,17 +95,21 @@ impl<B> Limited<B> {
                         ),
                     ))
                 })
-        })
+        }))
     }
 }
 
 impl<B: SessionBackend> DynBackend for Limited<B> {
     fn create_schema(&self) -> BoxFuture<'_, ()> {
-        Box::pin(SessionBackend::create_schema(&self.backend))
+        self.timed(
+            "create_schema",
+            SessionBackend::create_schema(&self.backend),
+        )
     }
 
     fn load<'a>(&'a self, key: &'a StorageKey, now: u64) -> BoxFuture<'a, Option<Record>> {
         self.limit(
+            "load",
             "loading a session",
             SessionBackend::load(&self.backend, key, now),
         )
@@ -98,6 +123,7 @@ impl<B: SessionBackend> DynBackend for Limited<B> {
         now: u64,
     ) -> BoxFuture<'a, SaveOutcome> {
         self.limit(
+            "save",
             "saving a session",
             SessionBackend::save(&self.backend, key, record, expected_version, now),
         )
@@ -110,6 +136,7 @@ impl<B: SessionBackend> DynBackend for Limited<B> {
         now: u64,
     ) -> BoxFuture<'a, Option<u64>> {
         self.limit(
+            "touch",
             "extending a session's expiry",
             SessionBackend::touch(&self.backend, key, expires_at, now),
         )
@@ -117,25 +144,29 @@ impl<B: SessionBackend> DynBackend for Limited<B> {
 
     fn delete<'a>(&'a self, key: &'a StorageKey) -> BoxFuture<'a, ()> {
         self.limit(
+            "delete",
             "deleting a session",
             SessionBackend::delete(&self.backend, key),
         )
     }
 
     fn delete_expired(&self, now: u64) -> BoxFuture<'_, u64> {
-        Box::pin(SessionBackend::delete_expired(&self.backend, now))
+        self.timed(
+            "delete_expired",
+            SessionBackend::delete_expired(&self.backend, now),
+        )
     }
 
     fn list_keys(&self, now: u64) -> BoxFuture<'_, Vec<StorageKey>> {
-        Box::pin(SessionBackend::list_keys(&self.backend, now))
+        self.timed("list_keys", SessionBackend::list_keys(&self.backend, now))
     }
 
     fn count(&self, now: u64) -> BoxFuture<'_, u64> {
-        Box::pin(SessionBackend::count(&self.backend, now))
+        self.timed("count", SessionBackend::count(&self.backend, now))
     }
 
     fn delete_all(&self) -> BoxFuture<'_, ()> {
-        Box::pin(SessionBackend::delete_all(&self.backend))
+        self.timed("delete_all", SessionBackend::delete_all(&self.backend))
     }
 
     fn find_by_index<'a>(
@@ -144,6 +175,7 @@ impl<B: SessionBackend> DynBackend for Limited<B> {
         now: u64,
     ) -> BoxFuture<'a, Vec<(StorageKey, Record)>> {
         self.limit(
+            "find_by_index",
             "finding sessions by index",
             SessionBackend::find_by_index(&self.backend, index, now),
         )
@@ -151,6 +183,7 @@ impl<B: SessionBackend> DynBackend for Limited<B> {
 
     fn changes(&self) -> BoxFuture<'_, Option<ChangeFeed>> {
         self.limit(
+            "changes",
             "subscribing to other servers' changes",
             SessionBackend::changes(&self.backend),
         )

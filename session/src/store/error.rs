@@ -89,6 +89,21 @@ impl StoreError {
         }
     }
 
+    /// The `kind` label of `typed_session_errors_total` and the `outcome` of a failed span: the
+    /// failure named, never its details (which may hold ids or data).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Backend(_) => "backend",
+            Self::Encode(_) => "encode",
+            Self::Unreadable(_) => "unreadable",
+            Self::Contention(_) => "contention",
+            Self::Churning(_) => "churning",
+            Self::Unsaved(cause) => cause.kind(),
+            Self::Gone => "gone",
+            Self::UnknownClientIp(_) => "client_ip",
+        }
+    }
+
     /// Whether the client should be told to forget its session id.
     pub(crate) fn ends_session(&self) -> bool {
         matches!(self, Self::Gone)

@@ -5,11 +5,14 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use tracing::field::Empty;
+
 use crate::backend::{StorageKey, readable_version};
 use crate::crypto::Sealer;
 use crate::data::SessionData;
 use crate::entry::Entry;
 use crate::id::SessionId;
+use crate::observe;
 use crate::record;
 use crate::store::StoreInner;
 use crate::store::erased::DynBackend;
@@ -43,6 +46,28 @@ impl<T: SessionData> StoreInner<T> {
     /// another server saved a newer version. `false` when it is gone (destroyed or expired
     /// elsewhere) or its stored copy cannot be read here: the cached entry is dropped.
     pub(super) async fn touch(
+        &self,
+        backend: &dyn DynBackend,
+        entry: &Arc<Entry<T>>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let span = tracing::debug_span!(
+            "session.touch",
+            session = T::NAME,
+            key = %observe::key_prefix(&StorageKey::for_id(entry.lock().id)),
+            outcome = Empty,
+        );
+        let touching = self.touch_stored(backend, entry, now);
+        observe::traced(span, touching, |touched| match touched {
+            Ok(true) => "live",
+            Ok(false) => "gone",
+            Err(error) => error.kind(),
+        })
+        .await
+    }
+
+    /// [`touch`](Self::touch) but for its span.
+    async fn touch_stored(
         &self,
         backend: &dyn DynBackend,
         entry: &Arc<Entry<T>>,
@@ -219,6 +244,31 @@ impl<T: SessionData> StoreInner<T> {
         if !self.may_be_stored(id) {
             return Ok(None);
         }
+        let span = tracing::debug_span!(
+            "session.load",
+            session = T::NAME,
+            key = %observe::key_prefix(&StorageKey::for_id(id)),
+            outcome = Empty,
+        );
+        observe::traced(
+            span,
+            self.load_stored(backend, id, now),
+            |loaded| match loaded {
+                Ok(Some(_)) => "found",
+                Ok(None) => "none",
+                Err(error) => error.kind(),
+            },
+        )
+        .await
+    }
+
+    /// [`load`](Self::load) but for its span.
+    async fn load_stored(
+        &self,
+        backend: &dyn DynBackend,
+        id: SessionId,
+        now: u64,
+    ) -> Result<Option<Arc<Entry<T>>>, StoreError> {
         for _ in 0..MAX_STALE_LOADS {
             let mark = self.memory.removal_mark(id);
             let Some(entry) = self.read_entry(backend, id, now).await? else {
@@ -227,6 +277,7 @@ impl<T: SessionData> StoreInner<T> {
             match self.memory.insert_loaded(id, Arc::new(entry), mark) {
                 Loaded::Cached(entry) => {
                     self.enforce_capacity();
+                    self.observer().loaded();
                     return Ok(Some(entry));
                 }
                 Loaded::Ended => return Ok(None),
@@ -270,6 +321,7 @@ impl<T: SessionData> StoreInner<T> {
             .expires_at(meta.created_at, now, meta.long_term);
         if expires_at <= now {
             // Expired under this store's timeouts (which may be shorter than the writer's).
+            self.observer().expired(1);
             return Ok(None);
         }
         // When the record's expiry was last extended, as far as it tells: a record near its end

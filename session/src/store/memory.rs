@@ -9,6 +9,7 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use crate::entry::Entry;
 use crate::id::{IdHashBuilder, SessionId};
 use crate::lifetime::Lifetimes;
+use crate::observe::Observer;
 
 /// How many counters [`MemoryStore::removals`] spreads ids over.
 const REMOVAL_STRIPES: usize = 1024;
@@ -39,13 +40,16 @@ pub(crate) struct MemoryStore<T> {
     /// The bound on sessions held, and one less than how many placements go between two
     /// counts (a power of two, so that the check is a mask): see [`may_exceed`](Self::may_exceed).
     capacity: Option<(usize, usize)>,
+    /// The store's metrics: expiries are counted here.
+    observer: Observer,
 }
 
 impl<T> MemoryStore<T> {
     /// A map bounded to `capacity` sessions (`None`: unbounded), the bound enforced by
     /// [`enforce_capacity`](Self::enforce_capacity) when [`may_exceed`](Self::may_exceed) says so.
-    pub(crate) fn new(capacity: Option<usize>) -> Self {
+    pub(crate) fn new(capacity: Option<usize>, name: &'static str) -> Self {
         Self {
+            observer: Observer::new(name),
             sessions: DashMap::default(),
             removals: removal_stripes(),
             placed: AtomicUsize::new(0),
@@ -76,6 +80,7 @@ impl<T> MemoryStore<T> {
             removals: removal_stripes(),
             placed: AtomicUsize::new(0),
             capacity: None,
+            observer: Observer::new("test"),
         }
     }
 
@@ -99,6 +104,7 @@ impl<T> MemoryStore<T> {
             // Ended first, so a request that holds it learns that its writes went nowhere.
             entry.end();
             self.remove(id, &entry);
+            self.observer.expired(1);
             return None;
         }
         Some(entry)
@@ -236,12 +242,14 @@ impl<T> MemoryStore<T> {
     /// many were evicted.
     pub(crate) fn purge(&self, lifetimes: Lifetimes, now: u64, idle_limit: Option<u64>) -> usize {
         let before = self.sessions.len();
+        let mut expired = 0;
         self.sessions.retain(|id, entry| {
             let in_use = Arc::strong_count(entry) > 1;
             let keep = if entry.is_ended() {
                 false
             } else if entry.is_over(lifetimes, now, in_use) {
                 entry.end();
+                expired += 1;
                 false
             } else {
                 in_use
@@ -252,6 +260,7 @@ impl<T> MemoryStore<T> {
             }
             keep
         });
+        self.observer.expired(expired);
         before.saturating_sub(self.sessions.len())
     }
 
@@ -286,6 +295,11 @@ impl<T> MemoryStore<T> {
     #[cfg_attr(not(feature = "key-store"), allow(dead_code))]
     pub(crate) fn ids(&self) -> impl Iterator<Item = SessionId> + '_ {
         self.sessions.iter().map(|entry| *entry.key())
+    }
+
+    /// The store's metrics.
+    pub(crate) fn observer(&self) -> &Observer {
+        &self.observer
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -382,7 +396,7 @@ mod tests {
 
     #[test]
     fn expired_entries_are_never_served_and_get_purged() {
-        let store = MemoryStore::new(None);
+        let store = MemoryStore::new(None, "test");
         let a = store.insert_new(SessionId::generate(), &entry(1, 0));
         let b = store.insert_new(SessionId::generate(), &entry(2, 0));
         assert!(store.get_live(a, lifetimes(), 5).is_some());
@@ -395,7 +409,7 @@ mod tests {
 
     #[test]
     fn purge_with_an_idle_limit_evicts_quiet_entries() {
-        let store = MemoryStore::new(None);
+        let store = MemoryStore::new(None, "test");
         store.insert_new(SessionId::generate(), &entry(1, 0));
         assert_eq!(store.purge(lifetimes(), 4, Some(5)), 0);
         assert_eq!(store.purge(lifetimes(), 5, Some(5)), 1);
@@ -403,7 +417,7 @@ mod tests {
 
     #[test]
     fn rekey_moves_the_entry_to_a_fresh_id() {
-        let store = MemoryStore::new(None);
+        let store = MemoryStore::new(None, "test");
         let live = entry(7, 0);
         let old = store.insert_new(SessionId::generate(), &live);
         let new = store.rekey(old, &live);
@@ -423,7 +437,7 @@ mod tests {
 
     #[test]
     fn tombstones_are_never_served_nor_replaced_by_a_load() {
-        let store = MemoryStore::new(None);
+        let store = MemoryStore::new(None, "test");
         let dead = entry(1, 0);
         let id = store.insert_new(SessionId::generate(), &dead);
         dead.end();
@@ -437,7 +451,7 @@ mod tests {
 
     #[test]
     fn capacity_evicts_the_least_recently_used() {
-        let store = MemoryStore::new(None);
+        let store = MemoryStore::new(None, "test");
         let ids: Vec<SessionId> = (0..20)
             .map(|age| store.insert_new(SessionId::generate(), &entry(age, u64::from(age))))
             .collect();
@@ -460,7 +474,7 @@ mod tests {
 
     #[test]
     fn the_first_cached_load_wins() {
-        let store = MemoryStore::new(None);
+        let store = MemoryStore::new(None, "test");
         let id = SessionId::generate();
         let mark = store.removal_mark(id);
         let Loaded::Cached(first) = store.insert_loaded(id, entry(1, 0), mark) else {
@@ -474,7 +488,7 @@ mod tests {
 
     #[test]
     fn a_copy_read_before_its_entry_was_evicted_is_not_cached() {
-        let store = MemoryStore::new(None);
+        let store = MemoryStore::new(None, "test");
         let id = SessionId::generate();
         let mark = store.removal_mark(id);
         let Loaded::Cached(newer) = store.insert_loaded(id, entry(2, 0), mark) else {

@@ -21,11 +21,14 @@ pub(crate) use request::{ClosePlan, Opening, Pending};
 use std::fmt;
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::clock::now_millis;
 use crate::config::SessionConfig;
 use crate::crypto::KeyRing;
 use crate::data::SessionData;
 use crate::lifetime::Lifetimes;
+use crate::observe::Observer;
 use crate::transport::IdTransport;
 use erased::DynBackend;
 use memory::MemoryStore;
@@ -127,6 +130,12 @@ impl<T: SessionData> SessionStore<T> {
 }
 
 impl<T> StoreInner<T> {
+    /// The store's metrics.
+    #[inline]
+    pub(crate) fn observer(&self) -> &Observer {
+        self.memory.observer()
+    }
+
     /// Tells the client to drop its session id (a removal cookie, or an empty header).
     pub(crate) fn remove_id(&self, headers: &mut http::HeaderMap) {
         self.transport.remove(headers);
@@ -144,20 +153,42 @@ impl<T> StoreInner<T> {
     /// Brings memory back under its capacity; returns how many went, and the capacity.
     pub(crate) fn sweep_memory(&self) -> (usize, usize) {
         let capacity = self.config.memory_capacity.unwrap_or(usize::MAX);
-        (self.memory.enforce_capacity(capacity), capacity)
+        let evicted = self.memory.enforce_capacity(capacity);
+        self.observer().cached(self.memory.len());
+        (evicted, capacity)
     }
 
+    /// Purges memory and the backend, traced as `session.purge`.
     pub(crate) async fn purge(&self, now: u64) -> Result<u64, crate::backend::BackendError> {
+        let span = tracing::debug_span!(
+            "session.purge",
+            session = self.observer().session(),
+            deleted = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let purged = self.purge_now(now).instrument(span.clone()).await;
+        match &purged {
+            Ok(deleted) => span.record("deleted", deleted).record("outcome", "purged"),
+            Err(_) => span.record("outcome", "backend"),
+        };
+        purged
+    }
+
+    /// [`purge`](Self::purge) but for its span.
+    async fn purge_now(&self, now: u64) -> Result<u64, crate::backend::BackendError> {
         let memory_ttl = self
             .backend
             .is_some()
             .then(|| crate::clock::saturating_millis(self.config.memory_ttl));
         self.memory.purge(self.lifetimes, now, memory_ttl);
+        // Counted here, where the purge's walk of memory has just paid for it.
+        self.observer().cached(self.memory.len());
         self.prune_key_index();
         let Some(backend) = &self.backend else {
             return Ok(0);
         };
         let deleted = backend.delete_expired(now).await?;
+        self.observer().purged(deleted);
         #[cfg(feature = "key-store")]
         if let Some(key_store) = &self.key_store {
             let recent = self.memory.ids().map(crate::backend::StorageKey::for_id);

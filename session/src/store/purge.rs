@@ -120,7 +120,10 @@ async fn purge_once<T>(store: &Weak<StoreInner<T>>) {
     match store.purge(now_millis()).await {
         Ok(0) => {}
         Ok(deleted) => tracing::debug!(deleted, "typed-session: purged expired sessions"),
-        Err(error) => tracing::warn!(%error, "typed-session: purging expired sessions failed"),
+        Err(error) => {
+            store.observer().error("purge");
+            tracing::warn!(%error, "typed-session: purging expired sessions failed");
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use http::{Extensions, HeaderMap};
+use tracing::field::Empty;
 
 use crate::binding::ClientBinding;
 use crate::clock::now_millis;
@@ -14,6 +15,7 @@ use crate::config::ClientIp;
 use crate::data::SessionData;
 use crate::entry::Entry;
 use crate::id::SessionId;
+use crate::observe;
 use crate::session::{Marks, RequestSession, Session};
 use crate::store::StoreInner;
 use crate::store::error::StoreError;
@@ -135,8 +137,25 @@ impl<T: SessionData> StoreInner<T> {
     }
 
     /// The rest of opening after [`open_now`](Self::open_now): the session and the request's
-    /// client binding, for signing the id handed back.
+    /// client binding, for signing the id handed back. Traced as `session.open`, the parent of
+    /// the backend phases it takes (a memory hit never gets here, so it has no span at all).
     pub(crate) async fn open(
+        &self,
+        pending: Pending<T>,
+        headers: &HeaderMap,
+    ) -> Result<(Session<T>, ClientBinding), StoreError> {
+        let span = tracing::debug_span!("session.open", session = T::NAME, outcome = Empty);
+        let opening = self.open_pending(pending, headers);
+        observe::traced(span, opening, |opened| match opened {
+            Ok((session, _)) if session.is_new() => "fresh",
+            Ok(_) => "existing",
+            Err(error) => error.kind(),
+        })
+        .await
+    }
+
+    /// [`open`](Self::open) but for its span.
+    async fn open_pending(
         &self,
         pending: Pending<T>,
         headers: &HeaderMap,
@@ -365,6 +384,7 @@ impl<T: SessionData> StoreInner<T> {
             Close::Create { persist: false } => {
                 let id = self.place_created(session);
                 self.hand_out(headers, session.entry(), binding, id);
+                self.observer().created();
             }
             Close::Keep {
                 withdraw: false,
@@ -421,6 +441,7 @@ impl<T: SessionData> StoreInner<T> {
                     return Err(error);
                 }
                 self.hand_out(headers, entry, binding, id);
+                self.observer().created();
             }
             Close::Keep {
                 withdraw,

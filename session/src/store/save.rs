@@ -6,11 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use tracing::field::Empty;
+
 use crate::backend::{BackendError, Record, SaveOutcome, StorageKey};
 use crate::clock::now_millis;
 use crate::data::SessionData;
 use crate::entry::{Ending, Entry, Slot};
 use crate::id::SessionId;
+use crate::observe;
 use crate::record::{self, Meta};
 use crate::store::StoreInner;
 use crate::store::erased::DynBackend;
@@ -73,6 +76,22 @@ impl<T: SessionData> StoreInner<T> {
     /// Ends the session: the backend record first, then the entry, under the save lock so no
     /// save in flight can write the record again after the delete.
     pub(super) async fn destroy(&self, entry: &Arc<Entry<T>>) -> Result<(), StoreError> {
+        let span = tracing::debug_span!(
+            "session.destroy",
+            session = T::NAME,
+            key = %observe::key_prefix(&StorageKey::for_id(entry.lock().id)),
+            outcome = Empty,
+        );
+        observe::traced(span, self.destroy_stored_copy(entry), |destroyed| {
+            destroyed
+                .as_ref()
+                .map_or_else(StoreError::kind, |()| "destroyed")
+        })
+        .await
+    }
+
+    /// [`destroy`](Self::destroy) but for its span.
+    async fn destroy_stored_copy(&self, entry: &Arc<Entry<T>>) -> Result<(), StoreError> {
         let _saving = entry.save_lock().lock().await;
         let id = entry.lock().id;
         if let Some(backend) = self.backend.as_deref() {
@@ -82,6 +101,7 @@ impl<T: SessionData> StoreInner<T> {
         if self.backend.is_none() {
             self.memory.remove(id, entry);
         }
+        self.observer().destroyed();
         // With a backend the ended entry stays in memory as a tombstone until the next purge,
         // so a load that raced the delete cannot cache the session again.
         Ok(())
@@ -91,6 +111,29 @@ impl<T: SessionData> StoreInner<T> {
     /// Returns the id the client should now hold; [`StoreError::Gone`] if the session ended
     /// meanwhile.
     pub(super) async fn renew(
+        &self,
+        old: SessionId,
+        entry: &Arc<Entry<T>>,
+        persisted: bool,
+        write: u64,
+    ) -> Result<SessionId, StoreError> {
+        let span = tracing::debug_span!(
+            "session.renew",
+            session = T::NAME,
+            key = %observe::key_prefix(&StorageKey::for_id(old)),
+            outcome = Empty,
+        );
+        let renewing = self.move_to_fresh_id(old, entry, persisted, write);
+        observe::traced(span, renewing, |renewed| {
+            renewed
+                .as_ref()
+                .map_or_else(StoreError::kind, |_| "renewed")
+        })
+        .await
+    }
+
+    /// [`renew`](Self::renew) but for its span.
+    async fn move_to_fresh_id(
         &self,
         old: SessionId,
         entry: &Arc<Entry<T>>,
@@ -116,6 +159,7 @@ impl<T: SessionData> StoreInner<T> {
             return Ok(current);
         }
         let Some(backend) = self.backend.as_deref() else {
+            self.observer().renewed();
             return Ok(self.memory.rekey(old, entry));
         };
         let old_key = StorageKey::for_id(old);
@@ -138,6 +182,7 @@ impl<T: SessionData> StoreInner<T> {
         }
         if !stored && !persisted {
             // Never stored and nothing to store: memory is its only copy.
+            self.observer().renewed();
             return Ok(self.memory.rekey(old, entry));
         }
         // The session moves so that its entry always names an id with a record: the new record
@@ -169,6 +214,7 @@ impl<T: SessionData> StoreInner<T> {
             return Err(self.discard(entry, old, error.into()));
         }
         self.memory.remove(old, entry);
+        self.observer().renewed();
         Ok(new)
     }
 
@@ -223,6 +269,26 @@ impl<T: SessionData> StoreInner<T> {
         if !entry.has_consent() {
             return Ok(());
         }
+        let span = tracing::debug_span!(
+            "session.save",
+            session = T::NAME,
+            key = %observe::key_prefix(&StorageKey::for_id(entry.lock().id)),
+            attempts = Empty,
+            outcome = Empty,
+        );
+        observe::traced(span, self.save_to(backend, entry, write), |saved| {
+            saved.as_ref().map_or_else(StoreError::kind, |()| "saved")
+        })
+        .await
+    }
+
+    /// [`save`](Self::save) but for its span.
+    async fn save_to(
+        &self,
+        backend: &dyn DynBackend,
+        entry: &Arc<Entry<T>>,
+        write: u64,
+    ) -> Result<(), StoreError> {
         let _saving = entry.save_lock().lock().await;
         match self.save_locked(backend, entry, write).await {
             Err(
@@ -264,8 +330,13 @@ impl<T: SessionData> StoreInner<T> {
                 .save(&snapshot.key, &snapshot.record, snapshot.expected, now)
                 .await;
             if self.settle(entry, &snapshot, outcome, now)? {
+                tracing::Span::current().record("attempts", attempts);
                 return Ok(());
             }
+            tracing::debug!(
+                attempt = attempts,
+                "typed-session: a save lost a compare-and-set race; reloading to try again"
+            );
             let lost_since = *first_loss.get_or_insert_with(Instant::now);
             if attempts >= MIN_SAVE_ATTEMPTS && lost_since.elapsed() >= SAVE_PATIENCE {
                 return Err(StoreError::Contention(attempts));
@@ -312,10 +383,12 @@ impl<T: SessionData> StoreInner<T> {
                 self.key_index.note(&snapshot.key, snapshot.id);
                 drop(slot);
                 entry.synced_at.store(now, Ordering::Release);
+                self.observer().saved();
                 Ok(true)
             }
             Ok(SaveOutcome::Conflict) => {
                 slot.unsaved |= snapshot.in_flight;
+                self.observer().conflict();
                 Ok(false)
             }
             Err(error) => {

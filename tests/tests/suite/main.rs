@@ -10,7 +10,8 @@
 //! - `changes`: another server's saves and deletes reach this server's cache (Redis pub/sub);
 //! - `backend_properties`: properties of each backend's reading of damaged records;
 //! - `security`: attacks on a real `Router`, one threat per module;
-//! - `testing_kit`: the `testing` feature as a user's handler tests use it.
+//! - `testing_kit`: the `testing` feature as a user's handler tests use it;
+//! - `observability`: the metrics and spans a real `Router` produces.
 //!
 //! Backends are set up, read raw, damaged and removed by their fixtures in `common::storage`.
 //! The suites that need a process of their own stay separate binaries: `allocations` (a global
@@ -28,6 +29,7 @@ mod conformance;
 mod derive;
 mod key_store;
 mod memory;
+mod observability;
 mod properties;
 mod security;
 mod testing_kit;
