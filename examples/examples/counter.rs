@@ -59,13 +59,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|error| format!("cannot listen on {addr}: {error}"))?;
     println!("listening on http://{}/", listener.local_addr()?);
     eprintln!("sessions: {}", storage.describe());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            // If the signal handler cannot be installed, serve until killed.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        })
-        .await?;
+    examples::serve_until_interrupted(listener, app).await?;
     Ok(())
 }

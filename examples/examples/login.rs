@@ -414,13 +414,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = stdout.flush();
     drop(stdout);
     eprintln!("sessions: {}", storage.describe());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            // If the signal handler cannot be installed, serve until killed.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        })
-        .await?;
+    examples::serve_until_interrupted(listener, router).await?;
     Ok(())
 }

@@ -230,16 +230,21 @@ fn closed<'a>(log: &'a str, name: &str, outcome: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no closed {name} span with {outcome} in:\n{log}"))
 }
 
-#[test]
-fn spans_name_each_phase_with_its_outcome_and_key_prefix_but_never_the_id() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
+/// Every debug span and event, one line each with closed spans, written into `captured`.
+fn debug_subscriber(captured: &Captured) -> impl tracing::Subscriber + Send + Sync + use<> {
+    tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
         .with_span_events(FmtSpan::CLOSE)
         .with_ansi(false)
         .without_time()
         .with_writer(captured.clone())
-        .finish();
+        .finish()
+}
+
+#[test]
+fn spans_name_each_phase_with_its_outcome_and_key_prefix_but_never_the_id() {
+    let captured = Captured::default();
+    let subscriber = debug_subscriber(&captured);
     let secret_note = "note-Zq7Kx9Vb2Nm4";
     let (log, hot_log, ids) = tracing::subscriber::with_default(subscriber, || {
         block_on(async {
@@ -291,13 +296,7 @@ fn spans_name_each_phase_with_its_outcome_and_key_prefix_but_never_the_id() {
 #[test]
 fn spans_show_a_load_a_lost_race_and_a_failed_save() {
     let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_span_events(FmtSpan::CLOSE)
-        .with_ansi(false)
-        .without_time()
-        .with_writer(captured.clone())
-        .finish();
+    let subscriber = debug_subscriber(&captured);
     let (log, id) = tracing::subscriber::with_default(subscriber, || {
         block_on(async {
             let database = SharedMap::default();
