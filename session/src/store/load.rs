@@ -54,9 +54,10 @@ impl<T: SessionData> StoreInner<T> {
         let span = tracing::debug_span!(
             "session.touch",
             session = T::NAME,
-            key = %observe::key_prefix(&StorageKey::for_id(entry.lock().id)),
+            key = Empty,
             outcome = Empty,
         );
+        observe::record_key(&span, || entry.lock().id);
         let touching = self.touch_stored(backend, entry, now);
         observe::traced(span, touching, |touched| match touched {
             Ok(true) => "live",
@@ -247,9 +248,10 @@ impl<T: SessionData> StoreInner<T> {
         let span = tracing::debug_span!(
             "session.load",
             session = T::NAME,
-            key = %observe::key_prefix(&StorageKey::for_id(id)),
+            key = Empty,
             outcome = Empty,
         );
+        observe::record_key(&span, || id);
         observe::traced(
             span,
             self.load_stored(backend, id, now),

@@ -79,9 +79,10 @@ impl<T: SessionData> StoreInner<T> {
         let span = tracing::debug_span!(
             "session.destroy",
             session = T::NAME,
-            key = %observe::key_prefix(&StorageKey::for_id(entry.lock().id)),
+            key = Empty,
             outcome = Empty,
         );
+        observe::record_key(&span, || entry.lock().id);
         observe::traced(span, self.destroy_stored_copy(entry), |destroyed| {
             destroyed
                 .as_ref()
@@ -120,9 +121,10 @@ impl<T: SessionData> StoreInner<T> {
         let span = tracing::debug_span!(
             "session.renew",
             session = T::NAME,
-            key = %observe::key_prefix(&StorageKey::for_id(old)),
+            key = Empty,
             outcome = Empty,
         );
+        observe::record_key(&span, || old);
         let renewing = self.move_to_fresh_id(old, entry, persisted, write);
         observe::traced(span, renewing, |renewed| {
             renewed
@@ -272,10 +274,11 @@ impl<T: SessionData> StoreInner<T> {
         let span = tracing::debug_span!(
             "session.save",
             session = T::NAME,
-            key = %observe::key_prefix(&StorageKey::for_id(entry.lock().id)),
+            key = Empty,
             attempts = Empty,
             outcome = Empty,
         );
+        observe::record_key(&span, || entry.lock().id);
         observe::traced(span, self.save_to(backend, entry, write), |saved| {
             saved.as_ref().map_or_else(StoreError::kind, |()| "saved")
         })
