@@ -59,7 +59,7 @@ mod emit {
     use std::future::Future;
     use std::time::Instant;
 
-    use metrics::{Key, Label, Level, Metadata, counter, histogram};
+    use metrics::{Key, Label, Level, Metadata, Unit, counter, histogram};
 
     static METADATA: Metadata<'static> =
         Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
@@ -93,8 +93,17 @@ mod emit {
         }
     }
 
+    /// Gives a recorder (a Prometheus exporter's `# HELP` and unit) what a metric means.
+    pub(crate) fn describe(name: &'static str, kind: super::Kind, help: &'static str) {
+        match kind {
+            super::Kind::Counter => metrics::describe_counter!(name, Unit::Count, help),
+            super::Kind::Gauge => metrics::describe_gauge!(name, Unit::Count, help),
+            super::Kind::Seconds => metrics::describe_histogram!(name, Unit::Seconds, help),
+        }
+    }
+
     pub(crate) fn error(session: &'static str, kind: &'static str) {
-        counter!("typed_session_errors_total", "session" => session, "kind" => kind).increment(1);
+        counter!(super::ERRORS, "session" => session, "kind" => kind).increment(1);
     }
 
     pub(crate) async fn timed<F: Future>(
@@ -104,8 +113,7 @@ mod emit {
     ) -> F::Output {
         let started = Instant::now();
         let output = call.await;
-        histogram!("typed_session_backend_seconds", "session" => session, "op" => op)
-            .record(started.elapsed());
+        histogram!(super::BACKEND, "session" => session, "op" => op).record(started.elapsed());
         output
     }
 }
@@ -139,6 +147,9 @@ mod emit {
     }
 
     #[inline(always)]
+    pub(crate) fn describe(_: &'static str, _: super::Kind, _: &'static str) {}
+
+    #[inline(always)]
     pub(crate) fn error(_: &'static str, _: &'static str) {}
 
     /// The call itself: no wrapper future, no clock read.
@@ -147,6 +158,69 @@ mod emit {
         call
     }
 }
+
+/// What a metric measures, for its description.
+#[derive(Clone, Copy)]
+pub(crate) enum Kind {
+    Counter,
+    Gauge,
+    Seconds,
+}
+
+/// Every metric with what it measures: described to the recorder when a store is built.
+const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
+    (CREATED, Kind::Counter, "New sessions handed out"),
+    (
+        LOADED,
+        Kind::Counter,
+        "Sessions loaded from the backend into memory",
+    ),
+    (
+        SAVED,
+        Kind::Counter,
+        "Session records written (saves and renewals)",
+    ),
+    (
+        CONFLICTS,
+        Kind::Counter,
+        "Compare-and-set races lost by a save (reloaded and retried)",
+    ),
+    (
+        DESTROYED,
+        Kind::Counter,
+        "Sessions destroyed (log-outs, by id, handle or index)",
+    ),
+    (RENEWED, Kind::Counter, "Sessions moved to a fresh id"),
+    (EXPIRED, Kind::Counter, "Sessions found past their timeouts"),
+    (
+        PURGED,
+        Kind::Counter,
+        "Expired session records deleted from the backend by the purge",
+    ),
+    (
+        CACHED,
+        Kind::Gauge,
+        "Sessions held in memory, set at each purge and capacity sweep",
+    ),
+    (ERRORS, Kind::Counter, "Failed requests and purges, by kind"),
+    (
+        BACKEND,
+        Kind::Seconds,
+        "Duration of each backend call, by operation",
+    ),
+];
+
+const CREATED: &str = "typed_session_sessions_created_total";
+const LOADED: &str = "typed_session_sessions_loaded_total";
+const SAVED: &str = "typed_session_sessions_saved_total";
+const CONFLICTS: &str = "typed_session_save_conflicts_total";
+const DESTROYED: &str = "typed_session_sessions_destroyed_total";
+const RENEWED: &str = "typed_session_sessions_renewed_total";
+const EXPIRED: &str = "typed_session_sessions_expired_total";
+const PURGED: &str = "typed_session_sessions_purged_total";
+const CACHED: &str = "typed_session_cached_sessions";
+const ERRORS: &str = "typed_session_errors_total";
+const BACKEND: &str = "typed_session_backend_seconds";
 
 /// A store's metrics: the data type's name and the keys of its counters and gauge.
 pub(crate) struct Observer {
@@ -164,19 +238,24 @@ pub(crate) struct Observer {
 
 impl Observer {
     /// The metrics of the sessions of type `session` (its `NAME`).
+    /// Also describes every metric to the recorder installed now (install it before building
+    /// the store for the descriptions to reach it; the values reach it either way).
     pub(crate) fn new(session: &'static str) -> Self {
+        for &(name, kind, help) in DESCRIPTIONS {
+            emit::describe(name, kind, help);
+        }
         let counter = |name| emit::Counter::new(name, session);
         Self {
             session,
-            created: counter("typed_session_sessions_created_total"),
-            loaded: counter("typed_session_sessions_loaded_total"),
-            saved: counter("typed_session_sessions_saved_total"),
-            conflicts: counter("typed_session_save_conflicts_total"),
-            destroyed: counter("typed_session_sessions_destroyed_total"),
-            renewed: counter("typed_session_sessions_renewed_total"),
-            expired: counter("typed_session_sessions_expired_total"),
-            purged: counter("typed_session_sessions_purged_total"),
-            cached: emit::Gauge::new("typed_session_cached_sessions", session),
+            created: counter(CREATED),
+            loaded: counter(LOADED),
+            saved: counter(SAVED),
+            conflicts: counter(CONFLICTS),
+            destroyed: counter(DESTROYED),
+            renewed: counter(RENEWED),
+            expired: counter(EXPIRED),
+            purged: counter(PURGED),
+            cached: emit::Gauge::new(CACHED, session),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The lists in the documentation that must agree with the code: the configuration page against
 //! `SessionConfig`'s `with_*` methods and the store builder's methods, the README's feature
-//! table against `[features]` in `Cargo.toml`, and the README's table of session-level methods
-//! against `TypedSession`'s. Each check names what drifted, in both directions.
+//! table against `[features]` in `Cargo.toml`, the README's table of session-level methods
+//! against `TypedSession`'s, and its metrics table against the names `observe.rs` emits. Each
+//! check names what drifted, in both directions.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -212,5 +213,30 @@ fn readme_lists_every_session_level_method() {
         "session/src/extract.rs and session/src/csrf.rs",
         &table,
         "the session-level table of README.md",
+    );
+}
+
+#[test]
+fn readme_lists_every_metric() {
+    // The names are the `typed_session_…` string constants of the one module that emits them.
+    let code: BTreeSet<String> = identifiers(&read("src/observe.rs"), "typed_session_")
+        .into_iter()
+        .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .collect();
+    assert!(
+        code.contains("typed_session_backend_seconds") && code.len() > 8,
+        "found only {code:?} in src/observe.rs: is the parser stale?"
+    );
+    let table = first_cells(
+        &read("../README.md"),
+        "| metric | kind | counts |",
+        "README.md",
+    );
+    assert_same(
+        "The metrics",
+        &code,
+        "session/src/observe.rs",
+        &table,
+        "the metrics table of README.md",
     );
 }

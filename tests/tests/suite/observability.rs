@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
 use typed_session::backend::StorageKey;
@@ -33,11 +33,18 @@ fn block_on<F: Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
+/// What a recorder holds: each metric with its unit, description and value. Taking it resets
+/// the counters, so each test takes one.
+type Snapshot = Vec<(
+    metrics_util::CompositeKey,
+    Option<metrics::Unit>,
+    Option<metrics::SharedString>,
+    DebugValue,
+)>;
+
 /// One metric of the snapshot: name and labels, sorted, as `name{label=value,...}`.
-fn metrics_of(snapshotter: &Snapshotter) -> BTreeMap<String, DebugValue> {
-    snapshotter
-        .snapshot()
-        .into_vec()
+fn metrics_of(snapshot: Snapshot) -> BTreeMap<String, DebugValue> {
+    snapshot
         .into_iter()
         .map(|(key, _, _, value)| {
             let key = key.key();
@@ -96,7 +103,24 @@ fn metrics_count_creation_loads_saves_conflicts_renewal_and_destruction() {
             a.purge_expired().await.unwrap();
         });
     });
-    let metrics = metrics_of(&snapshotter);
+    let snapshot: Snapshot = snapshotter.snapshot().into_vec();
+    let described: BTreeMap<String, (Option<metrics::Unit>, Option<String>)> = snapshot
+        .iter()
+        .map(|(key, unit, help, _)| {
+            let help = help.as_ref().map(ToString::to_string);
+            (key.key().name().to_owned(), (*unit, help))
+        })
+        .collect();
+    let (unit, help) = &described["typed_session_backend_seconds"];
+    assert_eq!(*unit, Some(metrics::Unit::Seconds));
+    assert!(
+        help.as_deref()
+            .is_some_and(|help| help.contains("backend call"))
+    );
+    let (unit, help) = &described["typed_session_sessions_saved_total"];
+    assert_eq!(*unit, Some(metrics::Unit::Count));
+    assert!(help.is_some(), "every metric is described");
+    let metrics = metrics_of(snapshot);
     let count = |name: &str| counter(&metrics, &format!("typed_session_{name}{{session=visit}}"));
     assert_eq!(count("sessions_created_total"), 2);
     assert_eq!(count("sessions_loaded_total"), 1);
@@ -175,7 +199,7 @@ fn metrics_count_sessions_found_expired() {
             assert_eq!(browser.get("/").await.body, "1", "a fresh session");
         });
     });
-    let metrics = metrics_of(&snapshotter);
+    let metrics = metrics_of(snapshotter.snapshot().into_vec());
     let count = |name: &str| counter(&metrics, &format!("typed_session_{name}{{session=brief}}"));
     assert_eq!(count("sessions_expired_total"), 1);
     assert_eq!(count("sessions_created_total"), 2);
