@@ -27,21 +27,33 @@ pub enum Contender {
     TypedSigned,
     /// SQLite behind the memory cache.
     TypedSqlite,
+    /// The local PostgreSQL (over TCP only: `benches/over_tcp.sh`).
+    TypedPostgres,
+    /// The local Redis (over TCP only).
+    TypedRedis,
     TowerSessions,
     TowerSessionsSigned,
+    /// tower-sessions on the local PostgreSQL (`tower-sessions-sqlx-store`; over TCP only).
+    TowerSessionsPostgres,
+    /// tower-sessions on the local Redis (`tower-sessions-redis-store`; over TCP only).
+    TowerSessionsRedis,
     AxumSession,
     AxumSessionSigned,
 }
 
 impl Contender {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 13] = [
         Self::RawAxum,
         Self::MinimalLayer,
         Self::TypedMemory,
         Self::TypedSigned,
         Self::TypedSqlite,
+        Self::TypedPostgres,
+        Self::TypedRedis,
         Self::TowerSessions,
         Self::TowerSessionsSigned,
+        Self::TowerSessionsPostgres,
+        Self::TowerSessionsRedis,
         Self::AxumSession,
         Self::AxumSessionSigned,
     ];
@@ -53,6 +65,10 @@ impl Contender {
             Self::TypedMemory => "typed-session",
             Self::TypedSigned => "typed-session-signed",
             Self::TypedSqlite => "typed-session-sqlite",
+            Self::TypedPostgres => "typed-session-postgres",
+            Self::TypedRedis => "typed-session-redis",
+            Self::TowerSessionsPostgres => "tower-sessions-postgres",
+            Self::TowerSessionsRedis => "tower-sessions-redis",
             Self::TowerSessions => "tower-sessions",
             Self::TowerSessionsSigned => "tower-sessions-signed",
             Self::AxumSession => "axum_session",
@@ -75,6 +91,10 @@ impl Contender {
             Self::TypedMemory => typed::router(typed::Variant::Memory).await,
             Self::TypedSigned => typed::router(typed::Variant::Signed).await,
             Self::TypedSqlite => typed::router(typed::Variant::Sqlite).await,
+            Self::TypedPostgres => typed::router(typed::Variant::Postgres).await,
+            Self::TypedRedis => typed::router(typed::Variant::Redis).await,
+            Self::TowerSessionsPostgres => tower_sessions_peer::postgres_router().await,
+            Self::TowerSessionsRedis => tower_sessions_peer::redis_router().await,
             Self::TowerSessions => tower_sessions_peer::router(false),
             Self::TowerSessionsSigned => tower_sessions_peer::router(true),
             Self::AxumSession => axum_session_peer::router(false).await,
@@ -140,6 +160,10 @@ fn as_in_a_server() {
             .expect("a second thread");
     });
 }
+
+/// The local servers of `.ci/services`, for the backend contenders.
+pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// Sessions in the pool of the hot and read-only workloads.
 pub const POOL: usize = 10_000;
@@ -307,7 +331,7 @@ mod raw {
 
 mod typed {
     use super::*;
-    use typed_session::backend::SqliteBackend;
+    use typed_session::backend::{PostgresBackend, RedisBackend, SqliteBackend};
     use typed_session::{
         Key, SessionConfig, SessionData, SessionLayer, SessionStore, TypedSession,
     };
@@ -334,6 +358,8 @@ mod typed {
         Memory,
         Signed,
         Sqlite,
+        Postgres,
+        Redis,
     }
 
     pub async fn router(variant: Variant) -> Router {
@@ -357,6 +383,23 @@ mod typed {
                     SqliteBackend::connect(&format!("sqlite://{}?mode=rwc", path.display()))
                         .await
                         .expect("a temporary SQLite file");
+                builder.backend(backend).config(config).build().await
+            }
+            Variant::Postgres => {
+                let backend = PostgresBackend::connect(super::POSTGRES_URL)
+                    .await
+                    .expect("the local PostgreSQL (.ci/services)")
+                    // One table for every run: a killed bench server leaves nothing new behind.
+                    .with_table_name("bench_typed_sessions")
+                    .expect("a valid table name");
+                builder.backend(backend).config(config).build().await
+            }
+            Variant::Redis => {
+                let backend = RedisBackend::connect(super::REDIS_URL)
+                    .await
+                    .expect("the local Redis (.ci/services)")
+                    .with_prefix("bench:typed:")
+                    .expect("a valid prefix");
                 builder.backend(backend).config(config).build().await
             }
         }
@@ -395,10 +438,34 @@ mod tower_sessions_peer {
             .to_string()
     }
 
-    pub fn router(signed: bool) -> Router {
-        let routes = Router::new()
+    fn routes() -> Router {
+        Router::new()
             .route("/count", get(count))
-            .route("/read", get(read));
+            .route("/read", get(read))
+    }
+
+    pub async fn postgres_router() -> Router {
+        let pool = sqlx::PgPool::connect(super::POSTGRES_URL)
+            .await
+            .expect("the local PostgreSQL (.ci/services)");
+        let store = tower_sessions_sqlx_store::PostgresStore::new(pool)
+            .with_schema_name("bench_tower_sessions")
+            .expect("a valid schema name");
+        store.migrate().await.expect("its schema");
+        routes().layer(SessionManagerLayer::new(store).with_secure(false))
+    }
+
+    pub async fn redis_router() -> Router {
+        use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
+        let config = Config::from_url(super::REDIS_URL).expect("a Redis URL");
+        let pool = Pool::new(config, None, None, None, 6).expect("a Redis pool");
+        pool.init().await.expect("the local Redis (.ci/services)");
+        let store = tower_sessions_redis_store::RedisStore::new(pool);
+        routes().layer(SessionManagerLayer::new(store).with_secure(false))
+    }
+
+    pub fn router(signed: bool) -> Router {
+        let routes = routes();
         let layer = SessionManagerLayer::new(MemoryStore::default()).with_secure(false);
         if signed {
             routes.layer(layer.with_signed(Key::generate()))
