@@ -267,12 +267,14 @@ impl UpsertStatements {
     }
 }
 
-/// PostgreSQL's announcements: a row trigger that `pg_notify`s `<storage key> <version> <origin>`
-/// (`-` for the version of a delete) on the table's channel. A touch, which changes only
-/// `expires_at`, announces nothing. `NOTIFY` is transactional, so an announcement goes out with
-/// its write's commit, never before and never for a write rolled back. The origin is the
-/// writing connection's `typed_session.origin` setting (set by `PostgresBackend::connect`), so
-/// each instance can leave its own announcements out.
+/// PostgreSQL's announcements of deletes: a row trigger that `pg_notify`s
+/// `<storage key> - <origin>` on the table's channel. `NOTIFY` is transactional, so an
+/// announcement goes out with its delete's commit, never before and never for a delete rolled
+/// back. The origin is the writing connection's `typed_session.origin` setting (set by
+/// `PostgresBackend::connect`), so each instance can leave its own announcements out. Saves are
+/// announced by `PostgresBackend` after they commit, in batches (a `NOTIFY` in every save's
+/// transaction serialised the commits); tables made by an earlier version had the trigger
+/// announce saves too, and `create_schema` replaces it.
 #[cfg(feature = "postgres")]
 fn announce_statements(table: &TableName) -> Vec<String> {
     let t = Dialect::Postgres.quote(table.as_str());
@@ -283,15 +285,11 @@ fn announce_statements(table: &TableName) -> Vec<String> {
         format!(
             "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ \
              BEGIN \
-             IF TG_OP = 'DELETE' THEN \
              PERFORM pg_notify('{channel}', OLD.id || ' - ' || {origin}); RETURN OLD; \
-             END IF; \
-             PERFORM pg_notify('{channel}', NEW.id || ' ' || NEW.version || ' ' || {origin}); \
-             RETURN NEW; \
              END $$"
         ),
         format!(
-            "CREATE OR REPLACE TRIGGER {function} AFTER INSERT OR UPDATE OF version OR DELETE \
+            "CREATE OR REPLACE TRIGGER {function} AFTER DELETE \
              ON {t} FOR EACH ROW EXECUTE FUNCTION {function}()"
         ),
     ]
@@ -503,7 +501,11 @@ macro_rules! upsert_sql_backend {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| BackendError::new("saving a session", e))?;
-                Ok(SaveOutcome::written(done.rows_affected() == 1))
+                let written = done.rows_affected() == 1;
+                if written {
+                    self.saved(key, record.version);
+                }
+                Ok(SaveOutcome::written(written))
             }
 
             async fn touch(

@@ -99,4 +99,11 @@ impl SqliteBackend {
     ));
 }
 
+impl SqliteBackend {
+    /// After a save committed: nothing to announce (one SQLite file has no other servers to
+    /// tell).
+    #[inline]
+    fn saved(&self, _: &StorageKey, _: u64) {}
+}
+
 upsert_sql_backend!(SqliteBackend);
