@@ -39,11 +39,7 @@ async fn forget(session: TypedSession<Visit>) -> &'static str {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    examples::init_logging();
 
     let storage = Storage::from_env("counter-sessions.db")?;
     // Plain HTTP on a local port: a `Secure` cookie would not come back from curl.

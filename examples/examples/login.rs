@@ -381,11 +381,7 @@ fn session_key() -> Result<Key, KeyError> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    examples::init_logging();
 
     let key = session_key().map_err(|error| format!("SESSION_KEY: {error}"))?;
     let secure = std::env::var("SECURE_COOKIES").is_ok_and(|value| value == "1");

@@ -3,6 +3,15 @@
 
 pub mod storage;
 
+/// Logs to stderr at `RUST_LOG`'s levels (`info` when unset).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
 /// Serves `router` on `listener` until Ctrl-C (or, if that signal cannot be watched, until the
 /// process is killed), letting requests in flight finish.
 ///

@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use aes_gcm::aead::OsRng;
-use aes_gcm::aead::rand_core::RngCore;
 use axum_core::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,6 +10,7 @@ use http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use subtle::ConstantTimeEq;
 
+use crate::crypto::random_bytes;
 use crate::data::SessionData;
 use crate::extract::TypedSession;
 
@@ -44,25 +43,19 @@ impl CsrfSecret {
 
     /// The secret, created now if there is none yet.
     fn get_or_create(&mut self) -> [u8; SECRET_LEN] {
-        *self.0.get_or_insert_with(random)
+        *self.0.get_or_insert_with(random_bytes)
     }
 
     /// Replaces an existing secret; `false` (and nothing changed) when there was none.
     fn rotate(&mut self) -> bool {
         match &mut self.0 {
             Some(secret) => {
-                *secret = random();
+                *secret = random_bytes();
                 true
             }
             None => false,
         }
     }
-}
-
-fn random() -> [u8; SECRET_LEN] {
-    let mut bytes = [0_u8; SECRET_LEN];
-    OsRng.fill_bytes(&mut bytes);
-    bytes
 }
 
 impl fmt::Debug for CsrfSecret {
@@ -126,17 +119,23 @@ pub fn rotate(secret: &mut CsrfSecret) -> bool {
 #[non_exhaustive]
 pub enum CsrfError {
     /// The request carried no token (an empty field or header).
-    #[error("the request has no CSRF token")]
+    #[error(
+        "the request has no CSRF token: send `csrf_token()` back in a form field or the x-csrf-token header"
+    )]
     Missing,
     /// The token is not one this library hands out (wrong length or alphabet).
-    #[error("the CSRF token is malformed")]
+    #[error("the CSRF token is malformed: send back the whole text `csrf_token()` gave, unchanged")]
     Malformed,
     /// The session has no CSRF secret: no token was ever handed out for it (a new visitor, an
     /// expired or destroyed session).
-    #[error("the session has no CSRF secret: no form was served to it")]
+    #[error(
+        "the session has no CSRF secret: serve the form (with `csrf_token()`) to this session before accepting its POST"
+    )]
     NoSecret,
     /// The token belongs to another session, or to this one before its id was renewed.
-    #[error("the CSRF token does not match the session")]
+    #[error(
+        "the CSRF token does not match the session: it was served to another session, or before the id was renewed; serve the page again"
+    )]
     Mismatch,
 }
 
@@ -156,7 +155,7 @@ impl IntoResponse for CsrfError {
 fn mask(secret: &[u8; SECRET_LEN]) -> String {
     let mut token = [0_u8; 2 * SECRET_LEN];
     let (mask, masked) = token.split_at_mut(SECRET_LEN);
-    OsRng.fill_bytes(mask);
+    mask.copy_from_slice(&random_bytes::<SECRET_LEN>());
     for ((out, mask), secret) in masked.iter_mut().zip(mask.iter()).zip(secret) {
         *out = mask ^ secret;
     }
@@ -292,7 +291,7 @@ mod tests {
 
     #[test]
     fn a_token_unmasks_to_its_secret_and_differs_each_time() {
-        let secret = random();
+        let secret = random_bytes();
         let (first, second) = (mask(&secret), mask(&secret));
         assert_eq!(first.len(), TOKEN_LEN);
         assert_ne!(first, second, "each token is masked afresh");
@@ -302,7 +301,7 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_refused_without_panicking() {
-        let token = mask(&random());
+        let token = mask(&random_bytes());
         assert_eq!(unmask(""), Err(CsrfError::Missing));
         assert_eq!(unmask(&token[1..]), Err(CsrfError::Malformed));
         assert_eq!(unmask(&format!("{token}A")), Err(CsrfError::Malformed));
@@ -314,7 +313,7 @@ mod tests {
 
     #[test]
     fn a_secret_round_trips_through_its_stored_form_and_hides_in_debug() {
-        let secret = CsrfSecret(Some(random()));
+        let secret = CsrfSecret(Some(random_bytes()));
         let json = serde_json::to_string(&secret).expect("serialises");
         assert_eq!(
             serde_json::from_str::<CsrfSecret>(&json).ok(),

@@ -163,7 +163,7 @@ impl<T: SessionData> SessionTester<T> {
             SessionOutcome::Created(cookie) => Ok(cookie),
             _ => Err(SeedError {
                 status,
-                reason: "the preparation wrote nothing, so no session was created",
+                reason: "the preparation wrote nothing, so no session was created: set a field in it",
             }),
         }
     }

@@ -72,7 +72,7 @@ pub struct PostgresBackend {
 #[derive(Debug, Default)]
 struct Announcer {
     /// (channel, payload) of each save to announce.
-    queue: OnceLock<tokio::sync::mpsc::Sender<(String, String)>>,
+    queue: OnceLock<tokio::sync::mpsc::Sender<(Arc<str>, String)>>,
 }
 
 /// Saves whose announcements may wait for the batch in flight; past that they are dropped
@@ -83,13 +83,13 @@ const ANNOUNCE_BUFFER: usize = 4096;
 const ANNOUNCE_BATCH: usize = 512;
 
 impl Announcer {
-    fn announce(&self, pool: &PgPool, channel: &str, payload: String) {
+    fn announce(&self, pool: &PgPool, channel: &Arc<str>, payload: String) {
         let queue = self.queue.get_or_init(|| {
             let (queue, pending) = tokio::sync::mpsc::channel(ANNOUNCE_BUFFER);
             tokio::spawn(send_announcements(pool.clone(), pending));
             queue
         });
-        if queue.try_send((channel.to_owned(), payload)).is_err() {
+        if queue.try_send((Arc::clone(channel), payload)).is_err() {
             tracing::warn!(
                 "typed-session: a save's announcement was dropped (the queue is full or its \
                  task is gone); other servers see it at their next touch"
@@ -102,11 +102,12 @@ impl Announcer {
 /// clone of the backend is gone.
 async fn send_announcements(
     pool: PgPool,
-    mut pending: tokio::sync::mpsc::Receiver<(String, String)>,
+    mut pending: tokio::sync::mpsc::Receiver<(Arc<str>, String)>,
 ) {
     let mut batch = Vec::with_capacity(ANNOUNCE_BATCH);
     while pending.recv_many(&mut batch, ANNOUNCE_BATCH).await > 0 {
-        let (channels, payloads): (Vec<String>, Vec<String>) = batch.drain(..).unzip();
+        let (channels, payloads): (Vec<Arc<str>>, Vec<String>) = batch.drain(..).unzip();
+        let channels: Vec<&str> = channels.iter().map(|channel| &**channel).collect();
         let sent =
             sqlx::query("SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS t(c, p)")
                 .bind(channels)

@@ -211,7 +211,7 @@ pub(crate) struct UpsertStatements {
     pub(crate) announce: Vec<String>,
     /// The `LISTEN` channel of the table's announcements.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) channel: String,
+    pub(crate) channel: std::sync::Arc<str>,
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -262,7 +262,7 @@ impl UpsertStatements {
                 #[allow(unreachable_patterns)]
                 _ => Vec::new(),
             },
-            channel: table.derived_name("_changes"),
+            channel: table.derived_name("_changes").into(),
         }
     }
 }

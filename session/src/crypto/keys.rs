@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use aes_gcm::aead::OsRng;
-use aes_gcm::aead::rand_core::RngCore;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -67,8 +65,7 @@ impl Key {
     /// A random key from the operating system's CSPRNG.
     #[must_use]
     pub fn generate() -> Self {
-        let mut secret = [0_u8; 64];
-        OsRng.fill_bytes(&mut secret);
+        let secret: [u8; 64] = super::random_bytes();
         match Self::from_secret(&secret) {
             Ok(key) => key,
             // 64 bytes always pass the length check.

@@ -42,6 +42,15 @@ type Snapshot = Vec<(
     DebugValue,
 )>;
 
+/// Two servers on one database: the first's store, and both routers.
+async fn two_servers() -> (SessionStore<crate::e2e::Visit>, Router, Router) {
+    let database = SharedMap::default();
+    let a = store(database.clone(), config()).await;
+    let b = store(database, config()).await;
+    let (app_a, app_b) = (app(&a), app(&b));
+    (a, app_a, app_b)
+}
+
 /// One metric of the snapshot: name and labels, sorted, as `name{label=value,...}`.
 fn metrics_of(snapshot: Snapshot) -> BTreeMap<String, DebugValue> {
     snapshot
@@ -81,10 +90,7 @@ fn metrics_count_creation_loads_saves_conflicts_renewal_and_destruction() {
     metrics::with_local_recorder(&recorder, || {
         block_on(async {
             // Two servers on one database.
-            let database = SharedMap::default();
-            let a = store(database.clone(), config()).await;
-            let b = store(database.clone(), config()).await;
-            let (app_a, app_b) = (app(&a), app(&b));
+            let (a, app_a, app_b) = two_servers().await;
             let mut on_a = Browser::new(&app_a);
             assert_eq!(on_a.get("/").await.body, "1"); // created and saved
             assert_eq!(on_a.get("/").await.body, "2"); // a memory hit, saved
@@ -272,10 +278,7 @@ fn spans_name_each_phase_with_its_outcome_and_key_prefix_but_never_the_id() {
     let secret_note = "note-Zq7Kx9Vb2Nm4";
     let (log, hot_log, ids) = tracing::subscriber::with_default(subscriber, || {
         block_on(async {
-            let database = SharedMap::default();
-            let a = store(database.clone(), config()).await;
-            let b = store(database.clone(), config()).await;
-            let (app_a, app_b) = (app(&a), app(&b));
+            let (_, app_a, app_b) = two_servers().await;
             let mut on_a = Browser::new(&app_a);
             on_a.get(&format!("/note?text={secret_note}")).await;
             let first: SessionId = on_a.jar["visit"].parse().unwrap();
@@ -323,10 +326,7 @@ fn spans_show_a_load_a_lost_race_and_a_failed_save() {
     let subscriber = debug_subscriber(&captured);
     let (log, id) = tracing::subscriber::with_default(subscriber, || {
         block_on(async {
-            let database = SharedMap::default();
-            let a = store(database.clone(), config()).await;
-            let b = store(database.clone(), config()).await;
-            let (app_a, app_b) = (app(&a), app(&b));
+            let (_, app_a, app_b) = two_servers().await;
             let mut on_a = Browser::new(&app_a);
             on_a.get("/").await;
             let id: SessionId = on_a.jar["visit"].parse().unwrap();
