@@ -75,7 +75,8 @@ pub(crate) struct CommonStatements {
     /// Binds: id, now. Returns: data, version, expires_at, index_value.
     pub(crate) load: String,
     /// Compare-and-set replace. Binds: data, version, expires_at, index_value, id, expected
-    /// version, now.
+    /// version, now. (PostgreSQL replaces in `UpsertStatements::save_batch`.)
+    #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
     pub(crate) update: String,
     /// Binds: index_value, now. Returns: id, data, version, expires_at, index_value.
     pub(crate) find_by_index: String,
@@ -201,7 +202,8 @@ pub(crate) struct UpsertStatements {
     /// The index on `index_value`, created after the column is made sure of.
     pub(crate) create_value_index: String,
     /// Creates the row, or replaces an expired one. Binds: id, data, version, expires_at,
-    /// index_value, now.
+    /// index_value, now. (PostgreSQL creates in [`save_batch`](Self::save_batch).)
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) insert: String,
     /// Binds: expires_at, id, now. Returns: version.
     pub(crate) touch: String,
@@ -212,6 +214,10 @@ pub(crate) struct UpsertStatements {
     /// The `LISTEN` channel of the table's announcements.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) channel: std::sync::Arc<str>,
+    /// PostgreSQL: many compare-and-set saves in one statement (`postgres::batch`). Empty for
+    /// SQLite, which saves one at a time.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) save_batch: std::sync::Arc<str>,
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -263,6 +269,12 @@ impl UpsertStatements {
                 _ => Vec::new(),
             },
             channel: table.derived_name("_changes").into(),
+            save_batch: match dialect {
+                #[cfg(feature = "postgres")]
+                Dialect::Postgres => crate::backend::postgres::batch::statement(&t).into(),
+                #[allow(unreachable_patterns)]
+                _ => "".into(),
+            },
         }
     }
 }
@@ -478,34 +490,7 @@ macro_rules! upsert_sql_backend {
                 expected_version: Option<u64>,
                 now: u64,
             ) -> Result<SaveOutcome, BackendError> {
-                let version = version_to_db(record.version)?;
-                let expires_at = millis_to_db(record.expires_at);
-                let query = match expected_version {
-                    None => sqlx::query(&self.statements.insert)
-                        .bind(key.as_str())
-                        .bind(record.data.as_str())
-                        .bind(version)
-                        .bind(expires_at)
-                        .bind(record.index.as_deref())
-                        .bind(millis_to_db(now)),
-                    Some(expected) => sqlx::query(&self.statements.common.update)
-                        .bind(record.data.as_str())
-                        .bind(version)
-                        .bind(expires_at)
-                        .bind(record.index.as_deref())
-                        .bind(key.as_str())
-                        .bind(version_to_db(expected)?)
-                        .bind(millis_to_db(now)),
-                };
-                let done = query
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| BackendError::new("saving a session", e))?;
-                let written = done.rows_affected() == 1;
-                if written {
-                    self.saved(key, record.version);
-                }
-                Ok(SaveOutcome::written(written))
+                self.save_record(key, record, expected_version, now).await
             }
 
             async fn touch(

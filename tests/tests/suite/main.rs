@@ -7,6 +7,7 @@
 //! - `properties`: properties of everything a client sends that may name a session;
 //! - `conformance`: every backend against the conformance suite, and their name checks;
 //! - `backends`: every persistent backend through the end-to-end suite (`e2e`);
+//! - `grouped_saves`: PostgreSQL's statements of many saves keep each save's compare-and-set;
 //! - `changes`: another server's saves and deletes reach this server's cache (Redis pub/sub);
 //! - `backend_properties`: properties of each backend's reading of damaged records;
 //! - `security`: attacks on a real `Router`, one threat per module;
@@ -27,6 +28,7 @@ mod backends;
 mod changes;
 mod conformance;
 mod derive;
+mod grouped_saves;
 mod key_store;
 mod memory;
 mod observability;

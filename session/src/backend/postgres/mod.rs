@@ -1,14 +1,19 @@
 //! Sessions in a PostgreSQL table, through sqlx.
 
+mod announce;
+pub(crate) mod batch;
+
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
+use self::announce::Announcer;
+use self::batch::SaveBatcher;
 use crate::backend::sql::{
     Dialect, RecordRow, TableName, UpsertStatements, millis_to_db, record_from_row,
     shared_sql_constructors, shared_sql_methods, stored_count, stored_key, stored_version,
-    upsert_sql_backend, version_to_db,
+    upsert_sql_backend,
 };
 use crate::backend::{
     BackendError, Change, ChangeFeed, Record, SaveOutcome, SessionBackend, StorageKey,
@@ -66,72 +71,40 @@ pub struct PostgresBackend {
     origin: Option<Arc<str>>,
     /// Sends the announcements of saves, once one was made.
     announcer: Arc<Announcer>,
-}
-
-/// Announces committed saves in batches, from a task of its own started at the first save.
-#[derive(Debug, Default)]
-struct Announcer {
-    /// (channel, payload) of each save to announce.
-    queue: OnceLock<tokio::sync::mpsc::Sender<(Arc<str>, String)>>,
-}
-
-/// Saves whose announcements may wait for the batch in flight; past that they are dropped
-/// (with a warning), and other servers see those saves at their next touch instead.
-const ANNOUNCE_BUFFER: usize = 4096;
-
-/// The most announcements sent in one statement.
-const ANNOUNCE_BATCH: usize = 512;
-
-impl Announcer {
-    fn announce(&self, pool: &PgPool, channel: &Arc<str>, payload: String) {
-        let queue = self.queue.get_or_init(|| {
-            let (queue, pending) = tokio::sync::mpsc::channel(ANNOUNCE_BUFFER);
-            tokio::spawn(send_announcements(pool.clone(), pending));
-            queue
-        });
-        if queue.try_send((Arc::clone(channel), payload)).is_err() {
-            tracing::warn!(
-                "typed-session: a save's announcement was dropped (the queue is full or its \
-                 task is gone); other servers see it at their next touch"
-            );
-        }
-    }
-}
-
-/// Sends what is queued, up to [`ANNOUNCE_BATCH`] in one `pg_notify` statement, until every
-/// clone of the backend is gone.
-async fn send_announcements(
-    pool: PgPool,
-    mut pending: tokio::sync::mpsc::Receiver<(Arc<str>, String)>,
-) {
-    let mut batch = Vec::with_capacity(ANNOUNCE_BATCH);
-    while pending.recv_many(&mut batch, ANNOUNCE_BATCH).await > 0 {
-        let (channels, payloads): (Vec<Arc<str>>, Vec<String>) = batch.drain(..).unzip();
-        let channels: Vec<&str> = channels.iter().map(|channel| &**channel).collect();
-        let sent =
-            sqlx::query("SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS t(c, p)")
-                .bind(channels)
-                .bind(payloads)
-                .execute(&pool)
-                .await;
-        if let Err(error) = sent {
-            tracing::warn!(
-                %error,
-                "typed-session: announcing saves failed; other servers see them at their next touch"
-            );
-        }
-    }
+    /// Groups concurrent saves into one statement.
+    batcher: Arc<SaveBatcher>,
 }
 
 impl PostgresBackend {
-    /// After a save committed: announces it to the other servers.
-    fn saved(&self, key: &StorageKey, version: u64) {
-        let origin = self.origin.as_deref().unwrap_or_default();
-        self.announcer.announce(
-            &self.pool,
-            &self.statements.channel,
-            format!("{key} {version} {origin}"),
-        );
+    /// A compare-and-set save, in one statement with the other saves queued meanwhile (see
+    /// [`batch`]); once committed, announced to the other servers.
+    async fn save_record(
+        &self,
+        key: &StorageKey,
+        record: &Record,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<SaveOutcome, BackendError> {
+        let saved = self
+            .batcher
+            .save(
+                &self.pool,
+                &self.statements.save_batch,
+                key,
+                record,
+                expected_version,
+                now,
+            )
+            .await?;
+        if saved == SaveOutcome::Saved {
+            let origin = self.origin.as_deref().unwrap_or_default();
+            self.announcer.announce(
+                &self.pool,
+                &self.statements.channel,
+                format!("{key} {} {origin}", record.version),
+            );
+        }
+        Ok(saved)
     }
 }
 
@@ -159,7 +132,8 @@ impl PostgresBackend {
         PgPool,
         |table| UpsertStatements::new(Dialect::Postgres, table),
         origin: None,
-        announcer: Arc::default()
+        announcer: Arc::default(),
+        batcher: Arc::default()
     );
 }
 

@@ -1,0 +1,248 @@
+//! Concurrent saves grouped into one statement, so that many share one commit.
+//!
+//! A save on PostgreSQL waits for its commit's WAL flush, and a pool connection waits with it:
+//! one save per statement caps writes at `pool size / flush time` whatever the load. Here saves
+//! queue on a few lanes; each lane sends what has queued while its previous statement ran as
+//! one statement, one transaction, one flush. Every save keeps its own compare-and-set (the
+//! statement checks each row's expected version and answers which rows it wrote), and each
+//! caller is answered only after the commit. A save of a key already in the statement waits
+//! for the next one, and a key always goes to the same lane, so two statements in flight never
+//! touch the same row (no lock waits between lanes, no deadlocks).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::backend::sql::{millis_to_db, version_to_db};
+use crate::backend::{BackendError, Record, SaveOutcome, StorageKey};
+
+/// Statements in flight at once, each on a pool connection of its own.
+const LANES: usize = 4;
+
+/// The most saves in one statement.
+const BATCH: usize = 256;
+
+/// Saves that may queue on one lane before callers wait to queue.
+const QUEUE: usize = 1024;
+
+/// The lanes saves run on. Each save brings its table's statement (see [`statement`]): a
+/// backend renamed to another table shares its clones' lanes, and statements never mix tables.
+#[derive(Debug, Default)]
+pub(super) struct SaveBatcher {
+    lanes: [Lane; LANES],
+}
+
+/// One lane: a task sending its queue's saves a statement at a time, started at its first save
+/// (and again if it is gone, as when the runtime that ran it shut down).
+#[derive(Debug, Default)]
+struct Lane {
+    queue: Mutex<Option<mpsc::Sender<PendingSave>>>,
+}
+
+/// A save waiting for its statement, with where to answer.
+struct PendingSave {
+    sql: Arc<str>,
+    key: StorageKey,
+    data: String,
+    version: i64,
+    expires_at: i64,
+    index: Option<String>,
+    expected: Option<i64>,
+    now: i64,
+    answer: oneshot::Sender<Result<bool, Arc<sqlx::Error>>>,
+}
+
+/// The batch statement on table `t` (quoted). Binds arrays, one element per save: id, data,
+/// version, expires_at, index_value, expected version (NULL: create), now. Returns the ids it
+/// wrote.
+///
+/// Three parts share one snapshot: `updated` is the compare-and-set replace, `replaced` a
+/// create over an expired row, `inserted` a create where there is no row (`DO NOTHING` when one
+/// appeared meanwhile, or is live: a conflict). Each row carries its own `now`.
+pub(crate) fn statement(t: &str) -> String {
+    format!(
+        "WITH input AS (\
+           SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], \
+                                $6::int8[], $7::int8[]) \
+           AS i(id, data, version, expires_at, index_value, expected, now)), \
+         updated AS (\
+           UPDATE {t} AS s SET data = i.data, version = i.version, expires_at = i.expires_at, \
+                  index_value = i.index_value \
+           FROM input i \
+           WHERE i.expected IS NOT NULL AND s.id = i.id AND s.version = i.expected \
+             AND s.expires_at > i.now \
+           RETURNING s.id), \
+         replaced AS (\
+           UPDATE {t} AS s SET data = i.data, version = i.version, expires_at = i.expires_at, \
+                  index_value = i.index_value \
+           FROM input i \
+           WHERE i.expected IS NULL AND s.id = i.id AND s.expires_at <= i.now \
+           RETURNING s.id), \
+         inserted AS (\
+           INSERT INTO {t} (id, data, version, expires_at, index_value) \
+           SELECT id, data, version, expires_at, index_value FROM input WHERE expected IS NULL \
+           ON CONFLICT (id) DO NOTHING \
+           RETURNING id) \
+         SELECT id FROM updated UNION ALL SELECT id FROM replaced UNION ALL SELECT id FROM inserted"
+    )
+}
+
+impl SaveBatcher {
+    /// Queues a compare-and-set save and answers once its statement committed (or failed).
+    pub(super) async fn save(
+        &self,
+        pool: &PgPool,
+        sql: &Arc<str>,
+        key: &StorageKey,
+        record: &Record,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<SaveOutcome, BackendError> {
+        let context = "saving a session";
+        let (answer, answered) = oneshot::channel();
+        let mut pending = PendingSave {
+            sql: Arc::clone(sql),
+            key: key.clone(),
+            data: record.data.clone(),
+            version: version_to_db(record.version)?,
+            expires_at: millis_to_db(record.expires_at),
+            index: record.index.clone(),
+            expected: expected_version.map(version_to_db).transpose()?,
+            now: millis_to_db(now),
+            answer,
+        };
+        let lane = &self.lanes[lane_of(key)];
+        // At most twice: a lane found gone is started again once.
+        for _ in 0..2 {
+            let queue = lane.queue(pool);
+            match queue.send(pending).await {
+                Ok(()) => {
+                    return match answered.await {
+                        Ok(Ok(written)) => Ok(SaveOutcome::written(written)),
+                        Ok(Err(error)) => Err(BackendError::new(context, error)),
+                        Err(_) => Err(BackendError::new(
+                            context,
+                            "the save's batch task stopped before answering",
+                        )),
+                    };
+                }
+                Err(mpsc::error::SendError(back)) => {
+                    lane.forget(&queue);
+                    pending = back;
+                }
+            }
+        }
+        Err(BackendError::new(
+            context,
+            "the save's batch task could not be started",
+        ))
+    }
+}
+
+impl Lane {
+    /// The lane's queue, starting its task if there is none.
+    fn queue(&self, pool: &PgPool) -> mpsc::Sender<PendingSave> {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        queue
+            .get_or_insert_with(|| {
+                let (sender, pending) = mpsc::channel(QUEUE);
+                tokio::spawn(run_lane(pool.clone(), pending));
+                sender
+            })
+            .clone()
+    }
+
+    /// Drops `dead`, a queue whose task is gone, unless another caller replaced it already.
+    fn forget(&self, dead: &mpsc::Sender<PendingSave>) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if queue.as_ref().is_some_and(|q| q.same_channel(dead)) {
+            *queue = None;
+        }
+    }
+}
+
+/// The lane a key's saves go to: always the same one for a key.
+fn lane_of(key: &StorageKey) -> usize {
+    key.as_str()
+        .bytes()
+        .next_back()
+        .map_or(0, |last| usize::from(last) % LANES)
+}
+
+/// Sends the queued saves a statement at a time until every clone of the backend is gone.
+async fn run_lane(pool: PgPool, mut queue: mpsc::Receiver<PendingSave>) {
+    let mut batch: Vec<PendingSave> = Vec::with_capacity(BATCH);
+    let mut waiting: Vec<PendingSave> = Vec::new();
+    loop {
+        batch.append(&mut waiting);
+        if batch.is_empty() {
+            if queue.recv_many(&mut batch, BATCH).await == 0 {
+                return;
+            }
+        } else {
+            while batch.len() < BATCH {
+                match queue.try_recv() {
+                    Ok(save) => batch.push(save),
+                    Err(_) => break,
+                }
+            }
+        }
+        // A second save of a key waits for the next statement (one statement writes a row
+        // once), and so does a save on another table.
+        let sql = Arc::clone(&batch[0].sql);
+        let mut keys = HashSet::with_capacity(batch.len());
+        let (this, next): (Vec<_>, Vec<_>) = batch
+            .drain(..)
+            .partition(|save| Arc::ptr_eq(&save.sql, &sql) && keys.insert(save.key.clone()));
+        waiting = next;
+        run_batch(&pool, &sql, this).await;
+    }
+}
+
+/// Runs one statement and answers its saves. When PostgreSQL refuses the statement itself (a
+/// value one row cannot hold), each save runs alone, so that one bad row fails only itself.
+async fn run_batch(pool: &PgPool, sql: &str, batch: Vec<PendingSave>) {
+    match execute(pool, sql, &batch).await {
+        Ok(written) => {
+            for save in batch {
+                let done = written.contains(save.key.as_str());
+                let _ = save.answer.send(Ok(done));
+            }
+        }
+        Err(error) if batch.len() > 1 && matches!(error, sqlx::Error::Database(_)) => {
+            for save in batch {
+                let alone = execute(pool, sql, std::slice::from_ref(&save)).await;
+                let answer = alone.map(|written| !written.is_empty()).map_err(Arc::new);
+                let _ = save.answer.send(answer);
+            }
+        }
+        Err(error) => {
+            let error = Arc::new(error);
+            for save in batch {
+                let _ = save.answer.send(Err(Arc::clone(&error)));
+            }
+        }
+    }
+}
+
+/// The ids the statement wrote.
+async fn execute(
+    pool: &PgPool,
+    sql: &str,
+    batch: &[PendingSave],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let column = |f: fn(&PendingSave) -> i64| batch.iter().map(f).collect::<Vec<_>>();
+    let written: Vec<String> = sqlx::query_scalar(sql)
+        .bind(batch.iter().map(|s| s.key.as_str()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|s| s.data.as_str()).collect::<Vec<_>>())
+        .bind(column(|s| s.version))
+        .bind(column(|s| s.expires_at))
+        .bind(batch.iter().map(|s| s.index.as_deref()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|s| s.expected).collect::<Vec<_>>())
+        .bind(column(|s| s.now))
+        .fetch_all(pool)
+        .await?;
+    Ok(written.into_iter().collect())
+}
