@@ -54,29 +54,36 @@ end
 /// apart) or added to here. A live key that is not a session hash with a version is damage:
 /// never written over, it answers a conflict, so the store reloads, finds it malformed and
 /// drops its cached copy.
+///
+/// Every server-side step costs the one Redis all servers share, so the common save (a live
+/// session replaced) takes five: read the expiry, read the version and index (`pcall`: a key
+/// of another type answers an error instead of failing the script, so no `TYPE` first), write
+/// the fields in place, set the expiry, announce. A leftover past its expiry is deleted first,
+/// whatever its type; the `i` field goes only when the index does.
 const SAVE_SCRIPT: &str = r"
 -- KEYS[1]: the session key.
 -- ARGV: expected version ('' for none), data, new version, expires_at, now (unix ms), the
 -- changes channel, the announcement, the index value ('' for none), the index set prefix, the
 -- storage key.
 local expiry = redis.call('PEXPIRETIME', KEYS[1])
+local live = expiry == -1 or expiry > tonumber(ARGV[5])
 local current = false
 local old_index = false
-if expiry == -1 or expiry > tonumber(ARGV[5]) then
-  if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
-  local fields = redis.call('HMGET', KEYS[1], 'v', 'i')
+if live then
+  local fields = redis.pcall('HMGET', KEYS[1], 'v', 'i')
+  if fields.err or not fields[1] then return 0 end
   current = fields[1]
   old_index = fields[2]
-  if not current then return 0 end
 end
 if ARGV[1] == '' then
   if current then return 0 end
 elseif current ~= ARGV[1] then
   return 0
 end
-redis.call('DEL', KEYS[1])
+if not live and expiry ~= -2 then redis.call('DEL', KEYS[1]) end
 if ARGV[8] == '' then
   redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', ARGV[3])
+  if old_index then redis.call('HDEL', KEYS[1], 'i') end
 else
   redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', ARGV[3], 'i', ARGV[8])
 end
