@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::id::SessionId;
 use crate::lifetime::Lifetimes;
+use crate::record::Encoded;
 use crate::transport::KnownValue;
 
 /// One live session: its value under a lock, and its timestamps (unix milliseconds).
@@ -40,7 +41,7 @@ struct Extras {
     /// One save at a time per session on this server: parallel requests queue here and most
     /// find their writes already carried by the save before them. Needed from a session's
     /// first save, renewal, destroy or withdrawn consent.
-    save_lock: tokio::sync::Mutex<()>,
+    save_lock: tokio::sync::Mutex<Option<LastWrite>>,
     /// The session's last signed value this server issued or verified in full, so that the
     /// client's next request is recognised without an HMAC. Needed from a signed store's first
     /// value.
@@ -48,6 +49,17 @@ struct Extras {
     /// The `#[session(index)]` value this server last checked `max_sessions_per_index` for
     /// (`None` before the first check).
     checked_index: Mutex<Option<Option<String>>>,
+}
+
+/// What the save lock guards: the record this server last wrote for the session (when it is
+/// worth keeping), so that the next save copies the fields that did not change.
+pub(crate) struct LastWrite {
+    /// The id and version it was written under: it serves only the save that replaces exactly
+    /// that record. Any other change of the value (a reload after a lost race, a renewal)
+    /// comes with another version or id.
+    pub(crate) id: SessionId,
+    pub(crate) version: u64,
+    pub(crate) encoded: Encoded,
 }
 
 /// States of [`Entry::ended`].
@@ -125,7 +137,7 @@ impl<T> Entry<T> {
     }
 
     /// The session's save lock (see the field).
-    pub(crate) fn save_lock(&self) -> &tokio::sync::Mutex<()> {
+    pub(crate) fn save_lock(&self) -> &tokio::sync::Mutex<Option<LastWrite>> {
         &self.extras().save_lock
     }
 

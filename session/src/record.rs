@@ -8,11 +8,14 @@
 //! take their default), removed (unknown keys are ignored) and renamed (`alias` reads old keys)
 //! without breaking stored sessions. `created` keeps the absolute timeout across restarts.
 
-use serde::Serialize;
+mod encode;
 
 use crate::crypto::Sealer;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+
+pub use self::encode::{EncodeError, FieldWriter};
+pub(crate) use self::encode::{Encoded, Reuse, encode};
 
 /// The envelope format this version writes and reads.
 const FORMAT: u32 = 1;
@@ -26,139 +29,9 @@ pub(crate) struct Meta {
     pub(crate) schema: u32,
 }
 
-/// Writes fields into the JSON object of a record. Generated code calls [`FieldWriter::write`]
-/// once per persisted field.
-#[doc(hidden)]
-pub struct FieldWriter<'a> {
-    json: Vec<u8>,
-    empty: bool,
-    sealer: Option<Sealer<'a>>,
-    /// Whether `write_sealed` encrypts; off when the whole record is sealed at once.
-    seal_fields: bool,
-}
-
-/// Why a session could not be encoded: a field's `Serialize` failed (a map with non-string keys,
-/// a custom impl returning an error).
-#[doc(hidden)]
-#[derive(Debug, thiserror::Error)]
-#[error("cannot encode session field `{field}`: {source}")]
-pub struct EncodeError {
-    field: &'static str,
-    source: Box<dyn std::error::Error + Send + Sync>,
-}
-
-impl FieldWriter<'_> {
-    /// Appends `"key":"<sealed value>"`: the value's JSON encrypted for this session and key
-    /// (`#[session(encrypt)]`). Plain when the whole record is sealed anyway.
-    ///
-    /// # Errors
-    ///
-    /// When `value` fails to serialise, or there is no key (which `build()` rules out).
-    pub fn write_sealed<V: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &V,
-    ) -> Result<(), EncodeError> {
-        if !self.seal_fields {
-            return self.write(key, value);
-        }
-        let error =
-            |source: Box<dyn std::error::Error + Send + Sync>| EncodeError { field: key, source };
-        let plaintext = serde_json::to_vec(value).map_err(|source| error(source.into()))?;
-        let sealed = self
-            .sealer
-            .and_then(|sealer| sealer.seal(key, &plaintext))
-            .ok_or_else(|| error("no encryption key".into()))?;
-        self.write(key, &sealed)
-    }
-
-    /// Appends a `#[session(csrf)]` secret: sealed like [`write_sealed`](Self::write_sealed)
-    /// when the store has a key, plain without one.
-    ///
-    /// # Errors
-    ///
-    /// When `value` fails to serialise.
-    pub fn write_secret<V: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &V,
-    ) -> Result<(), EncodeError> {
-        if self.sealer.is_some() {
-            self.write_sealed(key, value)
-        } else {
-            self.write(key, value)
-        }
-    }
-
-    /// Appends `"key":value`.
-    ///
-    /// # Errors
-    ///
-    /// When `value` fails to serialise.
-    pub fn write<V: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &V,
-    ) -> Result<(), EncodeError> {
-        if !self.empty {
-            self.json.push(b',');
-        }
-        self.empty = false;
-        let error = |source: serde_json::Error| EncodeError {
-            field: key,
-            source: source.into(),
-        };
-        serde_json::to_writer(&mut self.json, key).map_err(error)?;
-        self.json.push(b':');
-        serde_json::to_writer(&mut self.json, value).map_err(error)
-    }
-}
-
 /// The member name of a whole sealed `fields` object, and its associated-data field name.
 const SEALED: &str = "sealed";
 const WHOLE_RECORD: &str = "*";
-
-/// Encodes a session: the envelope with `write_fields` filling the `fields` object. With
-/// `seal_all`, the whole `fields` object is encrypted into `sealed` instead.
-pub(crate) fn encode(
-    meta: Meta,
-    sealer: Option<Sealer<'_>>,
-    seal_all: bool,
-    write_fields: impl FnOnce(&mut FieldWriter<'_>) -> Result<(), EncodeError>,
-) -> Result<String, EncodeError> {
-    let mut writer = FieldWriter {
-        json: Vec::with_capacity(128),
-        empty: true,
-        sealer,
-        seal_fields: !seal_all,
-    };
-    writer.json.push(b'{');
-    write_fields(&mut writer)?;
-    writer.json.push(b'}');
-    let head = format!(
-        "{{\"format\":{FORMAT},\"schema\":{},\"created\":{},\"long_term\":{},",
-        meta.schema, meta.created_at, meta.long_term
-    );
-    let mut json = head.into_bytes();
-    if seal_all {
-        let sealed = sealer
-            .and_then(|sealer| sealer.seal(WHOLE_RECORD, &writer.json))
-            .ok_or_else(|| EncodeError {
-                field: "(record)",
-                source: "no encryption key".into(),
-            })?;
-        json.extend_from_slice(format!("\"{SEALED}\":\"{sealed}\"}}").as_bytes());
-    } else {
-        json.extend_from_slice(b"\"fields\":");
-        json.extend_from_slice(&writer.json);
-        json.push(b'}');
-    }
-    // serde_json writes UTF-8 only, and so does everything above; checked all the same.
-    String::from_utf8(json).map_err(|source| EncodeError {
-        field: "(record)",
-        source: source.into(),
-    })
-}
 
 /// Reads the fields of a decoded record. Generated code calls [`FieldReader::read`] once per
 /// persisted field.
@@ -405,11 +278,12 @@ mod tests {
             long_term: true,
             schema: 3,
         };
-        let data = encode(meta, None, false, |w| {
+        let data = encode(meta, None, false, 0b11, None, |w| {
             w.write("count", &3_u64)?;
             w.write("name \"quoted\"", "ada")
         })
-        .unwrap();
+        .unwrap()
+        .data;
         let value: Value = serde_json::from_str(&data).unwrap();
         assert_eq!(value["fields"]["count"], 3);
         let (read_meta, reader) = decode(&data, None, false).unwrap();
@@ -441,11 +315,12 @@ mod tests {
             schema: 0,
         };
         for seal_all in [false, true] {
-            let data = encode(meta, Some(here), seal_all, |w| {
+            let data = encode(meta, Some(here), seal_all, 0b11, None, |w| {
                 w.write("plain", &1_u8)?;
                 w.write_sealed("secret", "ada@example.com")
             })
-            .unwrap();
+            .unwrap()
+            .data;
             assert!(!data.contains("ada@example.com"), "{data}");
             assert_eq!(data.contains("plain"), !seal_all, "{data}");
             let (_, reader) = decode(&data, Some(here), seal_all).unwrap();

@@ -313,12 +313,18 @@ impl<T: SessionData> StoreInner<T> {
             long_term: entry.is_long_term(),
             schema: T::SCHEMA,
         };
-        let copied = record::encode(meta, self.sealer(key), self.encrypt_all, |fields| {
-            value.encode(fields)
-        })
+        let sealer = self.sealer(key);
+        let copied = record::encode(
+            meta,
+            sealer,
+            self.encrypt_all,
+            T::PERSISTED,
+            None,
+            |fields| value.encode(fields),
+        )
         .map_err(|error| error.to_string())
-        .and_then(|data| {
-            decode::<T>(&data, self.sealer(key), self.encrypt_all).map_err(|e| e.to_string())
+        .and_then(|encoded| {
+            decode::<T>(&encoded.data, sealer, self.encrypt_all).map_err(|e| e.to_string())
         });
         match copied {
             Ok((_, value)) => Some(value),

@@ -11,10 +11,10 @@ use tracing::field::Empty;
 use crate::backend::{BackendError, Record, SaveOutcome, StorageKey};
 use crate::clock::now_millis;
 use crate::data::SessionData;
-use crate::entry::{Ending, Entry, Slot};
+use crate::entry::{Ending, Entry, LastWrite, Slot};
 use crate::id::SessionId;
 use crate::observe;
-use crate::record::{self, Meta};
+use crate::record::{self, Encoded, Meta, Reuse};
 use crate::store::StoreInner;
 use crate::store::erased::DynBackend;
 use crate::store::error::StoreError;
@@ -28,12 +28,18 @@ const MIN_SAVE_ATTEMPTS: u32 = 16;
 /// How long a save keeps retrying lost races before the request fails with 503.
 const SAVE_PATIENCE: Duration = Duration::from_secs(3);
 
+/// Records shorter than this are not kept for the next save to copy from (see [`LastWrite`]):
+/// encoding a small session again costs less than keeping a second copy of it in memory.
+const KEEP_RECORDS_FROM: usize = 512;
+
 /// What one save attempt writes.
 struct Snapshot {
     id: SessionId,
     /// `id`'s storage key, hashed once per attempt for both the encryption and the write.
     key: StorageKey,
     record: Record,
+    /// Where each field's member lies in `record.data`, for the next save to copy from.
+    spans: Vec<std::ops::Range<usize>>,
     expected: Option<u64>,
     /// The write counter the record carries.
     writes: u64,
@@ -142,7 +148,7 @@ impl<T: SessionData> StoreInner<T> {
         persisted: bool,
         write: u64,
     ) -> Result<SessionId, StoreError> {
-        let saving = entry.save_lock().lock().await;
+        let mut saving = entry.save_lock().lock().await;
         let ended = entry.is_ended();
         let (current, stored) = {
             let slot = entry.lock();
@@ -192,7 +198,7 @@ impl<T: SessionData> StoreInner<T> {
         // the old id leave memory (a request that missed memory under it meanwhile would load
         // the old record and cache the session under it again).
         let new = self.memory.reserve(entry);
-        if let Err(error) = self.write_new(backend, entry, new).await {
+        if let Err(error) = self.write_new(backend, entry, new, &mut saving).await {
             self.memory.remove(new, entry);
             return Err(self.discard(entry, old, error));
         }
@@ -237,20 +243,22 @@ impl<T: SessionData> StoreInner<T> {
     }
 
     /// Writes the entry as a new record under `id` and, once it is written, names the entry by
-    /// `id` at the new record's version. The caller holds the save lock.
+    /// `id` at the new record's version. The caller holds the save lock (`last_write`).
     async fn write_new(
         &self,
         backend: &dyn DynBackend,
         entry: &Entry<T>,
         id: SessionId,
+        last_write: &mut Option<LastWrite>,
     ) -> Result<(), StoreError> {
         let now = now_millis();
-        let snapshot = self.snapshot(&mut entry.lock(), entry, now, id, None)?;
+        let snapshot = self.snapshot(&mut entry.lock(), entry, now, id, None, None)?;
         let outcome = backend
             .save(&snapshot.key, &snapshot.record, None, now)
             .await;
         // A conflict would take a live record under a fresh random id.
         if self.settle(entry, &snapshot, outcome, now)? {
+            *last_write = kept(snapshot);
             Ok(())
         } else {
             Err(StoreError::Contention(1))
@@ -292,8 +300,11 @@ impl<T: SessionData> StoreInner<T> {
         entry: &Arc<Entry<T>>,
         write: u64,
     ) -> Result<(), StoreError> {
-        let _saving = entry.save_lock().lock().await;
-        match self.save_locked(backend, entry, write).await {
+        let mut last_write = entry.save_lock().lock().await;
+        match self
+            .save_locked(backend, entry, write, &mut last_write)
+            .await
+        {
             Err(
                 error
                 @ (StoreError::Backend(_) | StoreError::Encode(_) | StoreError::Contention(_)),
@@ -305,12 +316,13 @@ impl<T: SessionData> StoreInner<T> {
         }
     }
 
-    /// [`save`](Self::save) under the entry's save lock.
+    /// [`save`](Self::save) under the entry's save lock, which keeps the record written last.
     async fn save_locked(
         &self,
         backend: &dyn DynBackend,
         entry: &Arc<Entry<T>>,
         write: u64,
+        last_write: &mut Option<LastWrite>,
     ) -> Result<(), StoreError> {
         // Read only once a race is lost: the common save never looks at the clock.
         let mut first_loss: Option<Instant> = None;
@@ -327,13 +339,14 @@ impl<T: SessionData> StoreInner<T> {
                     return Err(ended_unsaved(entry));
                 }
                 let (id, expected) = (slot.id, (slot.version != 0).then_some(slot.version));
-                self.snapshot(&mut slot, entry, now, id, expected)?
+                self.snapshot(&mut slot, entry, now, id, expected, last_write.as_ref())?
             };
             let outcome = backend
                 .save(&snapshot.key, &snapshot.record, snapshot.expected, now)
                 .await;
             if self.settle(entry, &snapshot, outcome, now)? {
                 tracing::Span::current().record("attempts", attempts);
+                *last_write = kept(snapshot);
                 return Ok(());
             }
             tracing::debug!(
@@ -403,7 +416,8 @@ impl<T: SessionData> StoreInner<T> {
 
     /// The record to write for `entry` now under `id`, replacing version `expected` (`None`: a
     /// new record), taken under its lock (so the long-term flag, the value and the write counter
-    /// agree).
+    /// agree). The members of fields unchanged since `last_write` are copied from it, when it
+    /// is the record being replaced.
     fn snapshot(
         &self,
         slot: &mut Slot<T>,
@@ -411,6 +425,7 @@ impl<T: SessionData> StoreInner<T> {
         now: u64,
         id: SessionId,
         expected: Option<u64>,
+        last_write: Option<&LastWrite>,
     ) -> Result<Snapshot, StoreError> {
         let long_term = entry.is_long_term();
         let meta = Meta {
@@ -419,9 +434,21 @@ impl<T: SessionData> StoreInner<T> {
             schema: T::SCHEMA,
         };
         let key = StorageKey::for_id(id);
-        let data = record::encode(meta, self.sealer(&key), self.encrypt_all, |fields| {
-            slot.value.encode(fields)
-        })?;
+        let reuse = last_write
+            .filter(|last| last.id == id && Some(last.version) == expected)
+            .map(|last| Reuse {
+                previous: &last.encoded,
+                changed: slot.unsaved,
+            });
+        let sealer = self.sealer(&key);
+        let Encoded { data, spans } = record::encode(
+            meta,
+            sealer,
+            self.encrypt_all,
+            T::PERSISTED,
+            reuse,
+            |fields| slot.value.encode(fields),
+        )?;
         let version = expected.map_or(Some(1), |version| version.checked_add(1));
         let Some(version) = version else {
             return Err(BackendError::new(
@@ -433,6 +460,7 @@ impl<T: SessionData> StoreInner<T> {
         Ok(Snapshot {
             id,
             key,
+            spans,
             record: Record {
                 data,
                 version,
@@ -446,4 +474,19 @@ impl<T: SessionData> StoreInner<T> {
             in_flight: std::mem::take(&mut slot.unsaved),
         })
     }
+}
+
+/// What a written `snapshot` leaves for the next save to copy from: the record, when it is
+/// long enough to be worth keeping.
+fn kept(snapshot: Snapshot) -> Option<LastWrite> {
+    let worth_keeping =
+        snapshot.record.data.len() >= KEEP_RECORDS_FROM && !snapshot.spans.is_empty();
+    worth_keeping.then_some(LastWrite {
+        id: snapshot.id,
+        version: snapshot.record.version,
+        encoded: Encoded {
+            data: snapshot.record.data,
+            spans: snapshot.spans,
+        },
+    })
 }

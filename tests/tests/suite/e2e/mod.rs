@@ -343,6 +343,52 @@ pub async fn two_stores_keep_each_others_writes_to_different_fields<F: Fixture>(
     );
 }
 
+/// A session large enough that each save copies its unchanged fields from the record it wrote
+/// last: what every server reads back is the whole session, after one-field saves, after
+/// another server's write (the copy must not outlive the record it came from) and after a
+/// renewal.
+pub async fn one_field_saves_of_a_large_session_keep_every_field<F: Fixture>(fixture: &F) {
+    let first = server(fixture).await;
+    let second = server(fixture).await;
+    let (long_a, long_b) = ("a".repeat(600), "b".repeat(600));
+    let mut browser = Browser::new(&first);
+    browser.get(&format!("/note?text={long_a}")).await;
+    for _ in 0..3 {
+        assert_eq!(browser.get("/").await.status, StatusCode::OK);
+    }
+    let peek = |server: &Router, cookie: String| {
+        let server = server.clone();
+        async move { get_with_cookie(&server, "/peek", &cookie).await.body }
+    };
+    let expected = |count: u64, note: &str| format!("{count} Some({note:?}) None long_term=false");
+    assert_eq!(
+        peek(&second, cookie_of(&browser)).await,
+        expected(3, &long_a)
+    );
+
+    let path = format!("/note?text={long_b}");
+    assert_eq!(
+        get_with_cookie(&second, &path, &cookie_of(&browser))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(browser.get("/").await.body, "4");
+    let third = server(fixture).await;
+    assert_eq!(
+        peek(&third, cookie_of(&browser)).await,
+        expected(4, &long_b)
+    );
+
+    browser.get("/renew").await;
+    assert_eq!(browser.get("/").await.body, "5");
+    let fourth = server(fixture).await;
+    assert_eq!(
+        peek(&fourth, cookie_of(&browser)).await,
+        expected(5, &long_b)
+    );
+}
+
 /// Another server that keeps saving first: the save retries (reload, merge, compare-and-set)
 /// for as long as the burst lasts, here more races than any small fixed limit, then stores this
 /// request's write on top of the rival's record.
@@ -1070,6 +1116,7 @@ macro_rules! e2e_suite {
             a_failed_log_in_leaves_the_old_id_as_it_was,
             destroy_deletes_the_record,
             two_stores_keep_each_others_writes_to_different_fields,
+            one_field_saves_of_a_large_session_keep_every_field,
             two_stores_on_one_field_last_writer_wins,
             a_save_outlasts_a_burst_of_another_servers_wins,
             schema_evolution_keeps_stored_sessions_readable,
