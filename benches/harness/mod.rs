@@ -39,10 +39,18 @@ pub enum Contender {
     TowerSessionsRedis,
     AxumSession,
     AxumSessionSigned,
+    /// A yardstick: the least a layer writing Redis on every request does (`redis_floor.rs`;
+    /// over TCP only).
+    RedisFloor,
+    /// The backend contenders with 10 KiB more in every session (a field the requests never
+    /// change): what a one-field write to a large session costs against a small one.
+    TypedSqlitePadded,
+    TypedPostgresPadded,
+    TypedRedisPadded,
 }
 
 impl Contender {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 17] = [
         Self::RawAxum,
         Self::MinimalLayer,
         Self::TypedMemory,
@@ -56,6 +64,10 @@ impl Contender {
         Self::TowerSessionsRedis,
         Self::AxumSession,
         Self::AxumSessionSigned,
+        Self::RedisFloor,
+        Self::TypedSqlitePadded,
+        Self::TypedPostgresPadded,
+        Self::TypedRedisPadded,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +85,10 @@ impl Contender {
             Self::TowerSessionsSigned => "tower-sessions-signed",
             Self::AxumSession => "axum_session",
             Self::AxumSessionSigned => "axum_session-signed",
+            Self::RedisFloor => "redis-floor",
+            Self::TypedSqlitePadded => "typed-session-sqlite-10k",
+            Self::TypedPostgresPadded => "typed-session-postgres-10k",
+            Self::TypedRedisPadded => "typed-session-redis-10k",
         }
     }
 
@@ -93,12 +109,16 @@ impl Contender {
             Self::TypedSqlite => typed::router(typed::Variant::Sqlite).await,
             Self::TypedPostgres => typed::router(typed::Variant::Postgres).await,
             Self::TypedRedis => typed::router(typed::Variant::Redis).await,
+            Self::TypedSqlitePadded => typed::padded_router(typed::Variant::Sqlite).await,
+            Self::TypedPostgresPadded => typed::padded_router(typed::Variant::Postgres).await,
+            Self::TypedRedisPadded => typed::padded_router(typed::Variant::Redis).await,
             Self::TowerSessionsPostgres => tower_sessions_peer::postgres_router().await,
             Self::TowerSessionsRedis => tower_sessions_peer::redis_router().await,
             Self::TowerSessions => tower_sessions_peer::router(false),
             Self::TowerSessionsSigned => tower_sessions_peer::router(true),
             Self::AxumSession => axum_session_peer::router(false).await,
             Self::AxumSessionSigned => axum_session_peer::router(true).await,
+            Self::RedisFloor => redis_floor::router().await,
         };
         router.with_state(())
     }
@@ -318,6 +338,7 @@ async fn drain(response: Response<Body>) -> Bytes {
 }
 
 mod floor;
+mod redis_floor;
 
 mod raw {
     use super::*;
@@ -354,6 +375,32 @@ mod typed {
         session.count().to_string()
     }
 
+    /// [`Counter`] with 10 KiB of text beside the count, written with the session's first save
+    /// and never changed after.
+    #[derive(SessionData)]
+    struct Padded {
+        count: u64,
+        #[session(default = "ten_kib")]
+        padding: String,
+    }
+
+    fn ten_kib() -> String {
+        "0123456789abcdef".repeat(640)
+    }
+
+    async fn count_padded(session: TypedSession<Padded>) -> String {
+        session
+            .update_count(|count| {
+                *count += 1;
+                *count
+            })
+            .to_string()
+    }
+
+    async fn read_padded(session: TypedSession<Padded>) -> String {
+        session.count().to_string()
+    }
+
     pub enum Variant {
         Memory,
         Signed,
@@ -363,9 +410,24 @@ mod typed {
     }
 
     pub async fn router(variant: Variant) -> Router {
+        Router::new()
+            .route("/count", get(count))
+            .route("/read", get(read))
+            .layer(SessionLayer::new(store::<Counter>(variant, "").await))
+    }
+
+    pub async fn padded_router(variant: Variant) -> Router {
+        Router::new()
+            .route("/count", get(count_padded))
+            .route("/read", get(read_padded))
+            .layer(SessionLayer::new(store::<Padded>(variant, "_padded").await))
+    }
+
+    /// The store of `variant`; `suffix` tells its table or key prefix from the other types'.
+    async fn store<T: SessionData>(variant: Variant, suffix: &str) -> SessionStore<T> {
         let config = SessionConfig::default().with_secure(false);
-        let builder = SessionStore::<Counter>::builder();
-        let store = match variant {
+        let builder = SessionStore::<T>::builder();
+        match variant {
             Variant::Memory => builder.config(config).build().await,
             Variant::Signed => {
                 builder
@@ -390,7 +452,7 @@ mod typed {
                     .await
                     .expect("the local PostgreSQL (.ci/services)")
                     // One table for every run: a killed bench server leaves nothing new behind.
-                    .with_table_name("bench_typed_sessions")
+                    .with_table_name(&format!("bench_typed_sessions{suffix}"))
                     .expect("a valid table name");
                 builder.backend(backend).config(config).build().await
             }
@@ -398,16 +460,12 @@ mod typed {
                 let backend = RedisBackend::connect(super::REDIS_URL)
                     .await
                     .expect("the local Redis (.ci/services)")
-                    .with_prefix("bench:typed:")
+                    .with_prefix(&format!("bench:typed{suffix}:"))
                     .expect("a valid prefix");
                 builder.backend(backend).config(config).build().await
             }
         }
-        .expect("a valid store");
-        Router::new()
-            .route("/count", get(count))
-            .route("/read", get(read))
-            .layer(SessionLayer::new(store))
+        .expect("a valid store")
     }
 }
 
