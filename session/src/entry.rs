@@ -49,6 +49,9 @@ struct Extras {
     /// The `#[session(index)]` value this server last checked `max_sessions_per_index` for
     /// (`None` before the first check).
     checked_index: Mutex<Option<Option<String>>>,
+    /// The dirty bits of the fields a save on this server is writing right now (taken from
+    /// `Slot::unsaved` until it settles). Changed only under the value's lock.
+    saving: AtomicU64,
 }
 
 /// What the save lock guards: the record this server last wrote for the session (when it is
@@ -166,6 +169,20 @@ impl<T> Entry<T> {
 
     fn extras(&self) -> &Extras {
         self.extras.get_or_init(Box::default)
+    }
+
+    /// The fields a save on this server is writing right now: a newer stored copy read
+    /// meanwhile must not replace them, as it must not replace unsaved ones. Read and set under
+    /// the value's lock.
+    pub(crate) fn saving(&self) -> u64 {
+        self.extras
+            .get()
+            .map_or(0, |extras| extras.saving.load(Ordering::Relaxed))
+    }
+
+    /// Notes the fields a save attempt took over (0 once it settles); under the value's lock.
+    pub(crate) fn set_saving(&self, fields: u64) {
+        self.extras().saving.store(fields, Ordering::Relaxed);
     }
 
     pub(crate) fn has_consent(&self) -> bool {

@@ -120,7 +120,7 @@ impl<T: SessionData> StoreInner<T> {
     }
 
     /// Reads the backend's newer copy of the session under `id` into the cached entry, keeping
-    /// this server's unsaved writes. `false` when the record is gone. A newer copy this server
+    /// this server's unsaved writes and those a save in flight is writing. `false` when the record is gone. A newer copy this server
     /// cannot read (written with a key it lacks or in a newer format during a rolling change, or
     /// damaged) is never merged nor saved over: the cached entry is dropped and
     /// [`StoreError::Unreadable`] returned. Nothing is taken once the entry has moved to
@@ -144,7 +144,8 @@ impl<T: SessionData> StoreInner<T> {
         }
         match stored.decoded {
             Ok((_, value)) => {
-                let keep = slot.unsaved;
+                // A save in flight here may yet lose its race: its fields stay too.
+                let keep = slot.unsaved | entry.saving();
                 slot.value.merge_stored(value, keep);
                 slot.version = stored.version;
                 Ok(true)

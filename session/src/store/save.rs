@@ -253,9 +253,12 @@ impl<T: SessionData> StoreInner<T> {
     ) -> Result<(), StoreError> {
         let now = now_millis();
         let snapshot = self.snapshot(&mut entry.lock(), entry, now, id, None, None)?;
+        *last_write = None;
+        let unsettled = Unsettled::new(entry, snapshot.in_flight);
         let outcome = backend
             .save(&snapshot.key, &snapshot.record, None, now)
             .await;
+        unsettled.settled();
         // A conflict would take a live record under a fresh random id.
         if self.settle(entry, &snapshot, outcome, now)? {
             *last_write = kept(snapshot);
@@ -341,9 +344,14 @@ impl<T: SessionData> StoreInner<T> {
                 let (id, expected) = (slot.id, (slot.version != 0).then_some(slot.version));
                 self.snapshot(&mut slot, entry, now, id, expected, last_write.as_ref())?
             };
+            // Until this attempt settles there is no record to copy from: should it be dropped
+            // mid-write (the client went away), the next save encodes every field again.
+            *last_write = None;
+            let unsettled = Unsettled::new(entry, snapshot.in_flight);
             let outcome = backend
                 .save(&snapshot.key, &snapshot.record, snapshot.expected, now)
                 .await;
+            unsettled.settled();
             if self.settle(entry, &snapshot, outcome, now)? {
                 tracing::Span::current().record("attempts", attempts);
                 *last_write = kept(snapshot);
@@ -380,6 +388,7 @@ impl<T: SessionData> StoreInner<T> {
         now: u64,
     ) -> Result<bool, StoreError> {
         let mut slot = entry.lock();
+        entry.set_saving(0);
         match outcome {
             Ok(SaveOutcome::Saved) => {
                 #[cfg(feature = "key-store")]
@@ -471,8 +480,42 @@ impl<T: SessionData> StoreInner<T> {
             },
             expected,
             writes: slot.writes,
-            in_flight: std::mem::take(&mut slot.unsaved),
+            in_flight: {
+                let taken = std::mem::take(&mut slot.unsaved);
+                entry.set_saving(taken);
+                taken
+            },
         })
+    }
+}
+
+/// A save attempt between its snapshot and its settling: if it is dropped there (its request
+/// was cancelled), the unsaved-field bits it took go back to the entry (and stop counting as
+/// being saved), so that a later save that loses a race still keeps those fields over the
+/// stored copy.
+struct Unsettled<'a, T> {
+    entry: &'a Entry<T>,
+    in_flight: u64,
+}
+
+impl<'a, T> Unsettled<'a, T> {
+    fn new(entry: &'a Entry<T>, in_flight: u64) -> Self {
+        Self { entry, in_flight }
+    }
+
+    /// The attempt's outcome is about to be settled, which books the bits itself.
+    fn settled(mut self) {
+        self.in_flight = 0;
+    }
+}
+
+impl<T> Drop for Unsettled<'_, T> {
+    fn drop(&mut self) {
+        if self.in_flight != 0 {
+            let mut slot = self.entry.lock();
+            slot.unsaved |= self.in_flight;
+            self.entry.set_saving(0);
+        }
     }
 }
 

@@ -389,6 +389,56 @@ pub async fn one_field_saves_of_a_large_session_keep_every_field<F: Fixture>(fix
     );
 }
 
+/// A newer stored copy read while a save of this server is on its way (a touch finds another
+/// server's write) must not replace the fields that save is writing: should the save then lose
+/// its race, it would retry with the stored values and drop an acknowledged write.
+pub async fn a_newer_copy_read_during_a_save_keeps_the_fields_being_saved<F: Fixture>(fixture: &F) {
+    let backend = Instrumented::new(fixture.backend());
+    let gate = backend.gate();
+    let touching = config().with_touch_interval(Duration::from_millis(1));
+    let first = app(&store(backend, touching).await);
+    let second = server(fixture).await;
+    let mut browser = Browser::new(&first);
+    assert_eq!(browser.get("/").await.body, "1");
+    let cookie = cookie_of(&browser);
+
+    gate.close();
+    let increment = tokio::spawn({
+        let (first, cookie) = (first.clone(), cookie.clone());
+        async move { get_with_cookie(&first, "/", &cookie).await }
+    });
+    for _ in 0..500 {
+        if gate.waiting() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(gate.waiting(), 1, "the increment's save waits at the gate");
+    let noted = get_with_cookie(&second, "/note?text=elsewhere", &cookie).await;
+    assert_eq!(noted.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let during = tokio::time::timeout(
+        Duration::from_secs(5),
+        get_with_cookie(&first, "/peek", &cookie),
+    )
+    .await
+    .expect("a read does not wait for a save");
+    gate.open();
+    let both = "2 Some(\"elsewhere\") None long_term=false";
+    assert_eq!(
+        during.body, both,
+        "the touch took the note and kept the count"
+    );
+
+    let incremented = increment.await.unwrap();
+    assert_eq!(
+        (incremented.status, incremented.body.as_str()),
+        (StatusCode::OK, "2")
+    );
+    let third = server(fixture).await;
+    assert_eq!(get_with_cookie(&third, "/peek", &cookie).await.body, both);
+}
+
 /// Another server that keeps saving first: the save retries (reload, merge, compare-and-set)
 /// for as long as the burst lasts, here more races than any small fixed limit, then stores this
 /// request's write on top of the rival's record.
@@ -1117,6 +1167,7 @@ macro_rules! e2e_suite {
             destroy_deletes_the_record,
             two_stores_keep_each_others_writes_to_different_fields,
             one_field_saves_of_a_large_session_keep_every_field,
+            a_newer_copy_read_during_a_save_keeps_the_fields_being_saved,
             two_stores_on_one_field_last_writer_wins,
             a_save_outlasts_a_burst_of_another_servers_wins,
             schema_evolution_keeps_stored_sessions_readable,

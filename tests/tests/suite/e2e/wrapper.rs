@@ -1,5 +1,5 @@
 //! A backend wrapper that counts round trips, can be switched "down", can fail a number of
-//! deletes, and can play a rival server that saves first.
+//! deletes, can play a rival server that saves first, and can hold saves at a gate.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -12,6 +12,41 @@ pub struct Instrumented<B> {
     down: Arc<AtomicBool>,
     deletes_to_fail: Arc<AtomicUsize>,
     rival: Rival,
+    gate: Gate,
+}
+
+/// A handle on the wrapper's gate: while it is closed, saves wait before they reach the
+/// backend, as a slow write would.
+#[derive(Clone, Default)]
+pub struct Gate {
+    closed: Arc<AtomicBool>,
+    waiting: Arc<AtomicUsize>,
+}
+
+impl Gate {
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    pub fn open(&self) {
+        self.closed.store(false, Ordering::SeqCst);
+    }
+
+    /// How many saves are waiting at the gate.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    async fn pass(&self) {
+        if !self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        while self.closed.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[derive(Clone)]
@@ -84,7 +119,13 @@ impl<B> Instrumented<B> {
             down: Arc::default(),
             deletes_to_fail: Arc::default(),
             rival: Rival::default(),
+            gate: Gate::default(),
         }
+    }
+
+    /// The gate saves wait at while it is closed.
+    pub fn gate(&self) -> Gate {
+        self.gate.clone()
     }
 
     /// A rival server that saves first while it has wins left.
@@ -135,6 +176,7 @@ impl<B: SessionBackend> SessionBackend for Instrumented<B> {
         expected_version: Option<u64>,
         now: u64,
     ) -> Result<SaveOutcome, BackendError> {
+        self.gate.pass().await;
         self.enter()?;
         if expected_version.is_some() && self.rival.takes_a_win() {
             // The rival's write, a round trip's time before ours: the stored record, one
