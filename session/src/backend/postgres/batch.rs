@@ -6,8 +6,11 @@
 //! one statement, one transaction, one flush. Every save keeps its own compare-and-set (the
 //! statement checks each row's expected version and answers which rows it wrote), and each
 //! caller is answered only after the commit. A save of a key already in the statement waits
-//! for the next one, and a key always goes to the same lane, so two statements in flight never
-//! touch the same row (no lock waits between lanes, no deadlocks).
+//! for the next one, and a key always goes to the same lane, so two statements of one server in
+//! flight never touch the same row. Each statement writes its rows in key order, as every other
+//! server's statements do, so that two servers saving the same sessions at once wait for each
+//! other rather than deadlock (and should PostgreSQL still report a deadlock, the saves run one
+//! by one).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -163,12 +166,14 @@ impl Lane {
     }
 }
 
-/// The lane a key's saves go to: always the same one for a key.
+/// The lane a key's saves go to: always the same one for a key. Keys are hex digests, so their
+/// last digit spreads them evenly.
 fn lane_of(key: &StorageKey) -> usize {
     key.as_str()
-        .bytes()
+        .chars()
         .next_back()
-        .map_or(0, |last| usize::from(last) % LANES)
+        .and_then(|last| last.to_digit(16))
+        .map_or(0, |digit| digit as usize % LANES)
 }
 
 /// Sends the queued saves a statement at a time until every clone of the backend is gone.
@@ -193,16 +198,33 @@ async fn run_lane(pool: PgPool, mut queue: mpsc::Receiver<PendingSave>) {
         // once), and so does a save on another table.
         let sql = Arc::clone(&batch[0].sql);
         let mut keys = HashSet::with_capacity(batch.len());
-        let (this, next): (Vec<_>, Vec<_>) = batch
+        let (mut this, next): (Vec<_>, Vec<_>) = batch
             .drain(..)
             .partition(|save| Arc::ptr_eq(&save.sql, &sql) && keys.insert(save.key.clone()));
         waiting = next;
+        this.sort_unstable_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
         run_batch(&pool, &sql, this).await;
     }
 }
 
-/// Runs one statement and answers its saves. When PostgreSQL refuses the statement itself (a
-/// value one row cannot hold), each save runs alone, so that one bad row fails only itself.
+/// Whether PostgreSQL refused a statement for something its rows carry (a value a column cannot
+/// hold: SQLSTATE classes 22, 23, 54) or for meeting another server's statement (a deadlock or
+/// serialisation failure, class 40): run alone, each save then fails or succeeds on its own.
+/// Anything else (the connection, the server's state) would fail each save alike.
+fn worth_running_alone(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(error) = error else {
+        return false;
+    };
+    error.code().is_some_and(|code| {
+        ["22", "23", "54", "40"]
+            .iter()
+            .any(|class| code.starts_with(class))
+    })
+}
+
+/// Runs one statement and answers its saves. When PostgreSQL refuses the statement for
+/// something one row carries, or for a deadlock with another server, each save runs alone
+/// (see [`worth_running_alone`]).
 async fn run_batch(pool: &PgPool, sql: &str, batch: Vec<PendingSave>) {
     match execute(pool, sql, &batch).await {
         Ok(written) => {
@@ -211,7 +233,7 @@ async fn run_batch(pool: &PgPool, sql: &str, batch: Vec<PendingSave>) {
                 let _ = save.answer.send(Ok(done));
             }
         }
-        Err(error) if batch.len() > 1 && matches!(error, sqlx::Error::Database(_)) => {
+        Err(error) if batch.len() > 1 && worth_running_alone(&error) => {
             for save in batch {
                 let alone = execute(pool, sql, std::slice::from_ref(&save)).await;
                 let answer = alone.map(|written| !written.is_empty()).map_err(Arc::new);
