@@ -21,8 +21,11 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use crate::SessionId;
-use crate::backend::{BackendError, MAX_VERSION, Record, SaveOutcome, SessionBackend, StorageKey};
+use crate::backend::{
+    BackendError, FieldSave, MAX_VERSION, Record, SaveOutcome, SessionBackend, StorageKey,
+};
 use crate::clock::now_millis;
+use crate::record::{Encoded, Meta, Reuse};
 
 const SECOND: u64 = 1_000;
 const HOUR: u64 = 3_600 * SECOND;
@@ -38,8 +41,10 @@ const RACERS: u64 = 20;
 ///
 /// It covers schema creation (twice), round trips (including a 256 KiB record), missing keys,
 /// compare-and-set versions and conflicts, the top of the version range, touch, expiry, purge,
-/// delete, count, key listing, delete-all, and 20 concurrent saves racing from one version
-/// (exactly one may win).
+/// delete, count, key listing, delete-all, 20 concurrent saves racing from one version
+/// (exactly one may win), and saves through
+/// [`save_fields`](SessionBackend::save_fields) that carry only some changed fields, mixed with
+/// whole saves.
 pub async fn check<B: SessionBackend>(backend: &B) {
     schema(backend).await;
     round_trip(backend).await;
@@ -55,6 +60,7 @@ pub async fn check<B: SessionBackend>(backend: &B) {
     index(backend).await;
     racing_inserts(backend).await;
     racing_updates(backend).await;
+    field_saves(backend).await;
     delete_all(backend).await;
 }
 
@@ -477,6 +483,95 @@ async fn race<B: SessionBackend>(
     )
     .await;
     one_winner(check, backend, key, now, &records, outcomes).await;
+}
+
+/// A record as the store encodes it, of three fields (a count, a note, 300 bytes of text),
+/// copying from `previous` the members of the fields outside `changed` (by position).
+fn fields_record(count: u64, note: &str, previous: Option<&Encoded>, changed: u64) -> Encoded {
+    let meta = Meta {
+        created_at: 1,
+        long_term: count.is_multiple_of(2),
+        schema: 0,
+    };
+    let reuse = previous.map(|previous| Reuse { previous, changed });
+    let blob = "0123456789".repeat(30);
+    crate::record::encode(meta, None, false, 0b111, reuse, |fields| {
+        fields.write("count", &count)?;
+        fields.write("note", note)?;
+        fields.write("blob", &blob)
+    })
+    .expect("plain fields encode")
+}
+
+/// Saves `encoded` at `version` through `save_fields`; what the backend answers.
+async fn save_encoded<B: SessionBackend>(
+    check: &str,
+    backend: &B,
+    key: &StorageKey,
+    encoded: &Encoded,
+    (version, expires_at): (u64, u64),
+    expected_version: Option<u64>,
+    now: u64,
+) -> (Record, SaveOutcome) {
+    let record = record(&encoded.data, version, expires_at);
+    let fields = FieldSave::new(
+        &record,
+        encoded.head_end,
+        &encoded.names,
+        &encoded.spans,
+        encoded.copied,
+    )
+    .expect("the encoder cuts its own record");
+    let outcome = ok(
+        check,
+        backend
+            .save_fields(key, &fields, expected_version, now)
+            .await,
+    );
+    (record, outcome)
+}
+
+async fn field_saves<B: SessionBackend>(backend: &B) {
+    let check = "save_fields writes what a whole save of its record writes";
+    let now = now_millis();
+    let key = fresh_key();
+    let at = |version| (version, now + HOUR);
+
+    let first = fields_record(1, "first", None, 0);
+    let (record, outcome) = save_encoded(check, backend, &key, &first, at(1), None, now).await;
+    equal(check, "a new record", outcome, SaveOutcome::Saved);
+    expect_load(check, backend, &key, now, Some(&record)).await;
+
+    // Only the count changed: the other members are copied, and may be left unwritten.
+    let second = fields_record(2, "first", Some(&first), 0b001);
+    let (record, outcome) = save_encoded(check, backend, &key, &second, at(2), Some(1), now).await;
+    equal(check, "one changed field", outcome, SaveOutcome::Saved);
+    expect_load(check, backend, &key, now, Some(&record)).await;
+
+    let stale = fields_record(3, "stale", Some(&second), 0b011);
+    let (_, outcome) = save_encoded(check, backend, &key, &stale, at(3), Some(1), now).await;
+    equal(
+        check,
+        "a stale expected version",
+        outcome,
+        SaveOutcome::Conflict,
+    );
+    expect_load(check, backend, &key, now, Some(&record)).await;
+
+    // A whole save in between: the next partial save must not build on what it replaced.
+    let whole = fields_record(3, "whole", None, 0);
+    let replaced = self::record(&whole.data, 3, now + HOUR);
+    saved(check, backend, &key, &replaced, Some(2), now).await;
+    let fourth = fields_record(4, "whole", Some(&whole), 0b001);
+    let (record, outcome) = save_encoded(check, backend, &key, &fourth, at(4), Some(3), now).await;
+    equal(check, "after a whole save", outcome, SaveOutcome::Saved);
+    expect_load(check, backend, &key, now, Some(&record)).await;
+
+    let fifth = fields_record(5, "last", Some(&fourth), 0b011);
+    let (record, outcome) = save_encoded(check, backend, &key, &fifth, at(5), Some(4), now).await;
+    equal(check, "two changed fields", outcome, SaveOutcome::Saved);
+    expect_load(check, backend, &key, now, Some(&record)).await;
+    ok(check, backend.delete(&key).await);
 }
 
 async fn delete_all<B: SessionBackend>(backend: &B) {

@@ -26,6 +26,7 @@ pub mod conformance;
 )]
 mod convert;
 mod error;
+mod fields;
 pub(crate) mod key;
 #[cfg(feature = "mongodb")]
 mod mongodb;
@@ -54,6 +55,7 @@ mod table_name;
 pub use self::redis::RedisBackend;
 pub use change::{Change, ChangeFeed};
 pub use error::BackendError;
+pub use fields::{FieldSave, Member};
 pub use key::StorageKey;
 #[cfg(feature = "mongodb")]
 pub use mongodb::MongoBackend;
@@ -292,6 +294,25 @@ pub trait SessionBackend: Send + Sync + 'static {
         expected_version: Option<u64>,
         now: u64,
     ) -> impl Future<Output = Result<SaveOutcome, BackendError>> + Send;
+
+    /// [`save`](Self::save), given the record cut into its fields with the changed ones marked
+    /// (see [`FieldSave`]): a backend that stores fields apart can write only those, under the
+    /// same compare-and-set. The store saves through this method; the default writes
+    /// [`FieldSave::record`] whole with [`save`](Self::save).
+    ///
+    /// An override must leave storage as `save` of the whole record would, as
+    /// [`load`](Self::load) and every other method see it, and fall back to a whole write when
+    /// the stored copy is not in a form it can update in part (written by `save`, or by an
+    /// older version).
+    fn save_fields(
+        &self,
+        key: &StorageKey,
+        fields: &FieldSave<'_>,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> impl Future<Output = Result<SaveOutcome, BackendError>> + Send {
+        self.save(key, fields.record(), expected_version, now)
+    }
 
     /// Moves a live record's expiry to `expires_at`, leaving its data and version alone; returns
     /// its version, or `None` if there is no live record under `key`. A stored version that

@@ -25,8 +25,11 @@ pub struct FieldWriter<'a> {
     unwritten: u64,
     /// The record written last, whose members may be copied.
     reuse: Option<Reuse<'a>>,
-    /// Where each member written so far lies in `json`.
+    /// Where each member written so far lies in `json`, and its field's stored name.
     spans: Vec<Range<usize>>,
+    names: Vec<&'static str>,
+    /// One bit per member (by position) copied from the last record.
+    copied: u64,
 }
 
 /// Why a session could not be encoded: a field's `Serialize` failed (a map with non-string keys,
@@ -44,7 +47,13 @@ pub struct EncodeError {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Encoded {
     pub(crate) data: String,
+    /// Where the envelope's head ends and its fields begin.
+    pub(crate) head_end: usize,
     pub(crate) spans: Vec<Range<usize>>,
+    /// Each member's field name, by position.
+    pub(crate) names: Vec<&'static str>,
+    /// One bit per member (by position) copied unchanged from the previous record.
+    pub(crate) copied: u64,
 }
 
 /// The last record written and the fields written since (their dirty bits): the members of
@@ -144,6 +153,8 @@ impl FieldWriter<'_> {
             .and_then(|reuse| reuse.unchanged(bit, position));
         if let Some(previous) = copied {
             self.json.push_str(previous);
+            // A session has at most 64 fields (one dirty bit each).
+            self.copied |= 1_u64 << (position & 63);
         } else {
             let error = |source: serde_json::Error| EncodeError {
                 field: key,
@@ -155,6 +166,7 @@ impl FieldWriter<'_> {
             serde_json::to_writer(&mut sink, value).map_err(error)?;
         }
         self.spans.push(start..self.json.len());
+        self.names.push(key);
         Ok(())
     }
 }
@@ -200,6 +212,8 @@ pub(crate) fn encode(
         unwritten: persisted,
         reuse,
         spans: Vec::with_capacity(persisted.count_ones() as usize),
+        names: Vec::with_capacity(persisted.count_ones() as usize),
+        copied: 0,
     };
     if seal_all {
         let mut writer = fields(String::with_capacity(128), None);
@@ -214,7 +228,7 @@ pub(crate) fn encode(
             })?;
         return Ok(Encoded {
             data: format!("{head}\"{SEALED}\":\"{sealed}\"}}"),
-            spans: Vec::new(),
+            ..Encoded::default()
         });
     }
     let capacity = reuse.map_or(128, |reuse| reuse.previous.data.len() + 64);
@@ -226,6 +240,9 @@ pub(crate) fn encode(
     writer.json.push_str("}}");
     Ok(Encoded {
         data: writer.json,
+        head_end: head.len(),
         spans: writer.spans,
+        names: writer.names,
+        copied: writer.copied,
     })
 }

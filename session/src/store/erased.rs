@@ -4,7 +4,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::backend::{BackendError, ChangeFeed, Record, SaveOutcome, SessionBackend, StorageKey};
+use crate::backend::{
+    BackendError, ChangeFeed, FieldSave, Record, SaveOutcome, SessionBackend, StorageKey,
+};
 use crate::observe;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BackendError>> + Send + 'a>>;
@@ -14,10 +16,10 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BackendError>> + S
 pub(crate) trait DynBackend: Send + Sync + 'static {
     fn create_schema(&self) -> BoxFuture<'_, ()>;
     fn load<'a>(&'a self, key: &'a StorageKey, now: u64) -> BoxFuture<'a, Option<Record>>;
-    fn save<'a>(
+    fn save_fields<'a>(
         &'a self,
         key: &'a StorageKey,
-        record: &'a Record,
+        fields: &'a FieldSave<'a>,
         expected_version: Option<u64>,
         now: u64,
     ) -> BoxFuture<'a, SaveOutcome>;
@@ -115,17 +117,17 @@ impl<B: SessionBackend> DynBackend for Limited<B> {
         )
     }
 
-    fn save<'a>(
+    fn save_fields<'a>(
         &'a self,
         key: &'a StorageKey,
-        record: &'a Record,
+        fields: &'a FieldSave<'a>,
         expected_version: Option<u64>,
         now: u64,
     ) -> BoxFuture<'a, SaveOutcome> {
         self.limit(
             "save",
             "saving a session",
-            SessionBackend::save(&self.backend, key, record, expected_version, now),
+            SessionBackend::save_fields(&self.backend, key, fields, expected_version, now),
         )
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tracing::field::Empty;
 
-use crate::backend::{BackendError, Record, SaveOutcome, StorageKey};
+use crate::backend::{BackendError, FieldSave, Record, SaveOutcome, StorageKey};
 use crate::clock::now_millis;
 use crate::data::SessionData;
 use crate::entry::{Ending, Entry, LastWrite, Slot};
@@ -38,8 +38,9 @@ struct Snapshot {
     /// `id`'s storage key, hashed once per attempt for both the encryption and the write.
     key: StorageKey,
     record: Record,
-    /// Where each field's member lies in `record.data`, for the next save to copy from.
-    spans: Vec<std::ops::Range<usize>>,
+    /// How `record.data` is cut into fields (its own `data` left empty): for a backend that
+    /// writes only the changed ones, and for the next save to copy from.
+    layout: Encoded,
     expected: Option<u64>,
     /// The write counter the record carries.
     writes: u64,
@@ -256,7 +257,7 @@ impl<T: SessionData> StoreInner<T> {
         *last_write = None;
         let unsettled = Unsettled::new(entry, snapshot.in_flight);
         let outcome = backend
-            .save(&snapshot.key, &snapshot.record, None, now)
+            .save_fields(&snapshot.key, &snapshot.fields(), None, now)
             .await;
         unsettled.settled();
         // A conflict would take a live record under a fresh random id.
@@ -349,7 +350,7 @@ impl<T: SessionData> StoreInner<T> {
             *last_write = None;
             let unsettled = Unsettled::new(entry, snapshot.in_flight);
             let outcome = backend
-                .save(&snapshot.key, &snapshot.record, snapshot.expected, now)
+                .save_fields(&snapshot.key, &snapshot.fields(), snapshot.expected, now)
                 .await;
             unsettled.settled();
             if self.settle(entry, &snapshot, outcome, now)? {
@@ -450,7 +451,7 @@ impl<T: SessionData> StoreInner<T> {
                 changed: slot.unsaved,
             });
         let sealer = self.sealer(&key);
-        let Encoded { data, spans } = record::encode(
+        let mut layout = record::encode(
             meta,
             sealer,
             self.encrypt_all,
@@ -458,6 +459,7 @@ impl<T: SessionData> StoreInner<T> {
             reuse,
             |fields| slot.value.encode(fields),
         )?;
+        let data = std::mem::take(&mut layout.data);
         let version = expected.map_or(Some(1), |version| version.checked_add(1));
         let Some(version) = version else {
             return Err(BackendError::new(
@@ -469,7 +471,7 @@ impl<T: SessionData> StoreInner<T> {
         Ok(Snapshot {
             id,
             key,
-            spans,
+            layout,
             record: Record {
                 data,
                 version,
@@ -519,17 +521,37 @@ impl<T> Drop for Unsettled<'_, T> {
     }
 }
 
+impl Snapshot {
+    /// The record with its fields shown one by one (or whole, when it shows none).
+    fn fields(&self) -> FieldSave<'_> {
+        let layout = &self.layout;
+        FieldSave::new(
+            &self.record,
+            layout.head_end,
+            &layout.names,
+            &layout.spans,
+            layout.copied,
+        )
+        .unwrap_or_else(|| FieldSave::whole(&self.record))
+    }
+}
+
 /// What a written `snapshot` leaves for the next save to copy from: the record, when it is
 /// long enough to be worth keeping.
 fn kept(snapshot: Snapshot) -> Option<LastWrite> {
-    let worth_keeping =
-        snapshot.record.data.len() >= KEEP_RECORDS_FROM && !snapshot.spans.is_empty();
-    worth_keeping.then_some(LastWrite {
-        id: snapshot.id,
-        version: snapshot.record.version,
-        encoded: Encoded {
-            data: snapshot.record.data,
-            spans: snapshot.spans,
-        },
+    let Snapshot {
+        id,
+        record,
+        mut layout,
+        ..
+    } = snapshot;
+    let worth_keeping = record.data.len() >= KEEP_RECORDS_FROM && !layout.spans.is_empty();
+    worth_keeping.then(|| {
+        layout.data = record.data;
+        LastWrite {
+            id,
+            version: record.version,
+            encoded: layout,
+        }
     })
 }
