@@ -10,7 +10,7 @@ use redis::{Client, RedisError, Script};
 
 use crate::backend::convert::{millis_to_db, version_to_db};
 use crate::backend::{
-    BackendError, Change, ChangeFeed, Record, SaveOutcome, SessionBackend, StorageKey,
+    BackendError, Change, ChangeFeed, FieldSave, Record, SaveOutcome, SessionBackend, StorageKey,
     readable_version,
 };
 
@@ -23,6 +23,28 @@ const CHANGES_BUFFER: usize = 1024;
 /// How many keys one `SCAN` step asks for.
 const SCAN_BATCH: usize = 500;
 
+/// The Lua that reads a session's record from its hash: the `d` field, or, for a session
+/// stored field by field ([`RedisBackend::with_partial_writes`]), its head `h` and one field per
+/// session field (`f00`, `f01`, … by position, each holding that field's `"name":value`),
+/// joined in order into the very record that was saved.
+const STORED_DATA: &str = r#"
+local function stored_data(key, d, h)
+  if d or not h then return d end
+  local all = redis.call('HGETALL', key)
+  local names, members = {}, {}
+  for n = 1, #all, 2 do
+    if string.sub(all[n], 1, 1) == 'f' then
+      names[#names + 1] = all[n]
+      members[all[n]] = all[n + 1]
+    end
+  end
+  table.sort(names)
+  local ordered = {}
+  for n, name in ipairs(names) do ordered[n] = members[name] end
+  return h .. '"fields":{' .. table.concat(ordered, ',') .. '}}'
+end
+"#;
+
 /// The session under a key, read in one step so the fields and the expiry belong to the same
 /// write. Answers nil for no key, else `{expiry, type, d, v}`: the fields (nil when missing) are
 /// read only from a hash, since any other command on a key of another type fails, and a
@@ -33,8 +55,8 @@ local expiry = redis.call('PEXPIRETIME', KEYS[1])
 if expiry == -2 then return false end
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'hash' then return {expiry, kind, false, false, false} end
-local fields = redis.call('HMGET', KEYS[1], 'd', 'v', 'i')
-return {expiry, kind, fields[1], fields[2], fields[3]}
+local fields = redis.call('HMGET', KEYS[1], 'd', 'v', 'i', 'h')
+return {expiry, kind, stored_data(KEYS[1], fields[1], fields[4]), fields[2], fields[3]}
 ";
 
 /// The Lua that keeps a session's index set (`<prefix>index:<value>`, the storage keys of the
@@ -57,9 +79,11 @@ end
 ///
 /// Every server-side step costs the one Redis all servers share, so the common save (a live
 /// session replaced) takes five: read the expiry, read the version and index (`pcall`: a key
-/// of another type answers an error instead of failing the script, so no `TYPE` first), write
+/// of another type answers `WRONGTYPE`, a conflict, instead of failing the script, so no
+/// `TYPE` first; any other error is the script's), write
 /// the fields in place, set the expiry, announce. A leftover past its expiry is deleted first,
-/// whatever its type; the `i` field goes only when the index does.
+/// whatever its type, and so is a session stored field by field (a hash holds one layout);
+/// the `i` field goes only when the index does.
 const SAVE_SCRIPT: &str = r"
 -- KEYS[1]: the session key.
 -- ARGV: expected version ('' for none), data, new version, expires_at, now (unix ms), the
@@ -69,18 +93,24 @@ local expiry = redis.call('PEXPIRETIME', KEYS[1])
 local live = expiry == -1 or expiry > tonumber(ARGV[5])
 local current = false
 local old_index = false
+local by_field = false
 if live then
-  local fields = redis.pcall('HMGET', KEYS[1], 'v', 'i')
-  if fields.err or not fields[1] then return 0 end
+  local fields = redis.pcall('HMGET', KEYS[1], 'v', 'i', 'h')
+  if fields.err then
+    if string.find(fields.err, 'WRONGTYPE', 1, true) then return 0 end
+    return redis.error_reply(fields.err)
+  end
+  if not fields[1] then return 0 end
   current = fields[1]
   old_index = fields[2]
+  by_field = fields[3]
 end
 if ARGV[1] == '' then
   if current then return 0 end
 elseif current ~= ARGV[1] then
   return 0
 end
-if not live and expiry ~= -2 then redis.call('DEL', KEYS[1]) end
+if (not live and expiry ~= -2) or by_field then redis.call('DEL', KEYS[1]) end
 if ARGV[8] == '' then
   redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', ARGV[3])
   if old_index then redis.call('HDEL', KEYS[1], 'i') end
@@ -97,6 +127,65 @@ if ARGV[8] ~= '' then
   extend_set(set, ARGV[4])
 end
 redis.call('PUBLISH', ARGV[6], ARGV[7])
+return 1
+";
+
+/// [`SAVE_SCRIPT`] for a session stored field by field ([`RedisBackend::with_partial_writes`]):
+/// the hash holds `v`, `i`, the record's head `h` and one `f<position>` per field. A partial save
+/// writes only the fields it carries, and answers 2 (writing nothing) when the stored session
+/// is not stored field by field, so the caller sends every field; a whole save replaces the
+/// hash.
+const SAVE_FIELDS_SCRIPT: &str = r"
+-- KEYS[1]: the session key.
+-- ARGV: expected version ('' for none), new version, expires_at, now (unix ms), the changes
+-- channel, the announcement, the index value ('' for none), the index set prefix, the storage
+-- key, '1' for a partial save ('' for a whole one), the head, then hash field and member
+-- pairs.
+local expiry = redis.call('PEXPIRETIME', KEYS[1])
+local live = expiry == -1 or expiry > tonumber(ARGV[4])
+local current = false
+local old_index = false
+local by_field = false
+if live then
+  local fields = redis.pcall('HMGET', KEYS[1], 'v', 'i', 'h')
+  if fields.err then
+    if string.find(fields.err, 'WRONGTYPE', 1, true) then return 0 end
+    return redis.error_reply(fields.err)
+  end
+  if not fields[1] then return 0 end
+  current = fields[1]
+  old_index = fields[2]
+  by_field = fields[3]
+end
+if ARGV[1] == '' then
+  if current then return 0 end
+elseif current ~= ARGV[1] then
+  return 0
+end
+local partial = ARGV[10] ~= ''
+if partial and not by_field then return 2 end
+if not partial and expiry ~= -2 then redis.call('DEL', KEYS[1]) end
+local write = {'v', ARGV[2], 'h', ARGV[11]}
+if ARGV[7] ~= '' then
+  write[#write + 1] = 'i'
+  write[#write + 1] = ARGV[7]
+end
+for n = 12, #ARGV, 2 do
+  write[#write + 1] = ARGV[n]
+  write[#write + 1] = ARGV[n + 1]
+end
+redis.call('HSET', KEYS[1], unpack(write))
+if partial and old_index and ARGV[7] == '' then redis.call('HDEL', KEYS[1], 'i') end
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+if old_index and old_index ~= ARGV[7] then
+  redis.call('SREM', ARGV[8] .. old_index, ARGV[9])
+end
+if ARGV[7] ~= '' then
+  local set = ARGV[8] .. ARGV[7]
+  redis.call('SADD', set, ARGV[9])
+  extend_set(set, ARGV[3])
+end
+redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 ";
 
@@ -122,9 +211,10 @@ for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local expiry = redis.call('PEXPIRETIME', key)
   local live = (expiry == -1 or expiry > tonumber(ARGV[1]))
     and redis.call('TYPE', key).ok == 'hash'
-  local fields = live and redis.call('HMGET', key, 'd', 'v', 'i')
-  if fields and fields[3] == ARGV[3] and fields[1] and fields[2] then
-    table.insert(found, {member, expiry, fields[1], fields[2], fields[3]})
+  local fields = live and redis.call('HMGET', key, 'd', 'v', 'i', 'h')
+  local data = fields and stored_data(key, fields[1], fields[4])
+  if fields and fields[3] == ARGV[3] and data and fields[2] then
+    table.insert(found, {member, expiry, data, fields[2], fields[3]})
   elseif not live or (fields and fields[3] ~= ARGV[3]) then
     redis.call('SREM', KEYS[1], member)
   end
@@ -160,7 +250,9 @@ return {1, version}
 /// A session lives under the key `<prefix><storage key>` (prefix `typed_session:` unless
 /// changed with [`with_prefix`](Self::with_prefix)) as a hash with fields `d` (the encoded
 /// session) and `v` (its version), and expires by itself at its `expires_at` through
-/// `PEXPIREAT`, so [`delete_expired`](SessionBackend::delete_expired) has nothing to do.
+/// `PEXPIREAT`, so [`delete_expired`](SessionBackend::delete_expired) has nothing to do. With
+/// [`with_partial_writes`](Self::with_partial_writes) the encoded session is kept field by
+/// field instead (`h` and `f00`, `f01`, …), and a save writes only the changed fields.
 /// Loads, saves and touches are Lua scripts, atomic on the server. Counting, listing and
 /// [`delete_all`](SessionBackend::delete_all) walk the prefix with `SCAN`, never `KEYS` or
 /// `FLUSHDB`: every key under the prefix belongs to this backend, and no other key is touched.
@@ -187,12 +279,15 @@ pub struct RedisBackend {
     scripts: Arc<Scripts>,
     /// This instance's tag in its announcements, so that its own are left out of its feed.
     origin: Arc<str>,
+    /// Sessions are written field by field (see [`with_partial_writes`](Self::with_partial_writes)).
+    partial_writes: bool,
 }
 
 /// The scripts, hashed once; the server compiles each once and runs it by hash afterwards.
 struct Scripts {
     load: Script,
     save: Script,
+    save_fields: Script,
     touch: Script,
     delete: Script,
     find: Script,
@@ -207,11 +302,12 @@ struct Scripts {
 impl Scripts {
     fn new(prefix: &str) -> Self {
         Self {
-            load: Script::new(LOAD_SCRIPT),
+            load: Script::new(&format!("{STORED_DATA}{LOAD_SCRIPT}")),
             save: Script::new(&format!("{EXTEND_SET}{SAVE_SCRIPT}")),
+            save_fields: Script::new(&format!("{EXTEND_SET}{SAVE_FIELDS_SCRIPT}")),
             touch: Script::new(&format!("{EXTEND_SET}{TOUCH_SCRIPT}")),
             delete: Script::new(DELETE_SCRIPT),
-            find: Script::new(FIND_SCRIPT),
+            find: Script::new(&format!("{STORED_DATA}{FIND_SCRIPT}")),
             scan_pattern: format!("{prefix}*"),
             index_prefix: format!("{prefix}index:"),
             channel: format!("{prefix}changes"),
@@ -258,7 +354,73 @@ impl RedisBackend {
             prefix: DEFAULT_PREFIX.into(),
             scripts: Arc::new(Scripts::new(DEFAULT_PREFIX)),
             origin: uuid::Uuid::new_v4().simple().to_string().into(),
+            partial_writes: false,
         }
+    }
+
+    /// Stores each session field in a hash field of its own, so that a save writes only the
+    /// fields that changed: a one-field change to a session holding a large cart sends and
+    /// stores that field, not the cart. Off by default.
+    ///
+    /// Every version from this one reads sessions stored either way, and a save meeting a
+    /// session stored the other way rewrites it whole. Versions before it cannot read a
+    /// session stored field by field (to them it is damaged, and its visitor gets a fresh
+    /// session), so on several servers turn this on once every server runs this version or a
+    /// later one. A store sealing whole records (`with_encrypt_all`) writes them whole all the
+    /// same.
+    ///
+    /// ```no_run
+    /// use typed_session::backend::RedisBackend;
+    ///
+    /// # async fn run() -> Result<(), typed_session::backend::BackendError> {
+    /// let backend = RedisBackend::connect("redis://127.0.0.1:6379")
+    ///     .await?
+    ///     .with_partial_writes(true);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_partial_writes(self, enabled: bool) -> Self {
+        Self {
+            partial_writes: enabled,
+            ..self
+        }
+    }
+
+    /// One run of the field-by-field save script: `partial` sends only the changed fields.
+    /// Answers the script's 1 (written), 0 (conflict) or 2 (not stored field by field).
+    async fn save_by_field(
+        &self,
+        key: &StorageKey,
+        fields: &FieldSave<'_>,
+        expected_version: Option<u64>,
+        now: u64,
+        partial: bool,
+    ) -> Result<i64, BackendError> {
+        let record = fields.record();
+        let mut conn = self.manager.clone();
+        let mut invocation = self.scripts.save_fields.key(self.key_name(key));
+        invocation
+            .arg(expected_version.map_or_else(String::new, |v| v.to_string()))
+            .arg(version_to_db(record.version)?.to_string())
+            .arg(millis_to_db(record.expires_at))
+            .arg(millis_to_db(now))
+            .arg(&self.scripts.channel)
+            .arg(self.announcement(key, Some(record.version)))
+            .arg(record.index.as_deref().unwrap_or(""))
+            .arg(&self.scripts.index_prefix)
+            .arg(key.as_str())
+            .arg(if partial { "1" } else { "" })
+            .arg(fields.head());
+        for (position, member) in fields.members().enumerate() {
+            if member.changed || !partial {
+                invocation.arg(format!("f{position:02}")).arg(member.json);
+            }
+        }
+        invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| BackendError::new("saving a session", e))
     }
 
     /// Stores sessions under `prefix` instead: printable ASCII without spaces, and none of the
@@ -447,6 +609,31 @@ impl SessionBackend for RedisBackend {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| BackendError::new("saving a session", e))?;
+        Ok(SaveOutcome::written(written == 1))
+    }
+
+    /// With [`with_partial_writes`](RedisBackend::with_partial_writes): the session field by
+    /// field, only the changed fields when the stored session is the one this save replaces
+    /// and is stored that way (else every field). Without it, [`save`](SessionBackend::save).
+    async fn save_fields(
+        &self,
+        key: &StorageKey,
+        fields: &FieldSave<'_>,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<SaveOutcome, BackendError> {
+        if !self.partial_writes || fields.members().len() == 0 {
+            return self.save(key, fields.record(), expected_version, now).await;
+        }
+        let partial = fields.is_partial() && expected_version.is_some();
+        let mut written = self
+            .save_by_field(key, fields, expected_version, now, partial)
+            .await?;
+        if written == 2 {
+            written = self
+                .save_by_field(key, fields, expected_version, now, false)
+                .await?;
+        }
         Ok(SaveOutcome::written(written == 1))
     }
 

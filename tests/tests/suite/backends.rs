@@ -274,6 +274,13 @@ mod mysql {
     }
 }
 
+/// Redis storing each session field apart (`with_partial_writes`): the whole end-to-end suite.
+mod redis_by_field {
+    use crate::common::storage::Redis;
+
+    crate::e2e_suite!(Redis::by_field);
+}
+
 mod redis {
     use redis::AsyncCommands;
     use redis::aio::ConnectionManager;

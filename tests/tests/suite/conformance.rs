@@ -139,6 +139,16 @@ async fn redis_conforms_and_keeps_to_its_prefix() {
 }
 
 #[tokio::test]
+async fn redis_storing_fields_apart_conforms() {
+    let Some(fixture) = Redis::by_field().await else {
+        return;
+    };
+    let outcome = run_suite(&fixture.backend()).await;
+    fixture.cleanup().await;
+    finish(outcome);
+}
+
+#[tokio::test]
 async fn redis_reports_malformed_records_as_errors() {
     let Some(fixture) = Redis::new().await else {
         return;

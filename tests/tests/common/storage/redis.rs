@@ -12,6 +12,14 @@ pub struct Redis {
 }
 
 impl Redis {
+    /// Sessions stored field by field (`RedisBackend::with_partial_writes`).
+    pub async fn by_field() -> Option<Self> {
+        let fixture = Self::new().await?;
+        Some(Self {
+            backend: fixture.backend.with_partial_writes(true),
+        })
+    }
+
     pub async fn new() -> Option<Self> {
         let url = redis_url()?;
         let prefix = format!("{}:", unique_name("typed_session_test_"));
@@ -57,7 +65,17 @@ impl Fixture for Redis {
         let mut conn = self.connection();
         let mut records = Vec::new();
         for name in self.keys().await {
-            let data: String = conn.hget(&name, "d").await.unwrap();
+            let fields: std::collections::BTreeMap<String, String> =
+                conn.hgetall(&name).await.unwrap();
+            // Whole (`d`), or field by field: the head, then the fields in position order.
+            let data = fields.get("d").cloned().unwrap_or_else(|| {
+                let members: Vec<&str> = fields
+                    .iter()
+                    .filter(|(field, _)| field.starts_with('f'))
+                    .map(|(_, member)| member.as_str())
+                    .collect();
+                format!("{}\"fields\":{{{}}}}}", fields["h"], members.join(","))
+            });
             let key = name.strip_prefix(self.prefix()).unwrap().to_owned();
             records.push((key, data));
         }
