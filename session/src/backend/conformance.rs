@@ -493,7 +493,10 @@ fn fields_record(count: u64, note: &str, previous: Option<&Encoded>, changed: u6
         long_term: count.is_multiple_of(2),
         schema: 0,
     };
-    let reuse = previous.map(|previous| Reuse { previous, changed });
+    let reuse = previous.map(|previous| Reuse {
+        previous: previous.clone(),
+        changed,
+    });
     let blob = "0123456789".repeat(30);
     crate::record::encode(meta, None, false, 0b111, reuse, |fields| {
         fields.write("count", &count)?;

@@ -1,7 +1,8 @@
 //! Writing a record: the envelope, and each persisted field as one `"key":value` member. A
-//! save can hand over the record it wrote last, with the fields written since: every other
-//! member is copied from it instead of encoded again, so a one-field change to a session
-//! holding a large value costs what the change costs, not what the session weighs.
+//! save can hand over the record it wrote last, with the fields written since: that record is
+//! patched in place, every other member left where it is instead of encoded again, so a
+//! one-field change to a session holding a large value costs what the change costs, not what
+//! the session weighs (when the changed member keeps its length, not even a copy of the rest).
 
 use std::io;
 use std::ops::Range;
@@ -23,8 +24,11 @@ pub struct FieldWriter<'a> {
     /// The persisted fields not written yet, one bit each (`SessionData::PERSISTED`). Fields
     /// are written in declaration order, so the lowest bit is the field being written.
     unwritten: u64,
-    /// The record written last, whose members may be copied.
-    reuse: Option<Reuse<'a>>,
+    /// The last record's members and the fields changed since, when `json` is that record
+    /// being patched in place.
+    patch: Option<Patch>,
+    /// Where a changed member is encoded before it replaces the old one.
+    scratch: String,
     /// Where each member written so far lies in `json`, and its field's stored name.
     spans: Vec<Range<usize>>,
     names: Vec<&'static str>,
@@ -56,23 +60,20 @@ pub(crate) struct Encoded {
     pub(crate) copied: u64,
 }
 
-/// The last record written and the fields written since (their dirty bits): the members of
-/// all other fields are copied from it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Reuse<'a> {
-    pub(crate) previous: &'a Encoded,
+/// The last record written and the fields written since (their dirty bits): the record is
+/// patched, the members of all other fields kept as they are.
+#[derive(Debug, Clone)]
+pub(crate) struct Reuse {
+    pub(crate) previous: Encoded,
     pub(crate) changed: u64,
 }
 
-impl<'a> Reuse<'a> {
-    /// The previous member of the `position`th field, whose dirty bit is `bit`, if unchanged.
-    fn unchanged(self, bit: u64, position: usize) -> Option<&'a str> {
-        if self.changed & bit != 0 {
-            return None;
-        }
-        let span = self.previous.spans.get(position)?;
-        self.previous.data.get(span.clone())
-    }
+/// The state of a record being patched: where its members were, and how far the members still
+/// to come have moved since.
+struct Patch {
+    spans: Vec<Range<usize>>,
+    changed: u64,
+    moved: isize,
 }
 
 impl FieldWriter<'_> {
@@ -132,7 +133,8 @@ impl FieldWriter<'_> {
         self.member(key, value, true)
     }
 
-    /// Appends the next field's member: copied when `reusable` and unchanged, else encoded.
+    /// Writes the next field's member: kept in place when patching, `reusable` and unchanged;
+    /// else encoded, over the old member when patching, appended otherwise.
     fn member<V: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
@@ -141,34 +143,67 @@ impl FieldWriter<'_> {
     ) -> Result<(), EncodeError> {
         let bit = self.unwritten & self.unwritten.wrapping_neg();
         self.unwritten &= !bit;
-        if !self.empty {
-            self.json.push(',');
-        }
-        self.empty = false;
-        let start = self.json.len();
         let position = self.spans.len();
-        let copied = self
-            .reuse
-            .filter(|_| reusable)
-            .and_then(|reuse| reuse.unchanged(bit, position));
-        if let Some(previous) = copied {
-            self.json.push_str(previous);
-            // A session has at most 64 fields (one dirty bit each).
-            self.copied |= 1_u64 << (position & 63);
-        } else {
-            let error = |source: serde_json::Error| EncodeError {
-                field: key,
-                source: source.into(),
-            };
-            let mut sink = Utf8Sink(&mut self.json);
-            serde_json::to_writer(&mut sink, key).map_err(error)?;
-            sink.0.push(':');
-            serde_json::to_writer(&mut sink, value).map_err(error)?;
-        }
-        self.spans.push(start..self.json.len());
+        let span = match &mut self.patch {
+            Some(patch) => {
+                let old = patch
+                    .spans
+                    .get(position)
+                    .cloned()
+                    .ok_or_else(|| EncodeError {
+                        field: key,
+                        source: "the record being patched has fewer fields".into(),
+                    })?;
+                let start = old.start.saturating_add_signed(patch.moved);
+                let end = old.end.saturating_add_signed(patch.moved);
+                if reusable && patch.changed & bit == 0 {
+                    // A session has at most 64 fields (one dirty bit each).
+                    self.copied |= 1_u64 << (position & 63);
+                    start..end
+                } else {
+                    self.scratch.clear();
+                    encode_member(&mut self.scratch, key, value)?;
+                    self.json.replace_range(start..end, &self.scratch);
+                    patch.moved += length_change(end - start, self.scratch.len());
+                    start..start + self.scratch.len()
+                }
+            }
+            None => {
+                if !self.empty {
+                    self.json.push(',');
+                }
+                let start = self.json.len();
+                encode_member(&mut self.json, key, value)?;
+                start..self.json.len()
+            }
+        };
+        self.empty = false;
+        self.spans.push(span);
         self.names.push(key);
         Ok(())
     }
+}
+
+/// Appends `"key":value` to `json`.
+fn encode_member<V: Serialize + ?Sized>(
+    json: &mut String,
+    key: &'static str,
+    value: &V,
+) -> Result<(), EncodeError> {
+    let error = |source: serde_json::Error| EncodeError {
+        field: key,
+        source: source.into(),
+    };
+    let mut sink = Utf8Sink(json);
+    serde_json::to_writer(&mut sink, key).map_err(error)?;
+    sink.0.push(':');
+    serde_json::to_writer(&mut sink, value).map_err(error)
+}
+
+/// How far what follows a piece moves when `old` bytes become `new`.
+fn length_change(old: usize, new: usize) -> isize {
+    let grown = isize::try_from(new.abs_diff(old)).unwrap_or(isize::MAX);
+    if new >= old { grown } else { -grown }
 }
 
 /// Lets serde_json write into a `String`. It writes UTF-8 only, in pieces cut at ASCII bytes,
@@ -190,27 +225,29 @@ impl io::Write for Utf8Sink<'_> {
 
 /// Encodes a session: the envelope with `write_fields` filling the `fields` object, whose
 /// `persisted` fields (their dirty bits) it writes in order. With `seal_all`, the whole
-/// `fields` object is encrypted into `sealed` instead. With `reuse`, unchanged plain members
-/// are copied from the last record.
+/// `fields` object is encrypted into `sealed` instead. With `reuse` (a record of the same
+/// fields), that record is patched: its head and changed members replaced, unchanged plain
+/// members left in place.
 pub(crate) fn encode(
     meta: super::Meta,
     sealer: Option<Sealer<'_>>,
     seal_all: bool,
     persisted: u64,
-    reuse: Option<Reuse<'_>>,
+    reuse: Option<Reuse>,
     write_fields: impl FnOnce(&mut FieldWriter<'_>) -> Result<(), EncodeError>,
 ) -> Result<Encoded, EncodeError> {
     let head = format!(
         "{{\"format\":{FORMAT},\"schema\":{},\"created\":{},\"long_term\":{},",
         meta.schema, meta.created_at, meta.long_term
     );
-    let fields = |json: String, reuse| FieldWriter {
+    let fields = |json: String, patch: Option<Patch>| FieldWriter {
         json,
         empty: true,
         sealer,
         seal_fields: !seal_all,
         unwritten: persisted,
-        reuse,
+        patch,
+        scratch: String::new(),
         spans: Vec::with_capacity(persisted.count_ones() as usize),
         names: Vec::with_capacity(persisted.count_ones() as usize),
         copied: 0,
@@ -231,13 +268,39 @@ pub(crate) fn encode(
             ..Encoded::default()
         });
     }
-    let capacity = reuse.map_or(128, |reuse| reuse.previous.data.len() + 64);
-    let mut json = String::with_capacity(capacity.max(head.len() + 16));
-    json.push_str(&head);
-    json.push_str("\"fields\":{");
-    let mut writer = fields(json, reuse);
-    write_fields(&mut writer)?;
-    writer.json.push_str("}}");
+    let patchable = reuse.filter(|reuse| {
+        let previous = &reuse.previous;
+        previous.spans.len() == persisted.count_ones() as usize
+            && previous.data.is_char_boundary(previous.head_end)
+    });
+    let mut writer = if let Some(Reuse { previous, changed }) = patchable {
+        let mut json = previous.data;
+        json.replace_range(..previous.head_end, &head);
+        let moved = length_change(previous.head_end, head.len());
+        let patch = Patch {
+            spans: previous.spans,
+            changed,
+            moved,
+        };
+        let mut writer = fields(json, Some(patch));
+        write_fields(&mut writer)?;
+        writer
+    } else {
+        let mut json = String::with_capacity(128);
+        json.push_str(&head);
+        json.push_str("\"fields\":{");
+        let mut writer = fields(json, None);
+        write_fields(&mut writer)?;
+        writer.json.push_str("}}");
+        writer
+    };
+    if writer.spans.len() != persisted.count_ones() as usize && writer.patch.is_some() {
+        return Err(EncodeError {
+            field: "(record)",
+            source: "the record being patched has more fields".into(),
+        });
+    }
+    writer.patch = None;
     Ok(Encoded {
         data: writer.json,
         head_end: head.len(),

@@ -208,7 +208,7 @@ fn encoded_reusing(
     meta: Meta,
     sealing: Sealing,
     fields: &[(&'static str, Value, bool)],
-    reuse: Option<Reuse<'_>>,
+    reuse: Option<Reuse>,
 ) -> Encoded {
     let sealer = match sealing {
         Sealing::None => None,
@@ -390,7 +390,7 @@ proptest! {
                 changed |= 1 << position;
             }
         }
-        let reuse = Reuse { previous: &last, changed };
+        let reuse = Reuse { previous: last.clone(), changed };
         let copied = encoded_reusing(&ring, after, sealing, &now, Some(reuse));
         let afresh = encoded_reusing(&ring, after, sealing, &now, None);
         if matches!(sealing, Sealing::None) {

@@ -343,11 +343,11 @@ impl<T: SessionData> StoreInner<T> {
                     return Err(ended_unsaved(entry));
                 }
                 let (id, expected) = (slot.id, (slot.version != 0).then_some(slot.version));
-                self.snapshot(&mut slot, entry, now, id, expected, last_write.as_ref())?
+                // Taken: until this attempt settles there is no record to patch, so should it
+                // be dropped mid-write (the client went away), the next save encodes every
+                // field again.
+                self.snapshot(&mut slot, entry, now, id, expected, last_write.take())?
             };
-            // Until this attempt settles there is no record to copy from: should it be dropped
-            // mid-write (the client went away), the next save encodes every field again.
-            *last_write = None;
             let unsettled = Unsettled::new(entry, snapshot.in_flight);
             let outcome = backend
                 .save_fields(&snapshot.key, &snapshot.fields(), snapshot.expected, now)
@@ -426,8 +426,8 @@ impl<T: SessionData> StoreInner<T> {
 
     /// The record to write for `entry` now under `id`, replacing version `expected` (`None`: a
     /// new record), taken under its lock (so the long-term flag, the value and the write counter
-    /// agree). The members of fields unchanged since `last_write` are copied from it, when it
-    /// is the record being replaced.
+    /// agree). When `last_write` is the record being replaced, it is patched: only the fields
+    /// changed since are encoded.
     fn snapshot(
         &self,
         slot: &mut Slot<T>,
@@ -435,7 +435,7 @@ impl<T: SessionData> StoreInner<T> {
         now: u64,
         id: SessionId,
         expected: Option<u64>,
-        last_write: Option<&LastWrite>,
+        last_write: Option<LastWrite>,
     ) -> Result<Snapshot, StoreError> {
         let long_term = entry.is_long_term();
         let meta = Meta {
@@ -447,7 +447,7 @@ impl<T: SessionData> StoreInner<T> {
         let reuse = last_write
             .filter(|last| last.id == id && Some(last.version) == expected)
             .map(|last| Reuse {
-                previous: &last.encoded,
+                previous: last.encoded,
                 changed: slot.unsaved,
             });
         let sealer = self.sealer(&key);
