@@ -71,11 +71,51 @@ local function extend_set(set, expires_at)
 end
 ";
 
-/// Compare-and-set write. `v` is compared as text: both sides are canonical decimals, and no
-/// version is ever turned into a Lua number (a double, which cannot tell versions above 2^53
-/// apart) or added to here. A live key that is not a session hash with a version is damage:
-/// never written over, it answers a conflict, so the store reloads, finds it malformed and
-/// drops its cached copy.
+/// The Lua both save scripts share: the compare-and-set check, and the upkeep of the index
+/// sets. `v` is compared as text: both sides are canonical decimals, and no version is ever
+/// turned into a Lua number (a double, which cannot tell versions above 2^53 apart) or added
+/// to here. A live key that is not a session hash with a version is damage: never written
+/// over, it fails the check (a conflict), so the store reloads, finds it malformed and drops
+/// its cached copy. `HMGET` runs under `pcall`: a key of another type answers `WRONGTYPE`,
+/// which is that damage, so no `TYPE` first; any other error is raised.
+const SAVE_STEPS: &str = r"
+-- Whether the live session under key is at version expected ('' for none) at now: then also
+-- its expiry, whether it is live, its index value and its head (stored field by field).
+local function expected_holds(key, expected, now)
+  local expiry = redis.call('PEXPIRETIME', key)
+  local live = expiry == -1 or expiry > tonumber(now)
+  local current, old_index, by_field = false, false, false
+  if live then
+    local fields = redis.pcall('HMGET', key, 'v', 'i', 'h')
+    if fields.err then
+      if string.find(fields.err, 'WRONGTYPE', 1, true) then return false end
+      error(fields.err)
+    end
+    if not fields[1] then return false end
+    current, old_index, by_field = fields[1], fields[2], fields[3]
+  end
+  if expected == '' then
+    if current then return false end
+  elseif current ~= expected then
+    return false
+  end
+  return true, expiry, live, old_index, by_field
+end
+
+-- Moves member (a storage key) from the set of old_index to the set of index ('' for none).
+local function keep_index(member, old_index, index, index_prefix, expires_at)
+  if old_index and old_index ~= index then
+    redis.call('SREM', index_prefix .. old_index, member)
+  end
+  if index ~= '' then
+    local set = index_prefix .. index
+    redis.call('SADD', set, member)
+    extend_set(set, expires_at)
+  end
+end
+";
+
+/// Compare-and-set write of the whole record (see [`SAVE_STEPS`] for the check).
 ///
 /// Every server-side step costs the one Redis all servers share, so the common save (a live
 /// session replaced) takes five: read the expiry, read the version and index (`pcall`: a key
@@ -89,27 +129,8 @@ const SAVE_SCRIPT: &str = r"
 -- ARGV: expected version ('' for none), data, new version, expires_at, now (unix ms), the
 -- changes channel, the announcement, the index value ('' for none), the index set prefix, the
 -- storage key.
-local expiry = redis.call('PEXPIRETIME', KEYS[1])
-local live = expiry == -1 or expiry > tonumber(ARGV[5])
-local current = false
-local old_index = false
-local by_field = false
-if live then
-  local fields = redis.pcall('HMGET', KEYS[1], 'v', 'i', 'h')
-  if fields.err then
-    if string.find(fields.err, 'WRONGTYPE', 1, true) then return 0 end
-    return redis.error_reply(fields.err)
-  end
-  if not fields[1] then return 0 end
-  current = fields[1]
-  old_index = fields[2]
-  by_field = fields[3]
-end
-if ARGV[1] == '' then
-  if current then return 0 end
-elseif current ~= ARGV[1] then
-  return 0
-end
+local holds, expiry, live, old_index, by_field = expected_holds(KEYS[1], ARGV[1], ARGV[5])
+if not holds then return 0 end
 if (not live and expiry ~= -2) or by_field then redis.call('DEL', KEYS[1]) end
 if ARGV[8] == '' then
   redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', ARGV[3])
@@ -118,14 +139,7 @@ else
   redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', ARGV[3], 'i', ARGV[8])
 end
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-if old_index and old_index ~= ARGV[8] then
-  redis.call('SREM', ARGV[9] .. old_index, ARGV[10])
-end
-if ARGV[8] ~= '' then
-  local set = ARGV[9] .. ARGV[8]
-  redis.call('SADD', set, ARGV[10])
-  extend_set(set, ARGV[4])
-end
+keep_index(ARGV[10], old_index, ARGV[8], ARGV[9], ARGV[4])
 redis.call('PUBLISH', ARGV[6], ARGV[7])
 return 1
 ";
@@ -141,27 +155,8 @@ const SAVE_FIELDS_SCRIPT: &str = r"
 -- channel, the announcement, the index value ('' for none), the index set prefix, the storage
 -- key, '1' for a partial save ('' for a whole one), the head, then hash field and member
 -- pairs.
-local expiry = redis.call('PEXPIRETIME', KEYS[1])
-local live = expiry == -1 or expiry > tonumber(ARGV[4])
-local current = false
-local old_index = false
-local by_field = false
-if live then
-  local fields = redis.pcall('HMGET', KEYS[1], 'v', 'i', 'h')
-  if fields.err then
-    if string.find(fields.err, 'WRONGTYPE', 1, true) then return 0 end
-    return redis.error_reply(fields.err)
-  end
-  if not fields[1] then return 0 end
-  current = fields[1]
-  old_index = fields[2]
-  by_field = fields[3]
-end
-if ARGV[1] == '' then
-  if current then return 0 end
-elseif current ~= ARGV[1] then
-  return 0
-end
+local holds, expiry, live, old_index, by_field = expected_holds(KEYS[1], ARGV[1], ARGV[4])
+if not holds then return 0 end
 local partial = ARGV[10] ~= ''
 if partial and not by_field then return 2 end
 if not partial and expiry ~= -2 then redis.call('DEL', KEYS[1]) end
@@ -177,14 +172,7 @@ end
 redis.call('HSET', KEYS[1], unpack(write))
 if partial and old_index and ARGV[7] == '' then redis.call('HDEL', KEYS[1], 'i') end
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-if old_index and old_index ~= ARGV[7] then
-  redis.call('SREM', ARGV[8] .. old_index, ARGV[9])
-end
-if ARGV[7] ~= '' then
-  local set = ARGV[8] .. ARGV[7]
-  redis.call('SADD', set, ARGV[9])
-  extend_set(set, ARGV[3])
-end
+keep_index(ARGV[9], old_index, ARGV[7], ARGV[8], ARGV[3])
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 ";
@@ -303,8 +291,8 @@ impl Scripts {
     fn new(prefix: &str) -> Self {
         Self {
             load: Script::new(&format!("{STORED_DATA}{LOAD_SCRIPT}")),
-            save: Script::new(&format!("{EXTEND_SET}{SAVE_SCRIPT}")),
-            save_fields: Script::new(&format!("{EXTEND_SET}{SAVE_FIELDS_SCRIPT}")),
+            save: Script::new(&format!("{EXTEND_SET}{SAVE_STEPS}{SAVE_SCRIPT}")),
+            save_fields: Script::new(&format!("{EXTEND_SET}{SAVE_STEPS}{SAVE_FIELDS_SCRIPT}")),
             touch: Script::new(&format!("{EXTEND_SET}{TOUCH_SCRIPT}")),
             delete: Script::new(DELETE_SCRIPT),
             find: Script::new(&format!("{STORED_DATA}{FIND_SCRIPT}")),
