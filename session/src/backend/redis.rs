@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, RedisError, Script};
+use redis::{Client, RedisError, Script, ScriptInvocation};
 
 use crate::backend::convert::{millis_to_db, version_to_db};
 use crate::backend::{
@@ -151,29 +151,27 @@ return 1
 /// hash.
 const SAVE_FIELDS_SCRIPT: &str = r"
 -- KEYS[1]: the session key.
--- ARGV: expected version ('' for none), new version, expires_at, now (unix ms), the changes
--- channel, the announcement, the index value ('' for none), the index set prefix, the storage
--- key, '1' for a partial save ('' for a whole one), the head, then hash field and member
--- pairs.
-local holds, expiry, live, old_index, by_field = expected_holds(KEYS[1], ARGV[1], ARGV[4])
+-- ARGV: as SAVE_SCRIPT's, with the record's head in place of its data, then '1' for a partial
+-- save ('' for a whole one), then hash field and member pairs.
+local holds, expiry, live, old_index, by_field = expected_holds(KEYS[1], ARGV[1], ARGV[5])
 if not holds then return 0 end
-local partial = ARGV[10] ~= ''
+local partial = ARGV[11] ~= ''
 if partial and not by_field then return 2 end
 if not partial and expiry ~= -2 then redis.call('DEL', KEYS[1]) end
-local write = {'v', ARGV[2], 'h', ARGV[11]}
-if ARGV[7] ~= '' then
+local write = {'v', ARGV[3], 'h', ARGV[2]}
+if ARGV[8] ~= '' then
   write[#write + 1] = 'i'
-  write[#write + 1] = ARGV[7]
+  write[#write + 1] = ARGV[8]
 end
 for n = 12, #ARGV, 2 do
   write[#write + 1] = ARGV[n]
   write[#write + 1] = ARGV[n + 1]
 end
 redis.call('HSET', KEYS[1], unpack(write))
-if partial and old_index and ARGV[7] == '' then redis.call('HDEL', KEYS[1], 'i') end
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-keep_index(ARGV[9], old_index, ARGV[7], ARGV[8], ARGV[3])
-redis.call('PUBLISH', ARGV[5], ARGV[6])
+if partial and old_index and ARGV[8] == '' then redis.call('HDEL', KEYS[1], 'i') end
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+keep_index(ARGV[10], old_index, ARGV[8], ARGV[9], ARGV[4])
+redis.call('PUBLISH', ARGV[6], ARGV[7])
 return 1
 ";
 
@@ -375,6 +373,31 @@ impl RedisBackend {
         }
     }
 
+    /// The arguments both save scripts begin with: the expected version, `data` (the record,
+    /// or the head of one stored field by field), the new version, expires_at, now, the changes
+    /// channel, the announcement, the index value, the index set prefix and the storage key.
+    fn save_arguments<'i, 's>(
+        &self,
+        invocation: &'i mut ScriptInvocation<'s>,
+        key: &StorageKey,
+        record: &Record,
+        data: &str,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<&'i mut ScriptInvocation<'s>, BackendError> {
+        Ok(invocation
+            .arg(expected_version.map_or_else(String::new, |v| v.to_string()))
+            .arg(data)
+            .arg(version_to_db(record.version)?.to_string())
+            .arg(millis_to_db(record.expires_at))
+            .arg(millis_to_db(now))
+            .arg(&self.scripts.channel)
+            .arg(self.announcement(key, Some(record.version)))
+            .arg(record.index.as_deref().unwrap_or(""))
+            .arg(&self.scripts.index_prefix)
+            .arg(key.as_str()))
+    }
+
     /// One run of the field-by-field save script: `partial` sends only the changed fields.
     /// Answers the script's 1 (written), 0 (conflict) or 2 (not stored field by field).
     async fn save_by_field(
@@ -385,21 +408,18 @@ impl RedisBackend {
         now: u64,
         partial: bool,
     ) -> Result<i64, BackendError> {
-        let record = fields.record();
         let mut conn = self.manager.clone();
         let mut invocation = self.scripts.save_fields.key(self.key_name(key));
-        invocation
-            .arg(expected_version.map_or_else(String::new, |v| v.to_string()))
-            .arg(version_to_db(record.version)?.to_string())
-            .arg(millis_to_db(record.expires_at))
-            .arg(millis_to_db(now))
-            .arg(&self.scripts.channel)
-            .arg(self.announcement(key, Some(record.version)))
-            .arg(record.index.as_deref().unwrap_or(""))
-            .arg(&self.scripts.index_prefix)
-            .arg(key.as_str())
-            .arg(if partial { "1" } else { "" })
-            .arg(fields.head());
+        let record = fields.record();
+        self.save_arguments(
+            &mut invocation,
+            key,
+            record,
+            fields.head(),
+            expected_version,
+            now,
+        )?
+        .arg(if partial { "1" } else { "" });
         for (position, member) in fields.members().enumerate() {
             if member.changed || !partial {
                 invocation.arg(format!("f{position:02}")).arg(member.json);
@@ -580,20 +600,16 @@ impl SessionBackend for RedisBackend {
         now: u64,
     ) -> Result<SaveOutcome, BackendError> {
         let mut conn = self.manager.clone();
+        let mut invocation = self.scripts.save.key(self.key_name(key));
         let written: i64 = self
-            .scripts
-            .save
-            .key(self.key_name(key))
-            .arg(expected_version.map_or_else(String::new, |v| v.to_string()))
-            .arg(record.data.as_str())
-            .arg(version_to_db(record.version)?.to_string())
-            .arg(millis_to_db(record.expires_at))
-            .arg(millis_to_db(now))
-            .arg(&self.scripts.channel)
-            .arg(self.announcement(key, Some(record.version)))
-            .arg(record.index.as_deref().unwrap_or(""))
-            .arg(&self.scripts.index_prefix)
-            .arg(key.as_str())
+            .save_arguments(
+                &mut invocation,
+                key,
+                record,
+                &record.data,
+                expected_version,
+                now,
+            )?
             .invoke_async(&mut conn)
             .await
             .map_err(|e| BackendError::new("saving a session", e))?;
