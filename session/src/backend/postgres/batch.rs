@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::announce::Announcer;
 use crate::backend::sql::{millis_to_db, version_to_db};
 use crate::backend::{BackendError, Record, SaveOutcome, StorageKey};
 
@@ -44,6 +45,14 @@ struct Lane {
     queue: Mutex<Option<mpsc::Sender<PendingSave>>>,
 }
 
+/// What a save announces once it committed, sent by the lane itself: an announcement must not
+/// depend on its caller still waiting (a request cancelled after the commit).
+pub(super) struct Announcement {
+    pub(super) announcer: Arc<Announcer>,
+    pub(super) channel: Arc<str>,
+    pub(super) payload: String,
+}
+
 /// A save waiting for its statement, with where to answer.
 struct PendingSave {
     sql: Arc<str>,
@@ -54,7 +63,23 @@ struct PendingSave {
     index: Option<String>,
     expected: Option<i64>,
     now: i64,
+    announcement: Announcement,
     answer: oneshot::Sender<Result<bool, Arc<sqlx::Error>>>,
+}
+
+impl PendingSave {
+    /// Announces the save if it was written, then answers its caller.
+    fn settle(self, pool: &PgPool, outcome: Result<bool, Arc<sqlx::Error>>) {
+        if matches!(outcome, Ok(true)) {
+            let Announcement {
+                announcer,
+                channel,
+                payload,
+            } = self.announcement;
+            announcer.announce(pool, &channel, payload);
+        }
+        let _ = self.answer.send(outcome);
+    }
 }
 
 /// The batch statement on table `t` (quoted). Binds arrays, one element per save: id, data,
@@ -93,7 +118,9 @@ pub(crate) fn statement(t: &str) -> String {
 }
 
 impl SaveBatcher {
-    /// Queues a compare-and-set save and answers once its statement committed (or failed).
+    /// Queues a compare-and-set save and answers once its statement committed (or failed);
+    /// the lane sends `announcement` once the save committed.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn save(
         &self,
         pool: &PgPool,
@@ -102,6 +129,7 @@ impl SaveBatcher {
         record: &Record,
         expected_version: Option<u64>,
         now: u64,
+        announcement: Announcement,
     ) -> Result<SaveOutcome, BackendError> {
         let context = "saving a session";
         let (answer, answered) = oneshot::channel();
@@ -114,6 +142,7 @@ impl SaveBatcher {
             index: record.index.clone(),
             expected: expected_version.map(version_to_db).transpose()?,
             now: millis_to_db(now),
+            announcement,
             answer,
         };
         let lane = &self.lanes[lane_of(key)];
@@ -230,20 +259,20 @@ async fn run_batch(pool: &PgPool, sql: &str, batch: Vec<PendingSave>) {
         Ok(written) => {
             for save in batch {
                 let done = written.contains(save.key.as_str());
-                let _ = save.answer.send(Ok(done));
+                save.settle(pool, Ok(done));
             }
         }
         Err(error) if batch.len() > 1 && worth_running_alone(&error) => {
             for save in batch {
                 let alone = execute(pool, sql, std::slice::from_ref(&save)).await;
-                let answer = alone.map(|written| !written.is_empty()).map_err(Arc::new);
-                let _ = save.answer.send(answer);
+                let outcome = alone.map(|written| !written.is_empty()).map_err(Arc::new);
+                save.settle(pool, outcome);
             }
         }
         Err(error) => {
             let error = Arc::new(error);
             for save in batch {
-                let _ = save.answer.send(Err(Arc::clone(&error)));
+                save.settle(pool, Err(Arc::clone(&error)));
             }
         }
     }

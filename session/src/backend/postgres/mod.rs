@@ -9,7 +9,7 @@ use std::sync::Arc;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use self::announce::Announcer;
-use self::batch::SaveBatcher;
+use self::batch::{Announcement, SaveBatcher};
 use crate::backend::sql::{
     Dialect, RecordRow, TableName, UpsertStatements, millis_to_db, record_from_row,
     shared_sql_constructors, shared_sql_methods, stored_count, stored_key, stored_version,
@@ -85,8 +85,13 @@ impl PostgresBackend {
         expected_version: Option<u64>,
         now: u64,
     ) -> Result<SaveOutcome, BackendError> {
-        let saved = self
-            .batcher
+        let origin = self.origin.as_deref().unwrap_or_default();
+        let announcement = Announcement {
+            announcer: Arc::clone(&self.announcer),
+            channel: Arc::clone(&self.statements.channel),
+            payload: format!("{key} {} {origin}", record.version),
+        };
+        self.batcher
             .save(
                 &self.pool,
                 &self.statements.save_batch,
@@ -94,17 +99,9 @@ impl PostgresBackend {
                 record,
                 expected_version,
                 now,
+                announcement,
             )
-            .await?;
-        if saved == SaveOutcome::Saved {
-            let origin = self.origin.as_deref().unwrap_or_default();
-            self.announcer.announce(
-                &self.pool,
-                &self.statements.channel,
-                format!("{key} {} {origin}", record.version),
-            );
-        }
-        Ok(saved)
+            .await
     }
 }
 
