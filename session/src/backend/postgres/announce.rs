@@ -1,14 +1,18 @@
 //! Announcements of committed saves to the other servers, sent in batches.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use sqlx::PgPool;
+use tokio::sync::mpsc::{self, error::TrySendError};
 
-/// Announces committed saves in batches, from a task of its own started at the first save.
+/// A save to announce: the channel and the payload.
+type Announcement = (Arc<str>, String);
+
+/// Announces committed saves in batches, from a task of its own started at the first save (and
+/// again if it is gone, as when the runtime that ran it shut down).
 #[derive(Debug, Default)]
 pub(super) struct Announcer {
-    /// (channel, payload) of each save to announce.
-    queue: OnceLock<tokio::sync::mpsc::Sender<(Arc<str>, String)>>,
+    queue: Mutex<Option<mpsc::Sender<Announcement>>>,
 }
 
 /// Saves whose announcements may wait for the batch in flight; past that they are dropped
@@ -20,26 +24,34 @@ const ANNOUNCE_BATCH: usize = 512;
 
 impl Announcer {
     pub(super) fn announce(&self, pool: &PgPool, channel: &Arc<str>, payload: String) {
-        let queue = self.queue.get_or_init(|| {
-            let (queue, pending) = tokio::sync::mpsc::channel(ANNOUNCE_BUFFER);
-            tokio::spawn(send_announcements(pool.clone(), pending));
-            queue
-        });
-        if queue.try_send((Arc::clone(channel), payload)).is_err() {
-            tracing::warn!(
-                "typed-session: a save's announcement was dropped (the queue is full or its \
-                 task is gone); other servers see it at their next touch"
-            );
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut announcement = (Arc::clone(channel), payload);
+        // At most twice: a task found gone is started again once.
+        for _ in 0..2 {
+            let sender = queue.get_or_insert_with(|| {
+                let (sender, pending) = mpsc::channel(ANNOUNCE_BUFFER);
+                tokio::spawn(send_announcements(pool.clone(), pending));
+                sender
+            });
+            match sender.try_send(announcement) {
+                Ok(()) => return,
+                Err(TrySendError::Full(_)) => break,
+                Err(TrySendError::Closed(back)) => {
+                    *queue = None;
+                    announcement = back;
+                }
+            }
         }
+        tracing::warn!(
+            "typed-session: a save's announcement was dropped (its queue is full, or its task cannot \
+             start); other servers see the save at their next touch"
+        );
     }
 }
 
 /// Sends what is queued, up to [`ANNOUNCE_BATCH`] in one `pg_notify` statement, until every
 /// clone of the backend is gone.
-async fn send_announcements(
-    pool: PgPool,
-    mut pending: tokio::sync::mpsc::Receiver<(Arc<str>, String)>,
-) {
+async fn send_announcements(pool: PgPool, mut pending: mpsc::Receiver<Announcement>) {
     let mut batch = Vec::with_capacity(ANNOUNCE_BATCH);
     while pending.recv_many(&mut batch, ANNOUNCE_BATCH).await > 0 {
         let (channels, payloads): (Vec<Arc<str>>, Vec<String>) = batch.drain(..).unzip();
