@@ -276,9 +276,49 @@ mod mysql {
 
 /// Redis storing each session field apart (`with_partial_writes`): the whole end-to-end suite.
 mod redis_by_field {
-    use crate::common::storage::Redis;
+    use crate::common::storage::{Fixture, Redis};
+    use crate::common::{Browser, get_with_cookie};
+    use crate::e2e::{app, config, store};
 
     crate::e2e_suite!(Redis::by_field);
+
+    /// A rolling change of the setting: servers with and without partial writes serve one
+    /// session in turn, each reading what the other stored and writing it its own way.
+    #[tokio::test]
+    async fn servers_with_and_without_partial_writes_share_sessions() {
+        let Some(fixture) = Redis::by_field().await else {
+            return;
+        };
+        // Each request confirms its session with Redis (as one after an announcement does),
+        // so that each server increments what the other stored.
+        let touching = || config().with_touch_interval(std::time::Duration::from_millis(1));
+        let by_field = app(&store(fixture.backend(), touching()).await);
+        let whole = app(&store(fixture.backend().with_partial_writes(false), touching()).await);
+        let long = "n".repeat(600);
+        let mut browser = Browser::new(&by_field);
+        browser.get(&format!("/note?text={long}")).await;
+        assert_eq!(browser.get("/").await.body, "1");
+        assert_eq!(browser.get("/").await.body, "2", "a partial save");
+        let cookie = format!("visit={}", browser.jar["visit"]);
+
+        let past_the_touch_interval = || tokio::time::sleep(std::time::Duration::from_millis(5));
+        past_the_touch_interval().await;
+        assert_eq!(get_with_cookie(&whole, "/", &cookie).await.body, "3");
+        past_the_touch_interval().await;
+        assert_eq!(
+            browser.get("/").await.body,
+            "4",
+            "over a session stored whole"
+        );
+        assert_eq!(browser.get("/").await.body, "5");
+        for server in [&whole, &by_field] {
+            let fresh_server = app(&store(fixture.backend(), config()).await);
+            let seen = get_with_cookie(&fresh_server, "/peek", &cookie).await.body;
+            assert_eq!(seen, format!("5 Some({long:?}) None long_term=false"));
+            assert_eq!(get_with_cookie(server, "/peek", &cookie).await.status, 200);
+        }
+        fixture.cleanup().await;
+    }
 }
 
 mod redis {
