@@ -175,6 +175,12 @@ redis.call('PUBLISH', ARGV[6], ARGV[7])
 return 1
 ";
 
+/// The save scripts' answer for a record written (0: a conflict).
+const WRITTEN: i64 = 1;
+
+/// [`SAVE_FIELDS_SCRIPT`]'s answer to a partial save of a session not stored field by field.
+const NOT_STORED_BY_FIELD: i64 = 2;
+
 /// Deletes a session (and its index set membership) and, if there was one, announces it.
 /// ARGV: the changes channel, the announcement, the index set prefix, the storage key.
 const DELETE_SCRIPT: &str = r"
@@ -399,7 +405,7 @@ impl RedisBackend {
     }
 
     /// One run of the field-by-field save script: `partial` sends only the changed fields.
-    /// Answers the script's 1 (written), 0 (conflict) or 2 (not stored field by field).
+    /// Answers [`WRITTEN`], 0 (a conflict) or [`NOT_STORED_BY_FIELD`].
     async fn save_by_field(
         &self,
         key: &StorageKey,
@@ -613,7 +619,7 @@ impl SessionBackend for RedisBackend {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| BackendError::new("saving a session", e))?;
-        Ok(SaveOutcome::written(written == 1))
+        Ok(SaveOutcome::written(written == WRITTEN))
     }
 
     /// With [`with_partial_writes`](RedisBackend::with_partial_writes): the session field by
@@ -630,15 +636,15 @@ impl SessionBackend for RedisBackend {
             return self.save(key, fields.record(), expected_version, now).await;
         }
         let partial = fields.is_partial() && expected_version.is_some();
-        let mut written = self
+        let mut answer = self
             .save_by_field(key, fields, expected_version, now, partial)
             .await?;
-        if written == 2 {
-            written = self
+        if answer == NOT_STORED_BY_FIELD {
+            answer = self
                 .save_by_field(key, fields, expected_version, now, false)
                 .await?;
         }
-        Ok(SaveOutcome::written(written == 1))
+        Ok(SaveOutcome::written(answer == WRITTEN))
     }
 
     async fn touch(

@@ -5,14 +5,30 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sqlx::PgPool;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
-/// A save to announce: the channel and the payload.
-type Announcement = (Arc<str>, String);
+/// A save waiting in the announcer's queue: the channel and the payload.
+type Queued = (Arc<str>, String);
+
+/// What a save announces once it committed: sent by the lane that committed it, so that an
+/// announcement never depends on its caller still waiting (a request cancelled after the
+/// commit).
+pub(super) struct Announcement {
+    pub(super) announcer: Arc<Announcer>,
+    pub(super) channel: Arc<str>,
+    pub(super) payload: String,
+}
+
+impl Announcement {
+    /// Queues it for the next `pg_notify` statement.
+    pub(super) fn send(self, pool: &PgPool) {
+        self.announcer.announce(pool, &self.channel, self.payload);
+    }
+}
 
 /// Announces committed saves in batches, from a task of its own started at the first save (and
 /// again if it is gone, as when the runtime that ran it shut down).
 #[derive(Debug, Default)]
 pub(super) struct Announcer {
-    queue: Mutex<Option<mpsc::Sender<Announcement>>>,
+    queue: Mutex<Option<mpsc::Sender<Queued>>>,
 }
 
 /// Saves whose announcements may wait for the batch in flight; past that they are dropped
@@ -23,7 +39,7 @@ const ANNOUNCE_BUFFER: usize = 4096;
 const ANNOUNCE_BATCH: usize = 512;
 
 impl Announcer {
-    pub(super) fn announce(&self, pool: &PgPool, channel: &Arc<str>, payload: String) {
+    fn announce(&self, pool: &PgPool, channel: &Arc<str>, payload: String) {
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let mut announcement = (Arc::clone(channel), payload);
         // At most twice: a task found gone is started again once.
@@ -51,7 +67,7 @@ impl Announcer {
 
 /// Sends what is queued, up to [`ANNOUNCE_BATCH`] in one `pg_notify` statement, until every
 /// clone of the backend is gone.
-async fn send_announcements(pool: PgPool, mut pending: mpsc::Receiver<Announcement>) {
+async fn send_announcements(pool: PgPool, mut pending: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(ANNOUNCE_BATCH);
     while pending.recv_many(&mut batch, ANNOUNCE_BATCH).await > 0 {
         let (channels, payloads): (Vec<Arc<str>>, Vec<String>) = batch.drain(..).unzip();

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::announce::Announcer;
+use super::announce::Announcement;
 use crate::backend::sql::{millis_to_db, version_to_db};
 use crate::backend::{BackendError, Record, SaveOutcome, StorageKey};
 
@@ -45,14 +45,6 @@ struct Lane {
     queue: Mutex<Option<mpsc::Sender<PendingSave>>>,
 }
 
-/// What a save announces once it committed, sent by the lane itself: an announcement must not
-/// depend on its caller still waiting (a request cancelled after the commit).
-pub(super) struct Announcement {
-    pub(super) announcer: Arc<Announcer>,
-    pub(super) channel: Arc<str>,
-    pub(super) payload: String,
-}
-
 /// A save waiting for its statement, with where to answer.
 struct PendingSave {
     sql: Arc<str>,
@@ -71,12 +63,7 @@ impl PendingSave {
     /// Announces the save if it was written, then answers its caller.
     fn settle(self, pool: &PgPool, outcome: Result<bool, Arc<sqlx::Error>>) {
         if matches!(outcome, Ok(true)) {
-            let Announcement {
-                announcer,
-                channel,
-                payload,
-            } = self.announcement;
-            announcer.announce(pool, &channel, payload);
+            self.announcement.send(pool);
         }
         let _ = self.answer.send(outcome);
     }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
-use self::announce::Announcer;
-use self::batch::{Announcement, SaveBatcher};
+use self::announce::{Announcement, Announcer};
+use self::batch::SaveBatcher;
 use crate::backend::sql::{
     Dialect, RecordRow, TableName, UpsertStatements, millis_to_db, record_from_row,
     shared_sql_constructors, shared_sql_methods, stored_count, stored_key, stored_version,
