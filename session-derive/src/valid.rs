@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use syn::GenericParam;
 use syn::ext::IdentExt;
 
-use crate::ast::Input;
+use crate::ast::{Field, Input};
 use crate::errors::Errors;
 
 /// A dirty bit per field in one `u64`.
@@ -90,29 +90,31 @@ fn check_field_count(input: &Input<'_>, errors: &mut Errors) {
     }
 }
 
+/// Reports every field after the first that carries the attribute `marker` finds.
+fn at_most_one<T: quote::ToTokens>(
+    input: &Input<'_>,
+    marker: impl for<'f> Fn(&'f Field<'_>) -> Option<&'f T>,
+    message: &str,
+    errors: &mut Errors,
+) {
+    for extra in input.fields.iter().filter_map(marker).skip(1) {
+        errors.spanned(extra, message);
+    }
+}
+
 fn check_attribute_combinations(input: &Input<'_>, errors: &mut Errors) {
-    let indexed: Vec<_> = input
-        .fields
-        .iter()
-        .filter_map(|field| field.attrs.index.as_ref())
-        .collect();
-    for extra in indexed.iter().skip(1) {
-        errors.spanned(
-            extra,
-            "only one field can be `index`: sessions are listed by one value (a user id)",
-        );
-    }
-    let csrf: Vec<_> = input
-        .fields
-        .iter()
-        .filter_map(|field| field.attrs.csrf.as_ref())
-        .collect();
-    for extra in csrf.iter().skip(1) {
-        errors.spanned(
-            extra,
-            "only one field can be `csrf`: a session has one CSRF secret",
-        );
-    }
+    at_most_one(
+        input,
+        |field| field.attrs.index.as_ref(),
+        "only one field can be `index`: sessions are listed by one value (a user id)",
+        errors,
+    );
+    at_most_one(
+        input,
+        |field| field.attrs.csrf.as_ref(),
+        "only one field can be `csrf`: a session has one CSRF secret",
+        errors,
+    );
     for field in &input.fields {
         check_csrf_field(field, errors);
         if let Some(flash) = &field.attrs.flash

@@ -37,19 +37,27 @@ fn key(field: &Field<'_>) -> syn::LitStr {
     syn::LitStr::new(&field.stored_key(), field.ty.span())
 }
 
+/// The `FieldWriter`/`FieldReader` method that stores or reads `field`: `verb` (`write` or
+/// `read`) for a plain field, `{verb}_sealed` for an encrypted one, `{verb}_secret` for the
+/// CSRF secret. Spanned at the field's type, so a missing `Serialize` or `Deserialize` points
+/// at the field.
+fn accessor(field: &Field<'_>, verb: &str) -> syn::Ident {
+    let name = if field.attrs.encrypt.is_some() {
+        format!("{verb}_sealed")
+    } else if field.attrs.csrf.is_some() {
+        format!("{verb}_secret")
+    } else {
+        verb.to_owned()
+    };
+    syn::Ident::new(&name, field.ty.span())
+}
+
 /// The statements of `encode`: one write per persisted field.
 pub(crate) fn encode_fields(input: &Input<'_>) -> Vec<TokenStream> {
     persisted(input)
         .map(|(_, field)| {
             let (ident, ty, key) = (field.ident, field.ty, key(field));
-            // Spanned at the type, so a missing `Serialize` points at the field.
-            let write = if field.attrs.encrypt.is_some() {
-                quote_spanned!(ty.span()=> write_sealed)
-            } else if field.attrs.csrf.is_some() {
-                quote_spanned!(ty.span()=> write_secret)
-            } else {
-                quote_spanned!(ty.span()=> write)
-            };
+            let write = accessor(field, "write");
             quote_spanned!(ty.span()=> __typed_session_fields.#write::<#ty>(#key, &self.#ident)?;)
         })
         .collect()
@@ -68,13 +76,7 @@ pub(crate) fn decode_fields(input: &Input<'_>) -> Vec<TokenStream> {
             let (ident, ty, key) = (field.ident, field.ty, key(field));
             let aliases = &field.attrs.aliases;
             let default = default_fn(field);
-            let read = if field.attrs.encrypt.is_some() {
-                quote_spanned!(ty.span()=> read_sealed)
-            } else if field.attrs.csrf.is_some() {
-                quote_spanned!(ty.span()=> read_secret)
-            } else {
-                quote_spanned!(ty.span()=> read)
-            };
+            let read = accessor(field, "read");
             quote_spanned!(ty.span()=> #ident: __typed_session_fields.#read::<#ty>(#key, &[#(#aliases),*], #default)?)
         })
         .collect()
