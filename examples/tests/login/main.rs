@@ -6,6 +6,10 @@ mod browser;
 #[path = "../common/mod.rs"]
 mod common;
 mod kit;
+// The integration tests' skip-or-fail rule for a missing service (here, the browser).
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../../tests/tests/common/services.rs"]
+mod services;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -99,6 +99,20 @@ async fn concurrent_creates_replaces_and_updates_each_land_exactly() {
         let stored = backend.load(key, later).await.unwrap().expect("saved");
         assert_eq!((stored.data, stored.version), (format!("{key} v2"), 2));
     }
+    // Rows a statement wrote share its transaction id: the 300 updates took far fewer commits.
+    let ids: Vec<&str> = keys.iter().map(StorageKey::as_str).collect();
+    let commits: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(DISTINCT xmin::text) FROM \"{}\" WHERE id = ANY($1)",
+        fixture.table
+    ))
+    .bind(&ids)
+    .fetch_one(&fixture.pool)
+    .await
+    .unwrap();
+    assert!(
+        commits < 150,
+        "300 concurrent saves took {commits} commits: they were not grouped"
+    );
     fixture.cleanup().await;
 }
 

@@ -123,9 +123,12 @@ fn metrics_count_creation_loads_saves_conflicts_renewal_and_destruction() {
         help.as_deref()
             .is_some_and(|help| help.contains("backend call"))
     );
-    let (unit, help) = &described["typed_session_sessions_saved_total"];
+    let (unit, _) = &described["typed_session_sessions_saved_total"];
     assert_eq!(*unit, Some(metrics::Unit::Count));
-    assert!(help.is_some(), "every metric is described");
+    assert!(
+        described.values().all(|(_, help)| help.is_some()),
+        "every metric is described: {described:?}"
+    );
     let metrics = metrics_of(snapshot);
     let count = |name: &str| counter(&metrics, &format!("typed_session_{name}{{session=visit}}"));
     assert_eq!(count("sessions_created_total"), 2);

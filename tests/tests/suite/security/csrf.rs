@@ -136,6 +136,27 @@ async fn a_token_works_on_every_server_and_nothing_else_does(storage: Storage) {
         StatusCode::FORBIDDEN,
         "the header route reads the header only"
     );
+    let by_header = |token: &str| {
+        let cookies: Vec<String> = on_b.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        axum::http::Request::post("/change-by-header?value=by-header")
+            .header(axum::http::header::COOKIE, cookies.join("; "))
+            .header(CSRF_HEADER, token)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let reply = crate::common::send(&server_b, by_header(&flip(&token, 50))).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::FORBIDDEN,
+        "a tampered header token"
+    );
+    let reply = crate::common::send(&server_b, by_header(&token)).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "changed"),
+        "the token in {CSRF_HEADER}"
+    );
+    assert_eq!(on_b.get("/peek").await.body, "None Some(\"by-header\")");
 }
 
 on_storages!(a_token_works_on_every_server_and_nothing_else_does: map, sqlite, postgres);
