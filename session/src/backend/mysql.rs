@@ -77,7 +77,7 @@ impl Statements {
     fn new(table: &TableName) -> Self {
         let t = Dialect::MySql.quote(table.as_str());
         Self {
-            common: CommonStatements::new(Dialect::MySql, table),
+            common: CommonStatements::new(Dialect::MySql, table, "s.data"),
             create_table: format!(
                 "CREATE TABLE IF NOT EXISTS {t} (\
                  id CHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY, \

@@ -1,6 +1,8 @@
 //! What the SQL backends share: identifier quoting, the statements every dialect spells alike,
 //! and reading rows back.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::backend::fields_table::{FIELD_COUNT_COLUMN, FieldsTable, joined_data};
 use crate::backend::{BackendError, Record};
 
 pub(crate) use crate::backend::convert::{
@@ -72,13 +74,15 @@ impl Dialect {
 pub(crate) struct CommonStatements {
     /// The dialect they are spelled in.
     pub(crate) dialect: Dialect,
-    /// Binds: id, now. Returns: data, version, expires_at, index_value.
+    /// Binds: id, now. Returns: data (joined back, for a row stored field by field), version,
+    /// expires_at, index_value.
     pub(crate) load: String,
     /// Compare-and-set replace. Binds: data, version, expires_at, index_value, id, expected
-    /// version, now. (PostgreSQL replaces in `UpsertStatements::save_batch`.)
-    #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
+    /// version, now. (SQLite and PostgreSQL replace with `UpsertStatements`' own.)
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     pub(crate) update: String,
-    /// Binds: index_value, now. Returns: id, data, version, expires_at, index_value.
+    /// Binds: index_value, now. Returns: id, data (as `load` reads it), version, expires_at,
+    /// index_value.
     pub(crate) find_by_index: String,
     /// Binds nothing. Returns: 1 if the table has the `index_value` column, else 0.
     pub(crate) has_index_column: String,
@@ -98,8 +102,9 @@ pub(crate) struct CommonStatements {
 }
 
 impl CommonStatements {
-    /// The statements on `table` in `dialect`.
-    pub(crate) fn new(dialect: Dialect, table: &TableName) -> Self {
+    /// The statements on `table` in `dialect`, reading a row's record as `data` (an expression
+    /// on the table as `s`; see `fields_table::joined_data`).
+    pub(crate) fn new(dialect: Dialect, table: &TableName, data: &str) -> Self {
         let t = dialect.quote(table.as_str());
         let p = |n| dialect.param(n);
         let name = table.as_str();
@@ -133,7 +138,7 @@ impl CommonStatements {
         Self {
             dialect,
             load: format!(
-                "SELECT data, version, expires_at, index_value FROM {t} \
+                "SELECT {data}, version, expires_at, index_value FROM {t} s \
                  WHERE id = {} AND expires_at > {}",
                 p(1),
                 p(2)
@@ -150,7 +155,7 @@ impl CommonStatements {
                 p(7)
             ),
             find_by_index: format!(
-                "SELECT id, data, version, expires_at, index_value FROM {t} \
+                "SELECT id, {data}, version, expires_at, index_value FROM {t} s \
                  WHERE index_value = {} AND expires_at > {}",
                 p(1),
                 p(2)
@@ -192,7 +197,8 @@ pub(crate) fn stored_count(value: i64) -> Result<u64, BackendError> {
 }
 
 /// The statements of the backends with an upsert (SQLite and PostgreSQL), formatted once per
-/// table; they differ only in quoting and placeholders.
+/// table; they differ only in quoting and placeholders. Both can store a session field by field
+/// (see [`FieldsTable`]).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[derive(Debug)]
 pub(crate) struct UpsertStatements {
@@ -201,10 +207,17 @@ pub(crate) struct UpsertStatements {
     pub(crate) create_index: String,
     /// The index on `index_value`, created after the column is made sure of.
     pub(crate) create_value_index: String,
+    /// The fields table, for sessions stored field by field.
+    pub(crate) fields: FieldsTable,
     /// Creates the row, or replaces an expired one. Binds: id, data, version, expires_at,
-    /// index_value, now. (PostgreSQL creates in [`save_batch`](Self::save_batch).)
+    /// index_value, field_count, now. (PostgreSQL creates in [`save_batch`](Self::save_batch).)
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) insert: String,
+    /// Compare-and-set replace. Binds: data, version, expires_at, index_value, field_count, id,
+    /// expected version, now, and the field count a partial save expects stored (NULL for any
+    /// save that writes every field). (PostgreSQL replaces in [`save_batch`](Self::save_batch).)
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) update: String,
     /// Binds: expires_at, id, now. Returns: version.
     pub(crate) touch: String,
     /// PostgreSQL: the function and trigger that announce every save and delete on
@@ -226,15 +239,17 @@ impl UpsertStatements {
         let t = dialect.quote(table.as_str());
         let index = dialect.quote(&table.index_name());
         let p = |n| dialect.param(n);
+        let fields = FieldsTable::new(dialect, table);
         Self {
-            common: CommonStatements::new(dialect, table),
+            common: CommonStatements::new(dialect, table, &joined_data(dialect, &fields.table)),
             create_table: format!(
                 "CREATE TABLE IF NOT EXISTS {t} (\
                  id TEXT PRIMARY KEY NOT NULL, \
                  data TEXT NOT NULL, \
                  version BIGINT NOT NULL, \
                  expires_at BIGINT NOT NULL, \
-                 {INDEX_COLUMN})"
+                 {INDEX_COLUMN}, \
+                 {FIELD_COUNT_COLUMN})"
             ),
             create_index: format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_at)"),
             create_value_index: format!(
@@ -243,18 +258,35 @@ impl UpsertStatements {
             ),
             // The upsert's WHERE turns "a live row exists" into zero rows changed.
             insert: format!(
-                "INSERT INTO {t} (id, data, version, expires_at, index_value) \
-                 VALUES ({}, {}, {}, {}, {}) \
+                "INSERT INTO {t} (id, data, version, expires_at, index_value, field_count) \
+                 VALUES ({}, {}, {}, {}, {}, {}) \
                  ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
                  version = excluded.version, expires_at = excluded.expires_at, \
-                 index_value = excluded.index_value \
+                 index_value = excluded.index_value, field_count = excluded.field_count \
                  WHERE {t}.expires_at <= {}",
                 p(1),
                 p(2),
                 p(3),
                 p(4),
                 p(5),
-                p(6)
+                p(6),
+                p(7)
+            ),
+            update: format!(
+                "UPDATE {t} SET data = {}, version = {}, expires_at = {}, index_value = {}, \
+                 field_count = {} \
+                 WHERE id = {} AND version = {} AND expires_at > {} \
+                 AND ({} IS NULL OR field_count = {})",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6),
+                p(7),
+                p(8),
+                p(9),
+                p(10)
             ),
             touch: format!(
                 "UPDATE {t} SET expires_at = {} WHERE id = {} AND expires_at > {} RETURNING version",
@@ -271,10 +303,13 @@ impl UpsertStatements {
             channel: table.derived_name("_changes").into(),
             save_batch: match dialect {
                 #[cfg(feature = "postgres")]
-                Dialect::Postgres => crate::backend::postgres::batch::statement(&t).into(),
+                Dialect::Postgres => {
+                    crate::backend::postgres::batch::statement(&t, &fields.table).into()
+                }
                 #[allow(unreachable_patterns)]
                 _ => "".into(),
             },
+            fields,
         }
     }
 }
@@ -424,15 +459,21 @@ macro_rules! shared_sql_constructors {
         }
 
         /// Adds the `index_value` column (and its index) to a table created before it existed.
-        /// Two servers starting at once may both try: the loser's error is no error when the
-        /// column is there after all.
         async fn add_index_column(&self) -> Result<(), BackendError> {
-            let context = "adding the index_value column to the sessions table (where the \
-                           application may not run DDL, add it in a migration, as the backend's \
-                           schema shows, and build with create_schema(false))";
             let common = &self.statements.common;
+            self.add_column(&common.has_index_column, &common.add_index_column)
+                .await
+        }
+
+        /// Adds a column to a table created before it existed: `has_column` counts it, `add`
+        /// adds it. Two servers starting at once may both try: the loser's error is no error
+        /// when the column is there after all.
+        async fn add_column(&self, has_column: &str, add: &str) -> Result<(), BackendError> {
+            let context = "adding a column to the sessions table (where the application may \
+                           not run DDL, add it in a migration, as the backend's schema shows, \
+                           and build with create_schema(false))";
             let has_column = || async {
-                sqlx::query_scalar::<_, i64>(&common.has_index_column)
+                sqlx::query_scalar::<_, i64>(has_column)
                     .fetch_one(&self.pool)
                     .await
                     .map(|count| count > 0)
@@ -441,10 +482,7 @@ macro_rules! shared_sql_constructors {
             if has_column().await? {
                 return Ok(());
             }
-            match sqlx::query(&common.add_index_column)
-                .execute(&self.pool)
-                .await
-            {
+            match sqlx::query(add).execute(&self.pool).await {
                 Ok(_) => Ok(()),
                 Err(_) if has_column().await? => Ok(()),
                 Err(error) => Err(BackendError::new(context, error)),
@@ -468,11 +506,15 @@ macro_rules! upsert_sql_backend {
                     .await
                     .map_err(|e| BackendError::new(context, e))?;
                 self.add_index_column().await?;
+                let fields = &self.statements.fields;
+                self.add_column(&fields.has_count_column, &fields.add_count_column)
+                    .await?;
                 let rest = [
                     &self.statements.create_index,
                     &self.statements.create_value_index,
                 ]
                 .into_iter()
+                .chain(&fields.create)
                 .chain(&self.statements.announce);
                 for statement in rest {
                     sqlx::query(statement)
@@ -491,6 +533,41 @@ macro_rules! upsert_sql_backend {
                 now: u64,
             ) -> Result<SaveOutcome, BackendError> {
                 self.save_record(key, record, expected_version, now).await
+            }
+
+            /// With `with_partial_writes`: the session field by field, only the changed fields
+            /// when the stored row is the one this save replaces, stored that way (else every
+            /// field). Without it, [`save`](SessionBackend::save).
+            async fn save_fields(
+                &self,
+                key: &StorageKey,
+                fields: &FieldSave<'_>,
+                expected_version: Option<u64>,
+                now: u64,
+            ) -> Result<SaveOutcome, BackendError> {
+                let apart = self
+                    .partial_writes
+                    .then(|| ApartSave::new(fields, expected_version.is_some()))
+                    .flatten();
+                let Some(apart) = apart else {
+                    return self
+                        .save_record(key, fields.record(), expected_version, now)
+                        .await;
+                };
+                let record = fields.record();
+                let mut written = self
+                    .save_apart(key, record, &apart, expected_version, now)
+                    .await?;
+                // Not the stored form a partial save builds on (stored whole meanwhile, by a
+                // server without the setting): every field, under the same compare-and-set.
+                if !written && apart.partial {
+                    if let Some(every) = ApartSave::new(fields, false) {
+                        written = self
+                            .save_apart(key, record, &every, expected_version, now)
+                            .await?;
+                    }
+                }
+                Ok(SaveOutcome::written(written))
             }
 
             async fn touch(

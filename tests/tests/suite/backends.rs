@@ -277,49 +277,160 @@ mod mysql {
 /// Redis storing each session field apart (`with_partial_writes`): the whole end-to-end suite.
 mod redis_by_field {
     use crate::common::storage::{Fixture, Redis};
-    use crate::common::{Browser, get_with_cookie};
-    use crate::e2e::{app, config, store};
 
     crate::e2e_suite!(Redis::by_field);
 
-    /// A rolling change of the setting: servers with and without partial writes serve one
-    /// session in turn, each reading what the other stored and writing it its own way.
     #[tokio::test]
     async fn servers_with_and_without_partial_writes_share_sessions() {
         let Some(fixture) = Redis::by_field().await else {
             return;
         };
-        // Each request confirms its session with Redis (as one after an announcement does),
-        // so that each server increments what the other stored.
-        let touching = || config().with_touch_interval(std::time::Duration::from_millis(1));
-        let by_field = app(&store(fixture.backend(), touching()).await);
-        let whole = app(&store(fixture.backend().with_partial_writes(false), touching()).await);
-        let long = "n".repeat(600);
-        let mut browser = Browser::new(&by_field);
-        browser.get(&format!("/note?text={long}")).await;
-        assert_eq!(browser.get("/").await.body, "1");
-        assert_eq!(browser.get("/").await.body, "2", "a partial save");
-        let cookie = format!("visit={}", browser.jar["visit"]);
-
-        let past_the_touch_interval = || tokio::time::sleep(std::time::Duration::from_millis(5));
-        past_the_touch_interval().await;
-        assert_eq!(get_with_cookie(&whole, "/", &cookie).await.body, "3");
-        past_the_touch_interval().await;
-        assert_eq!(
-            browser.get("/").await.body,
-            "4",
-            "over a session stored whole"
-        );
-        assert_eq!(browser.get("/").await.body, "5");
-        past_the_touch_interval().await;
-        let fresh_whole = app(&store(fixture.backend().with_partial_writes(false), config()).await);
-        let fresh_by_field = app(&store(fixture.backend(), config()).await);
-        for server in [&whole, &by_field, &fresh_whole, &fresh_by_field] {
-            let seen = get_with_cookie(server, "/peek", &cookie).await.body;
-            assert_eq!(seen, format!("5 Some({long:?}) None long_term=false"));
-        }
+        let whole = fixture.backend().with_partial_writes(false);
+        crate::e2e::servers_with_and_without_partial_writes_share_sessions(&fixture, whole).await;
         fixture.cleanup().await;
     }
+}
+
+/// A SQL backend storing each session field apart (`with_partial_writes`), on `$fixture` with
+/// bind parameter `$p1`: the whole end-to-end suite, and what the fields table holds.
+macro_rules! sql_by_field_tests {
+    ($fixture:ident, $p1:literal) => {
+        use crate::common::storage::{Fixture, $fixture};
+        use crate::common::{Browser, get_with_cookie};
+        use crate::e2e::{app, config, store};
+
+        crate::e2e_suite!($fixture::by_field);
+
+        #[tokio::test]
+        async fn servers_with_and_without_partial_writes_share_sessions() {
+            let Some(fixture) = $fixture::by_field().await else {
+                return;
+            };
+            let whole = fixture.backend().with_partial_writes(false);
+            crate::e2e::servers_with_and_without_partial_writes_share_sessions(&fixture, whole)
+                .await;
+            fixture.cleanup().await;
+        }
+
+        /// A one-field save writes that field's row alone: a value planted in another field's
+        /// row survives it. Rows of a renewed or destroyed session go with it.
+        #[tokio::test]
+        async fn a_one_field_save_writes_that_field_alone() {
+            let Some(fixture) = $fixture::by_field().await else {
+                return;
+            };
+            let fields = fixture.quoted_fields();
+            let server = app(&store(fixture.backend(), config()).await);
+            let mut browser = Browser::new(&server);
+            browser
+                .get(&format!("/note?text={}", "n".repeat(600)))
+                .await;
+            assert_eq!(browser.get("/").await.body, "1");
+            assert_eq!(browser.get("/").await.body, "2");
+            let planted = sqlx::query(&format!(
+                "UPDATE {fields} SET member = replace(member, 'nnnn', 'mmmm') \
+                 WHERE member LIKE '\"note\":%'"
+            ))
+            .execute(&fixture.pool)
+            .await
+            .unwrap();
+            assert_eq!(planted.rows_affected(), 1, "the note has a row of its own");
+
+            assert_eq!(browser.get("/").await.body, "3");
+            let fresh = app(&store(fixture.backend(), config()).await);
+            let seen = get_with_cookie(&fresh, "/peek", &crate::e2e::cookie_of(&browser)).await;
+            let planted_note = "m".repeat(600);
+            assert_eq!(
+                seen.body,
+                format!("3 Some({planted_note:?}) None long_term=false"),
+                "the count was written, the note's row left alone"
+            );
+
+            let rows = || async {
+                sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {fields}"))
+                    .fetch_one(&fixture.pool)
+                    .await
+                    .unwrap()
+            };
+            let per_session = rows().await;
+            assert!(per_session >= 2, "{per_session} field rows");
+            browser.get("/renew").await;
+            assert_eq!(rows().await, per_session, "the old id's rows went with it");
+            browser.get("/destroy").await;
+            assert_eq!(rows().await, 0, "the session's rows went with it");
+            fixture.cleanup().await;
+        }
+
+        /// A save that stores a session whole again (a server without the setting), or a purge
+        /// of it, leaves no rows behind in the fields table; a row whose fields are not all
+        /// there reads as damaged.
+        #[tokio::test]
+        async fn field_rows_go_with_whole_saves_and_purges() {
+            use typed_session::backend::{SessionBackend, StorageKey};
+
+            let Some(fixture) = $fixture::by_field().await else {
+                return;
+            };
+            let fields = fixture.quoted_fields();
+            let rows = || async {
+                sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {fields}"))
+                    .fetch_one(&fixture.pool)
+                    .await
+                    .unwrap()
+            };
+            let touching = || config().with_touch_interval(std::time::Duration::from_millis(1));
+            let by_field = app(&store(fixture.backend(), touching()).await);
+            let whole = fixture.backend().with_partial_writes(false);
+            let whole = app(&store(whole, touching()).await);
+            let mut browser = Browser::new(&by_field);
+            browser
+                .get(&format!("/note?text={}", "n".repeat(600)))
+                .await;
+            assert_eq!(browser.get("/").await.body, "1");
+            let per_session = rows().await;
+            assert!(per_session >= 2, "{per_session} field rows");
+
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            let cookie = crate::e2e::cookie_of(&browser);
+            assert_eq!(get_with_cookie(&whole, "/", &cookie).await.body, "2");
+            assert_eq!(rows().await, 0, "stored whole: no rows left");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            assert_eq!(browser.get("/").await.body, "3");
+            assert_eq!(rows().await, per_session, "stored field by field again");
+
+            let records = fixture.records().await;
+            let key = StorageKey::parse(&records[0].0).unwrap();
+            let backend = fixture.backend();
+            let now = crate::e2e::now_millis();
+            let missing = sqlx::query(&format!(
+                "DELETE FROM {fields} WHERE id = {} AND member LIKE '\"note\":%'",
+                $p1
+            ))
+            .bind(key.as_str())
+            .execute(&fixture.pool)
+            .await
+            .unwrap();
+            assert_eq!(missing.rows_affected(), 1);
+            let damaged = backend.load(&key, now).await.unwrap().unwrap();
+            assert_eq!(damaged.data, "", "not a session missing its note");
+            let fresh = app(&store(fixture.backend(), config()).await);
+            let seen = get_with_cookie(&fresh, "/peek", &cookie).await.body;
+            assert_eq!(seen, "0 None None long_term=false", "a fresh session");
+
+            let far_future = now + 1_000 * 3_600 * 24 * 365;
+            assert_eq!(backend.delete_expired(far_future).await.unwrap(), 1);
+            assert_eq!(rows().await, 0, "purged with its session");
+            fixture.cleanup().await;
+        }
+    };
+}
+
+mod sqlite_by_field {
+    sql_by_field_tests!(Sqlite, "?");
+}
+
+mod postgres_by_field {
+    sql_by_field_tests!(Postgres, "$1");
 }
 
 mod redis {

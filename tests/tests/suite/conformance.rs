@@ -138,15 +138,28 @@ async fn redis_conforms_and_keeps_to_its_prefix() {
     );
 }
 
-#[tokio::test]
-async fn redis_storing_fields_apart_conforms() {
-    let Some(fixture) = Redis::by_field().await else {
-        return;
+/// The conformance suite on a fixture storing fields apart (`with_partial_writes`).
+macro_rules! fields_apart_conforms {
+    ($($name:ident: $fixture:ident,)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let Some(fixture) = $fixture::by_field().await else {
+                    return;
+                };
+                let outcome = run_suite(&fixture.backend()).await;
+                fixture.cleanup().await;
+                finish(outcome);
+            }
+        )*
     };
-    let outcome = run_suite(&fixture.backend()).await;
-    fixture.cleanup().await;
-    finish(outcome);
 }
+
+fields_apart_conforms!(
+    redis_storing_fields_apart_conforms: Redis,
+    sqlite_storing_fields_apart_conforms: Sqlite,
+    postgres_storing_fields_apart_conforms: Postgres,
+);
 
 #[tokio::test]
 async fn redis_reports_malformed_records_as_errors() {

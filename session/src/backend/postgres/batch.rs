@@ -19,6 +19,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::announce::Announcement;
+use crate::backend::fields_table::ApartSave;
 use crate::backend::sql::{millis_to_db, version_to_db};
 use crate::backend::{BackendError, Record, SaveOutcome, StorageKey};
 
@@ -45,14 +46,61 @@ struct Lane {
     queue: Mutex<Option<mpsc::Sender<PendingSave>>>,
 }
 
-/// A save waiting for its statement, with where to answer.
-struct PendingSave {
-    sql: Arc<str>,
-    key: StorageKey,
+/// The row a save writes: the record whole, or field by field (see
+/// [`fields_table`](crate::backend::fields_table)).
+#[derive(Debug)]
+pub(super) struct Row {
     data: String,
     version: i64,
     expires_at: i64,
     index: Option<String>,
+    /// `None`: `data` is the whole record.
+    field_count: Option<i32>,
+    /// Only the changed fields are written, over the row stored field by field that this save
+    /// replaces.
+    partial: bool,
+    /// The fields written, with their positions.
+    members: Vec<(i32, String)>,
+}
+
+impl Row {
+    /// `record` stored whole.
+    pub(super) fn whole(record: &Record) -> Result<Self, BackendError> {
+        Ok(Self {
+            data: record.data.clone(),
+            version: version_to_db(record.version)?,
+            expires_at: millis_to_db(record.expires_at),
+            index: record.index.clone(),
+            field_count: None,
+            partial: false,
+            members: Vec::new(),
+        })
+    }
+
+    /// `record` stored field by field, as `apart` cuts it: only its head and the fields
+    /// written are copied.
+    pub(super) fn apart(record: &Record, apart: &ApartSave<'_>) -> Result<Self, BackendError> {
+        Ok(Self {
+            data: apart.head.to_owned(),
+            version: version_to_db(record.version)?,
+            expires_at: millis_to_db(record.expires_at),
+            index: record.index.clone(),
+            field_count: Some(apart.field_count),
+            partial: apart.partial,
+            members: apart
+                .members
+                .iter()
+                .map(|&(position, json)| (position, json.to_owned()))
+                .collect(),
+        })
+    }
+}
+
+/// A save waiting for its statement, with where to answer.
+struct PendingSave {
+    sql: Arc<str>,
+    key: StorageKey,
+    row: Row,
     expected: Option<i64>,
     now: i64,
     announcement: Announcement,
@@ -69,38 +117,53 @@ impl PendingSave {
     }
 }
 
-/// The batch statement on table `t` (quoted). Binds arrays, one element per save: id, data,
-/// version, expires_at, index_value, expected version (NULL: create), now. Returns the ids it
-/// wrote.
+/// The batch statement on table `t` and its fields table `f` (both quoted). Binds arrays, one
+/// element per save: id, data, version, expires_at, index_value, expected version (NULL:
+/// create), now, field_count (NULL: stored whole), partial; then the fields written, one
+/// element per field: id, position, member. Returns the ids it wrote.
 ///
-/// Three parts share one snapshot: `updated` is the compare-and-set replace, `replaced` a
-/// create over an expired row, `inserted` a create where there is no row (`DO NOTHING` when one
-/// appeared meanwhile, or is live: a conflict). Each row carries its own `now`.
-pub(crate) fn statement(t: &str) -> String {
+/// Three parts share one snapshot: `updated` is the compare-and-set replace (for a partial
+/// save, only over the row stored field by field with as many fields), `replaced` a create
+/// over an expired row, `inserted` a create where there is no row (`DO NOTHING` when one
+/// appeared meanwhile, or is live: a conflict). Each row carries its own `now`. The fields of
+/// the rows written are then written too (the triggers `create_schema` installs remove the
+/// ones left over).
+pub(crate) fn statement(t: &str, f: &str) -> String {
+    let set = "data = i.data, version = i.version, expires_at = i.expires_at, \
+               index_value = i.index_value, field_count = i.field_count";
     format!(
         "WITH input AS (\
            SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], \
-                                $6::int8[], $7::int8[]) \
-           AS i(id, data, version, expires_at, index_value, expected, now)), \
+                                $6::int8[], $7::int8[], $8::int4[], $9::bool[]) \
+           AS i(id, data, version, expires_at, index_value, expected, now, field_count, \
+                partial)), \
          updated AS (\
-           UPDATE {t} AS s SET data = i.data, version = i.version, expires_at = i.expires_at, \
-                  index_value = i.index_value \
+           UPDATE {t} AS s SET {set} \
            FROM input i \
            WHERE i.expected IS NOT NULL AND s.id = i.id AND s.version = i.expected \
-             AND s.expires_at > i.now \
+             AND s.expires_at > i.now AND (NOT i.partial OR s.field_count = i.field_count) \
            RETURNING s.id), \
          replaced AS (\
-           UPDATE {t} AS s SET data = i.data, version = i.version, expires_at = i.expires_at, \
-                  index_value = i.index_value \
+           UPDATE {t} AS s SET {set} \
            FROM input i \
            WHERE i.expected IS NULL AND s.id = i.id AND s.expires_at <= i.now \
            RETURNING s.id), \
          inserted AS (\
-           INSERT INTO {t} (id, data, version, expires_at, index_value) \
-           SELECT id, data, version, expires_at, index_value FROM input WHERE expected IS NULL \
+           INSERT INTO {t} (id, data, version, expires_at, index_value, field_count) \
+           SELECT id, data, version, expires_at, index_value, field_count FROM input \
+           WHERE expected IS NULL \
            ON CONFLICT (id) DO NOTHING \
-           RETURNING id) \
-         SELECT id FROM updated UNION ALL SELECT id FROM replaced UNION ALL SELECT id FROM inserted"
+           RETURNING id), \
+         written AS (\
+           SELECT id FROM updated UNION ALL SELECT id FROM replaced \
+           UNION ALL SELECT id FROM inserted), \
+         stored_fields AS (\
+           INSERT INTO {f} (id, position, member) \
+           SELECT m.id, m.position, m.member \
+           FROM unnest($10::text[], $11::int4[], $12::text[]) AS m(id, position, member) \
+           WHERE m.id IN (SELECT id FROM written) \
+           ON CONFLICT (id, position) DO UPDATE SET member = excluded.member) \
+         SELECT id FROM written"
     )
 }
 
@@ -113,7 +176,7 @@ impl SaveBatcher {
         pool: &PgPool,
         sql: &Arc<str>,
         key: &StorageKey,
-        record: &Record,
+        row: Row,
         expected_version: Option<u64>,
         now: u64,
         announcement: Announcement,
@@ -123,10 +186,7 @@ impl SaveBatcher {
         let mut pending = PendingSave {
             sql: Arc::clone(sql),
             key: key.clone(),
-            data: record.data.clone(),
-            version: version_to_db(record.version)?,
-            expires_at: millis_to_db(record.expires_at),
-            index: record.index.clone(),
+            row,
             expected: expected_version.map(version_to_db).transpose()?,
             now: millis_to_db(now),
             announcement,
@@ -272,14 +332,42 @@ async fn execute(
     batch: &[PendingSave],
 ) -> Result<HashSet<String>, sqlx::Error> {
     let column = |f: fn(&PendingSave) -> i64| batch.iter().map(f).collect::<Vec<_>>();
+    let fields = || {
+        batch.iter().flat_map(|save| {
+            let id = save.key.as_str();
+            save.row
+                .members
+                .iter()
+                .map(move |(position, member)| (id, *position, member.as_str()))
+        })
+    };
     let written: Vec<String> = sqlx::query_scalar(sql)
         .bind(batch.iter().map(|s| s.key.as_str()).collect::<Vec<_>>())
-        .bind(batch.iter().map(|s| s.data.as_str()).collect::<Vec<_>>())
-        .bind(column(|s| s.version))
-        .bind(column(|s| s.expires_at))
-        .bind(batch.iter().map(|s| s.index.as_deref()).collect::<Vec<_>>())
+        .bind(
+            batch
+                .iter()
+                .map(|s| s.row.data.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(column(|s| s.row.version))
+        .bind(column(|s| s.row.expires_at))
+        .bind(
+            batch
+                .iter()
+                .map(|s| s.row.index.as_deref())
+                .collect::<Vec<_>>(),
+        )
         .bind(batch.iter().map(|s| s.expected).collect::<Vec<_>>())
         .bind(column(|s| s.now))
+        .bind(batch.iter().map(|s| s.row.field_count).collect::<Vec<_>>())
+        .bind(batch.iter().map(|s| s.row.partial).collect::<Vec<_>>())
+        .bind(fields().map(|(id, _, _)| id).collect::<Vec<_>>())
+        .bind(
+            fields()
+                .map(|(_, position, _)| position)
+                .collect::<Vec<_>>(),
+        )
+        .bind(fields().map(|(_, _, member)| member).collect::<Vec<_>>())
         .fetch_all(pool)
         .await?;
     Ok(written.into_iter().collect())

@@ -9,14 +9,15 @@ use std::sync::Arc;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use self::announce::{Announcement, Announcer};
-use self::batch::SaveBatcher;
+use self::batch::{Row, SaveBatcher};
+use crate::backend::fields_table::{ApartSave, partial_writes_method};
 use crate::backend::sql::{
     Dialect, RecordRow, TableName, UpsertStatements, millis_to_db, record_from_row,
     shared_sql_constructors, shared_sql_methods, stored_count, stored_key, stored_version,
     upsert_sql_backend,
 };
 use crate::backend::{
-    BackendError, Change, ChangeFeed, Record, SaveOutcome, SessionBackend, StorageKey,
+    BackendError, Change, ChangeFeed, FieldSave, Record, SaveOutcome, SessionBackend, StorageKey,
 };
 
 /// Stores sessions in one table of a PostgreSQL database; several application servers can
@@ -30,14 +31,28 @@ use crate::backend::{
 ///     data TEXT NOT NULL,
 ///     version BIGINT NOT NULL,
 ///     expires_at BIGINT NOT NULL,
-///     index_value VARCHAR(255)
+///     index_value VARCHAR(255),
+///     field_count INTEGER
 /// );
 /// CREATE INDEX IF NOT EXISTS "typed_sessions_expires_at" ON "typed_sessions" (expires_at);
 /// CREATE INDEX IF NOT EXISTS "typed_sessions_index_value" ON "typed_sessions" (index_value);
+/// CREATE TABLE IF NOT EXISTS "typed_sessions_fields" (
+///     id TEXT NOT NULL,
+///     position INTEGER NOT NULL,
+///     member TEXT NOT NULL,
+///     PRIMARY KEY (id, position)
+/// );
+/// -- and two triggers, "typed_sessions_trimfields" (after an update of field_count) and
+/// -- "typed_sessions_dropfields" (after a delete), with functions of the same names.
 /// ```
 ///
 /// `index_value` holds the `#[session(index)]` value, for
-/// [`find_by_index`](SessionBackend::find_by_index); a table from before it gains the column.
+/// [`find_by_index`](SessionBackend::find_by_index). `field_count` and the fields table hold
+/// sessions stored field by field ([`with_partial_writes`](Self::with_partial_writes)): the
+/// triggers drop a session's field rows with it, and the rows past its field count when a save
+/// stores fewer (or stores it whole again). Every version that knows them reads both forms. A
+/// table from before either gains the column (and the fields table) in `create_schema`; where
+/// the application may not run DDL, add them in a migration, or every read fails.
 ///
 /// and a function and row trigger, both `"typed_sessions_announce"`, that `pg_notify` every
 /// delete (`<storage key> - <origin tag>`) on the channel `typed_sessions_changes`, for other
@@ -73,11 +88,12 @@ pub struct PostgresBackend {
     announcer: Arc<Announcer>,
     /// Groups concurrent saves into one statement.
     batcher: Arc<SaveBatcher>,
+    /// Sessions are written field by field (see [`with_partial_writes`](Self::with_partial_writes)).
+    partial_writes: bool,
 }
 
 impl PostgresBackend {
-    /// A compare-and-set save, in one statement with the other saves queued meanwhile (see
-    /// [`batch`]); once committed, announced to the other servers.
+    /// `record` stored whole.
     async fn save_record(
         &self,
         key: &StorageKey,
@@ -85,18 +101,49 @@ impl PostgresBackend {
         expected_version: Option<u64>,
         now: u64,
     ) -> Result<SaveOutcome, BackendError> {
+        let row = Row::whole(record)?;
+        self.save_row(key, row, record.version, expected_version, now)
+            .await
+    }
+
+    /// The record stored field by field, as `apart` cuts it.
+    async fn save_apart(
+        &self,
+        key: &StorageKey,
+        record: &Record,
+        apart: &ApartSave<'_>,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<bool, BackendError> {
+        let row = Row::apart(record, apart)?;
+        let outcome = self
+            .save_row(key, row, record.version, expected_version, now)
+            .await?;
+        Ok(outcome == SaveOutcome::Saved)
+    }
+
+    /// A compare-and-set save, in one statement with the other saves queued meanwhile (see
+    /// [`batch`]); once committed, announced to the other servers.
+    async fn save_row(
+        &self,
+        key: &StorageKey,
+        row: Row,
+        version: u64,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<SaveOutcome, BackendError> {
         let origin = self.origin.as_deref().unwrap_or_default();
         let announcement = Announcement {
             announcer: Arc::clone(&self.announcer),
             channel: Arc::clone(&self.statements.channel),
-            payload: format!("{key} {} {origin}", record.version),
+            payload: format!("{key} {version} {origin}"),
         };
         self.batcher
             .save(
                 &self.pool,
                 &self.statements.save_batch,
                 key,
-                record,
+                row,
                 expected_version,
                 now,
                 announcement,
@@ -130,8 +177,11 @@ impl PostgresBackend {
         |table| UpsertStatements::new(Dialect::Postgres, table),
         origin: None,
         announcer: Arc::default(),
-        batcher: Arc::default()
+        batcher: Arc::default(),
+        partial_writes: false
     );
+
+    partial_writes_method!(PostgresBackend);
 }
 
 upsert_sql_backend!(PostgresBackend, {

@@ -15,15 +15,19 @@ use crate::common::services::{mysql_url, postgres_url, unique_name};
 /// A SQL fixture: its pool, its table, and the database file to remove with it (SQLite's).
 /// `$quote` is the dialect's quoted table name (the name in place of `{}`), `$p1` and `$p2` its
 /// first and second bind parameters, `$stored` the data and version as one text (for
-/// [`Fixture::stored`]); with `$options` and `$url`, the constructors for a server.
+/// [`Fixture::stored`]), `$data` the record as loads read it from the table as `s` (for
+/// [`Fixture::records`]), `$configure` applies `by_field` to a backend; with `$options` and
+/// `$url`, the constructors for a server.
 macro_rules! sql_fixture {
     ($fixture:ident, $backend:ty, $pool:ty, $quote:literal, $p1:literal, $p2:literal,
-     stored: $stored:literal) => {
+     stored: $stored:literal, data: $data:expr, configure: $configure:expr) => {
         #[derive(Clone)]
         pub struct $fixture {
             pub pool: $pool,
             pub table: String,
             file: Option<PathBuf>,
+            /// Sessions stored field by field (`with_partial_writes`).
+            pub by_field: bool,
         }
 
         impl $fixture {
@@ -31,19 +35,35 @@ macro_rules! sql_fixture {
             fn quoted(&self) -> String {
                 format!($quote, self.table)
             }
+
+            /// The table of fields stored apart (its name is the table's with `_fields`: the
+            /// tests' names are short).
+            pub fn quoted_fields(&self) -> String {
+                format!($quote, format!("{}_fields", self.table))
+            }
+
+            /// The same fixture storing sessions field by field (`with_partial_writes`).
+            pub async fn by_field() -> Option<Self> {
+                Some(Self {
+                    by_field: true,
+                    ..Self::new().await?
+                })
+            }
         }
 
         impl Fixture for $fixture {
             type Backend = $backend;
 
             fn backend(&self) -> $backend {
-                <$backend>::from_pool(self.pool.clone())
+                let backend = <$backend>::from_pool(self.pool.clone())
                     .with_table_name(&self.table)
-                    .unwrap()
+                    .unwrap();
+                $configure(backend, self.by_field)
             }
 
             async fn records(&self) -> Vec<(String, String)> {
-                sqlx::query_as(&format!("SELECT id, data FROM {}", self.quoted()))
+                let data = $data.replace("{fields}", &self.quoted_fields());
+                sqlx::query_as(&format!("SELECT id, {data} FROM {} s", self.quoted()))
                     .fetch_all(&self.pool)
                     .await
                     .unwrap()
@@ -61,10 +81,13 @@ macro_rules! sql_fixture {
                 format!("{row:?}")
             }
 
+            /// Stored whole (the table's triggers drop the fields stored apart).
             async fn set_data(&self, key: &StorageKey, data: &str) -> u64 {
+                let whole = if self.by_field { ", field_count = NULL" } else { "" };
                 sqlx::query(&format!(
-                    concat!("UPDATE {} SET data = ", $p1, " WHERE id = ", $p2),
-                    self.quoted()
+                    concat!("UPDATE {} SET data = ", $p1, "{} WHERE id = ", $p2),
+                    self.quoted(),
+                    whole
                 ))
                 .bind(data)
                 .bind(key.as_str())
@@ -84,17 +107,20 @@ macro_rules! sql_fixture {
                     }
                     return;
                 }
-                sqlx::query(&format!("DROP TABLE IF EXISTS {}", self.quoted()))
-                    .execute(&self.pool)
-                    .await
-                    .unwrap();
+                for table in [self.quoted(), self.quoted_fields()] {
+                    sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+                        .execute(&self.pool)
+                        .await
+                        .unwrap();
+                }
                 self.pool.close().await;
             }
         }
     };
     ($fixture:ident, $backend:ty, $pool:ty, $options:ty, $url:path, $quote:literal, $p1:literal,
-     $p2:literal, stored: $stored:literal) => {
-        sql_fixture!($fixture, $backend, $pool, $quote, $p1, $p2, stored: $stored);
+     $p2:literal, stored: $stored:literal, data: $data:expr, configure: $configure:expr) => {
+        sql_fixture!($fixture, $backend, $pool, $quote, $p1, $p2, stored: $stored, data: $data,
+            configure: $configure);
 
         impl $fixture {
             /// On a small pool: the suites run their tests in parallel.
@@ -120,21 +146,38 @@ macro_rules! sql_fixture {
                     pool,
                     table: unique_name("sessions_"),
                     file: None,
+                    by_field: false,
                 }
             }
         }
     };
 }
 
+/// A session's record read from the table as `s`, stored whole or field by field (in
+/// `{fields}`), as SQLite's and PostgreSQL's backends write them: written out here, not taken
+/// from the backend, so that the tests check its reading too.
+macro_rules! joined_data {
+    ($aggregate:literal) => {
+        concat!(
+            "CASE WHEN s.field_count IS NULL THEN s.data ELSE (SELECT s.data || '\"fields\":{' || ",
+            $aggregate,
+            "(f.member, ',' ORDER BY f.position) || '}}' FROM {fields} f WHERE f.id = s.id) END"
+        )
+    };
+}
+
 // `quote` shows each value's type: 'text', X'0102', 7.
 sql_fixture!(Sqlite, SqliteBackend, SqlitePool, "\"{}\"", "?", "?",
-    stored: "quote(data) || ' ' || quote(version)");
+    stored: "quote(data) || ' ' || quote(version)", data: joined_data!("group_concat"),
+    configure: SqliteBackend::with_partial_writes);
 
 sql_fixture!(Postgres, PostgresBackend, PgPool, PgPoolOptions, postgres_url, "\"{}\"", "$1",
-    "$2", stored: "data || ' ' || version");
+    "$2", stored: "data || ' ' || version", data: joined_data!("string_agg"),
+    configure: PostgresBackend::with_partial_writes);
 
 sql_fixture!(MySql, MySqlBackend, MySqlPool, MySqlPoolOptions, mysql_url, "`{}`", "?", "?",
-    stored: "CONCAT(data, ' ', version)");
+    stored: "CONCAT(data, ' ', version)", data: "data",
+    configure: |backend, _| backend);
 
 impl Sqlite {
     pub async fn new() -> Option<Self> {
@@ -145,6 +188,7 @@ impl Sqlite {
             pool: backend.pool().clone(),
             table: unique_name("sessions_"),
             file: Some(path),
+            by_field: false,
         })
     }
 }

@@ -110,7 +110,7 @@ async fn server<F: Fixture>(fixture: &F) -> Router {
     app(&store(fixture.backend(), config()).await)
 }
 
-fn cookie_of(browser: &Browser) -> String {
+pub fn cookie_of(browser: &Browser) -> String {
     format!("visit={}", browser.jar["visit"])
 }
 
@@ -387,6 +387,44 @@ pub async fn one_field_saves_of_a_large_session_keep_every_field<F: Fixture>(fix
         peek(&fourth, cookie_of(&browser)).await,
         expected(5, &long_b)
     );
+}
+
+/// A rolling change of `with_partial_writes`: servers storing field by field (the fixture's
+/// backend) and whole (`whole`, on the same storage) serve one session in turn, each reading
+/// what the other stored and writing it its own way.
+pub async fn servers_with_and_without_partial_writes_share_sessions<F: Fixture>(
+    fixture: &F,
+    whole: F::Backend,
+) {
+    // Each request confirms its session with the backend (as one after an announcement does),
+    // so that each server increments what the other stored.
+    let touching = || config().with_touch_interval(Duration::from_millis(1));
+    let by_field = app(&store(fixture.backend(), touching()).await);
+    let whole_server = app(&store(whole.clone(), touching()).await);
+    let long = "n".repeat(600);
+    let mut browser = Browser::new(&by_field);
+    browser.get(&format!("/note?text={long}")).await;
+    assert_eq!(browser.get("/").await.body, "1");
+    assert_eq!(browser.get("/").await.body, "2", "a partial save");
+    let cookie = cookie_of(&browser);
+
+    let past_the_touch_interval = || tokio::time::sleep(Duration::from_millis(5));
+    past_the_touch_interval().await;
+    assert_eq!(get_with_cookie(&whole_server, "/", &cookie).await.body, "3");
+    past_the_touch_interval().await;
+    assert_eq!(
+        browser.get("/").await.body,
+        "4",
+        "over a session stored whole"
+    );
+    assert_eq!(browser.get("/").await.body, "5");
+    past_the_touch_interval().await;
+    let fresh_whole = app(&store(whole, config()).await);
+    let fresh_by_field = app(&store(fixture.backend(), config()).await);
+    for server in [&whole_server, &by_field, &fresh_whole, &fresh_by_field] {
+        let seen = get_with_cookie(server, "/peek", &cookie).await.body;
+        assert_eq!(seen, format!("5 Some({long:?}) None long_term=false"));
+    }
 }
 
 /// A newer stored copy read while a save of this server is on its way (a touch finds another
