@@ -43,8 +43,9 @@ pub enum Contender {
     /// over TCP only).
     RedisFloor,
     /// The backend contenders with 10 KiB more in every session (a field the requests never
-    /// change): what a one-field write to a large session costs against a small one. On Redis
-    /// with `with_partial_writes(true)`.
+    /// change): what a one-field write to a large session costs against a small one. Stored
+    /// field by field (`with_partial_writes(true)`), so that a one-field change writes that
+    /// field only.
     TypedSqlitePadded,
     TypedPostgresPadded,
     TypedRedisPadded,
@@ -445,7 +446,8 @@ mod typed {
                 let backend =
                     SqliteBackend::connect(&format!("sqlite://{}?mode=rwc", path.display()))
                         .await
-                        .expect("a temporary SQLite file");
+                        .expect("a temporary SQLite file")
+                        .with_partial_writes(!suffix.is_empty());
                 builder.backend(backend).config(config).build().await
             }
             Variant::Postgres => {
@@ -454,7 +456,8 @@ mod typed {
                     .expect("the local PostgreSQL (.ci/services)")
                     // One table for every run: a killed bench server leaves nothing new behind.
                     .with_table_name(&format!("bench_typed_sessions{suffix}"))
-                    .expect("a valid table name");
+                    .expect("a valid table name")
+                    .with_partial_writes(!suffix.is_empty());
                 builder.backend(backend).config(config).build().await
             }
             Variant::Redis => {
@@ -463,8 +466,6 @@ mod typed {
                     .expect("the local Redis (.ci/services)")
                     .with_prefix(&format!("bench:typed{suffix}:"))
                     .expect("a valid prefix")
-                    // The padded sessions are stored field by field, so that a one-field
-                    // change writes that field only.
                     .with_partial_writes(!suffix.is_empty());
                 builder.backend(backend).config(config).build().await
             }

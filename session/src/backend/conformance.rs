@@ -497,7 +497,8 @@ fn fields_record(count: u64, note: &str, previous: Option<&Encoded>, changed: u6
         previous: previous.clone(),
         changed,
     });
-    let blob = "0123456789".repeat(30);
+    // Long enough to be worth storing field by field (`FieldSave::worth_storing_apart`).
+    let blob = "0123456789".repeat(60);
     crate::record::encode(meta, None, false, 0b111, reuse, |fields| {
         fields.write("count", &count)?;
         fields.write("note", note)?;

@@ -5,6 +5,12 @@ use std::ops::Range;
 
 use crate::backend::Record;
 
+/// Records shorter than this are not worth storing field by field (see
+/// [`FieldSave::worth_storing_apart`]), and the store keeps no copy of them to patch: encoding
+/// and writing a small session whole costs less than keeping a second copy of it in memory or
+/// writing it a field at a time.
+pub(crate) const STORE_APART_FROM: usize = 512;
+
 /// A save as [`SessionBackend::save_fields`](crate::backend::SessionBackend::save_fields) gets
 /// it: the whole [`Record`], and the same record cut into its parts, the envelope's head and
 /// one JSON member (`"name":value`) per stored field, each marked changed or not since the
@@ -96,6 +102,15 @@ impl<'a> FieldSave<'a> {
                 json: &data[span.clone()],
                 changed: unchanged & (1 << position) == 0,
             })
+    }
+
+    /// Whether the record is worth storing field by field: it has fields to show, and is long
+    /// enough (512 bytes or more) for later saves to write only their changed fields. The
+    /// store patches only records this long, so a shorter one's every save would write every
+    /// field; storing it whole is cheaper.
+    #[must_use]
+    pub fn worth_storing_apart(&self) -> bool {
+        !self.members.is_empty() && self.record.data.len() >= STORE_APART_FROM
     }
 
     /// Whether some fields are unchanged: a backend that stores fields apart may write only

@@ -165,11 +165,13 @@ pub(crate) struct ApartSave<'a> {
 
 impl<'a> ApartSave<'a> {
     /// `fields` cut for the fields table, `partial` when the backend may write only the
-    /// changed fields; `None` for a record with no fields to show (sealed whole), which is
-    /// saved whole.
+    /// changed fields; `None` for a record not worth storing apart (see
+    /// [`FieldSave::worth_storing_apart`]), which is saved whole.
     pub(crate) fn new(fields: &FieldSave<'a>, partial: bool) -> Option<Self> {
-        let count = fields.members().len();
-        let field_count = i32::try_from(count).ok().filter(|&n| n > 0)?;
+        if !fields.worth_storing_apart() {
+            return None;
+        }
+        let field_count = i32::try_from(fields.members().len()).ok()?;
         let partial = partial && fields.is_partial();
         let members = (0..)
             .zip(fields.members())

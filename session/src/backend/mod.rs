@@ -57,6 +57,7 @@ mod table_name;
 pub use self::redis::RedisBackend;
 pub use change::{Change, ChangeFeed};
 pub use error::BackendError;
+pub(crate) use fields::STORE_APART_FROM;
 pub use fields::{FieldSave, Member};
 pub use key::StorageKey;
 #[cfg(feature = "mongodb")]

@@ -632,7 +632,7 @@ impl SessionBackend for RedisBackend {
         expected_version: Option<u64>,
         now: u64,
     ) -> Result<SaveOutcome, BackendError> {
-        if !self.partial_writes || fields.members().len() == 0 {
+        if !self.partial_writes || !fields.worth_storing_apart() {
             return self.save(key, fields.record(), expected_version, now).await;
         }
         let partial = fields.is_partial() && expected_version.is_some();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tracing::field::Empty;
 
-use crate::backend::{BackendError, FieldSave, Record, SaveOutcome, StorageKey};
+use crate::backend::{BackendError, FieldSave, Record, STORE_APART_FROM, SaveOutcome, StorageKey};
 use crate::clock::now_millis;
 use crate::data::SessionData;
 use crate::entry::{Ending, Entry, LastWrite, Slot};
@@ -27,10 +27,6 @@ const MIN_SAVE_ATTEMPTS: u32 = 16;
 
 /// How long a save keeps retrying lost races before the request fails with 503.
 const SAVE_PATIENCE: Duration = Duration::from_secs(3);
-
-/// Records shorter than this are not kept for the next save to copy from (see [`LastWrite`]):
-/// encoding a small session again costs less than keeping a second copy of it in memory.
-const KEEP_RECORDS_FROM: usize = 512;
 
 /// What one save attempt writes.
 struct Snapshot {
@@ -545,7 +541,7 @@ fn kept(snapshot: Snapshot) -> Option<LastWrite> {
         mut layout,
         ..
     } = snapshot;
-    let worth_keeping = record.data.len() >= KEEP_RECORDS_FROM && !layout.spans.is_empty();
+    let worth_keeping = record.data.len() >= STORE_APART_FROM && !layout.spans.is_empty();
     worth_keeping.then(|| {
         layout.data = record.data;
         LastWrite {
