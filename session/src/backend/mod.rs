@@ -27,8 +27,6 @@ pub mod conformance;
 mod convert;
 mod error;
 mod fields;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod fields_table;
 pub(crate) mod key;
 #[cfg(feature = "mongodb")]
 mod mongodb;

@@ -1,8 +1,8 @@
 //! What the SQL backends share: identifier quoting, the statements every dialect spells alike,
 //! and reading rows back.
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-use crate::backend::fields_table::{FIELD_COUNT_COLUMN, FieldsTable, joined_data};
+#[cfg(feature = "postgres")]
+use crate::backend::postgres::fields::{FIELD_COUNT_COLUMN, FieldsTable, joined_data};
 use crate::backend::{BackendError, Record};
 
 pub(crate) use crate::backend::convert::{
@@ -78,8 +78,8 @@ pub(crate) struct CommonStatements {
     /// expires_at, index_value.
     pub(crate) load: String,
     /// Compare-and-set replace. Binds: data, version, expires_at, index_value, id, expected
-    /// version, now. (SQLite and PostgreSQL replace with `UpsertStatements`' own.)
-    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    /// version, now. (PostgreSQL replaces in `UpsertStatements::save_batch`.)
+    #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
     pub(crate) update: String,
     /// Binds: index_value, now. Returns: id, data (as `load` reads it), version, expires_at,
     /// index_value.
@@ -103,7 +103,7 @@ pub(crate) struct CommonStatements {
 
 impl CommonStatements {
     /// The statements on `table` in `dialect`, reading a row's record as `data` (an expression
-    /// on the table as `s`; see `fields_table::joined_data`).
+    /// on the table as `s`; see `postgres::fields::joined_data`).
     pub(crate) fn new(dialect: Dialect, table: &TableName, data: &str) -> Self {
         let t = dialect.quote(table.as_str());
         let p = |n| dialect.param(n);
@@ -197,8 +197,7 @@ pub(crate) fn stored_count(value: i64) -> Result<u64, BackendError> {
 }
 
 /// The statements of the backends with an upsert (SQLite and PostgreSQL), formatted once per
-/// table; they differ only in quoting and placeholders. Both can store a session field by field
-/// (see [`FieldsTable`]).
+/// table; they differ only in quoting and placeholders.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[derive(Debug)]
 pub(crate) struct UpsertStatements {
@@ -207,23 +206,20 @@ pub(crate) struct UpsertStatements {
     pub(crate) create_index: String,
     /// The index on `index_value`, created after the column is made sure of.
     pub(crate) create_value_index: String,
-    /// The fields table, for sessions stored field by field.
-    pub(crate) fields: FieldsTable,
+    /// Columns added since the first version, after `index_value`: for each, a statement that
+    /// counts it (1 if there) and one that adds it. PostgreSQL's `field_count`.
+    pub(crate) added_columns: Vec<(String, String)>,
     /// Creates the row, or replaces an expired one. Binds: id, data, version, expires_at,
-    /// index_value, field_count, now. (PostgreSQL creates in [`save_batch`](Self::save_batch).)
+    /// index_value, now. (PostgreSQL creates in [`save_batch`](Self::save_batch).)
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) insert: String,
-    /// Compare-and-set replace. Binds: data, version, expires_at, index_value, field_count, id,
-    /// expected version, now, and the field count a partial save expects stored (NULL for any
-    /// save that writes every field). (PostgreSQL replaces in [`save_batch`](Self::save_batch).)
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) update: String,
     /// Binds: expires_at, id, now. Returns: version.
     pub(crate) touch: String,
-    /// PostgreSQL: the function and trigger that announce every save and delete on
-    /// [`channel`](Self::channel), run by `create_schema` after the table. Empty for SQLite,
-    /// which has no second server to tell.
-    pub(crate) announce: Vec<String>,
+    /// PostgreSQL: the fields table and its triggers (sessions stored field by field), and the
+    /// function and trigger that announce deletes on [`channel`](Self::channel), run by
+    /// `create_schema` after the table. Empty for SQLite, which stores every session whole and
+    /// has no second server to tell.
+    pub(crate) after_table: Vec<String>,
     /// The `LISTEN` channel of the table's announcements.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) channel: std::sync::Arc<str>,
@@ -239,17 +235,38 @@ impl UpsertStatements {
         let t = dialect.quote(table.as_str());
         let index = dialect.quote(&table.index_name());
         let p = |n| dialect.param(n);
-        let fields = FieldsTable::new(dialect, table);
+        // PostgreSQL's rows may be stored field by field: reads join them back.
+        let (data, more_columns, added_columns, after_table, save_batch) = match dialect {
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => {
+                let fields = FieldsTable::new(table);
+                let after_table = fields.create.into_iter().chain(announce_statements(table));
+                (
+                    joined_data(&fields.table),
+                    format!(", {FIELD_COUNT_COLUMN}"),
+                    vec![(fields.has_count_column, fields.add_count_column)],
+                    after_table.collect(),
+                    crate::backend::postgres::batch::statement(&t, &fields.table),
+                )
+            }
+            #[allow(unreachable_patterns)]
+            _ => (
+                "s.data".to_owned(),
+                String::new(),
+                Vec::new(),
+                Vec::new(),
+                String::new(),
+            ),
+        };
         Self {
-            common: CommonStatements::new(dialect, table, &joined_data(dialect, &fields.table)),
+            common: CommonStatements::new(dialect, table, &data),
             create_table: format!(
                 "CREATE TABLE IF NOT EXISTS {t} (\
                  id TEXT PRIMARY KEY NOT NULL, \
                  data TEXT NOT NULL, \
                  version BIGINT NOT NULL, \
                  expires_at BIGINT NOT NULL, \
-                 {INDEX_COLUMN}, \
-                 {FIELD_COUNT_COLUMN})"
+                 {INDEX_COLUMN}{more_columns})"
             ),
             create_index: format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_at)"),
             create_value_index: format!(
@@ -258,35 +275,18 @@ impl UpsertStatements {
             ),
             // The upsert's WHERE turns "a live row exists" into zero rows changed.
             insert: format!(
-                "INSERT INTO {t} (id, data, version, expires_at, index_value, field_count) \
-                 VALUES ({}, {}, {}, {}, {}, {}) \
+                "INSERT INTO {t} (id, data, version, expires_at, index_value) \
+                 VALUES ({}, {}, {}, {}, {}) \
                  ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
                  version = excluded.version, expires_at = excluded.expires_at, \
-                 index_value = excluded.index_value, field_count = excluded.field_count \
+                 index_value = excluded.index_value \
                  WHERE {t}.expires_at <= {}",
                 p(1),
                 p(2),
                 p(3),
                 p(4),
                 p(5),
-                p(6),
-                p(7)
-            ),
-            update: format!(
-                "UPDATE {t} SET data = {}, version = {}, expires_at = {}, index_value = {}, \
-                 field_count = {} \
-                 WHERE id = {} AND version = {} AND expires_at > {} \
-                 AND ({} IS NULL OR field_count = {})",
-                p(1),
-                p(2),
-                p(3),
-                p(4),
-                p(5),
-                p(6),
-                p(7),
-                p(8),
-                p(9),
-                p(10)
+                p(6)
             ),
             touch: format!(
                 "UPDATE {t} SET expires_at = {} WHERE id = {} AND expires_at > {} RETURNING version",
@@ -294,22 +294,10 @@ impl UpsertStatements {
                 p(2),
                 p(3)
             ),
-            announce: match dialect {
-                #[cfg(feature = "postgres")]
-                Dialect::Postgres => announce_statements(table),
-                #[allow(unreachable_patterns)]
-                _ => Vec::new(),
-            },
+            added_columns,
+            after_table,
             channel: table.derived_name("_changes").into(),
-            save_batch: match dialect {
-                #[cfg(feature = "postgres")]
-                Dialect::Postgres => {
-                    crate::backend::postgres::batch::statement(&t, &fields.table).into()
-                }
-                #[allow(unreachable_patterns)]
-                _ => "".into(),
-            },
-            fields,
+            save_batch: save_batch.into(),
         }
     }
 }
@@ -506,16 +494,15 @@ macro_rules! upsert_sql_backend {
                     .await
                     .map_err(|e| BackendError::new(context, e))?;
                 self.add_index_column().await?;
-                let fields = &self.statements.fields;
-                self.add_column(&fields.has_count_column, &fields.add_count_column)
-                    .await?;
+                for (has_column, add) in &self.statements.added_columns {
+                    self.add_column(has_column, add).await?;
+                }
                 let rest = [
                     &self.statements.create_index,
                     &self.statements.create_value_index,
                 ]
                 .into_iter()
-                .chain(&fields.create)
-                .chain(&self.statements.announce);
+                .chain(&self.statements.after_table);
                 for statement in rest {
                     sqlx::query(statement)
                         .execute(&self.pool)
@@ -533,41 +520,6 @@ macro_rules! upsert_sql_backend {
                 now: u64,
             ) -> Result<SaveOutcome, BackendError> {
                 self.save_record(key, record, expected_version, now).await
-            }
-
-            /// With `with_partial_writes`: the session field by field, only the changed fields
-            /// when the stored row is the one this save replaces, stored that way (else every
-            /// field). Without it, [`save`](SessionBackend::save).
-            async fn save_fields(
-                &self,
-                key: &StorageKey,
-                fields: &FieldSave<'_>,
-                expected_version: Option<u64>,
-                now: u64,
-            ) -> Result<SaveOutcome, BackendError> {
-                let apart = self
-                    .partial_writes
-                    .then(|| ApartSave::new(fields, expected_version.is_some()))
-                    .flatten();
-                let Some(apart) = apart else {
-                    return self
-                        .save_record(key, fields.record(), expected_version, now)
-                        .await;
-                };
-                let record = fields.record();
-                let mut written = self
-                    .save_apart(key, record, &apart, expected_version, now)
-                    .await?;
-                // Not the stored form a partial save builds on (stored whole meanwhile, by a
-                // server without the setting): every field, under the same compare-and-set.
-                if !written && apart.partial {
-                    if let Some(every) = ApartSave::new(fields, false) {
-                        written = self
-                            .save_apart(key, record, &every, expected_version, now)
-                            .await?;
-                    }
-                }
-                Ok(SaveOutcome::written(written))
             }
 
             async fn touch(

@@ -4,18 +4,14 @@ use std::sync::Arc;
 
 use std::str::FromStr;
 
-use sqlx::Sqlite;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 
-use crate::backend::fields_table::{ApartSave, partial_writes_method};
 use crate::backend::sql::{
     Dialect, RecordRow, TableName, UpsertStatements, millis_to_db, record_from_row,
     shared_sql_constructors, shared_sql_methods, stored_count, stored_key, stored_version,
     upsert_sql_backend, version_to_db,
 };
-use crate::backend::{BackendError, FieldSave, Record, SaveOutcome, SessionBackend, StorageKey};
+use crate::backend::{BackendError, Record, SaveOutcome, SessionBackend, StorageKey};
 
 /// Stores sessions in one table of a SQLite database (the one server-less backend that
 /// survives a restart).
@@ -28,28 +24,14 @@ use crate::backend::{BackendError, FieldSave, Record, SaveOutcome, SessionBacken
 ///     data TEXT NOT NULL,
 ///     version BIGINT NOT NULL,
 ///     expires_at BIGINT NOT NULL,
-///     index_value VARCHAR(255),
-///     field_count INTEGER
+///     index_value VARCHAR(255)
 /// );
 /// CREATE INDEX IF NOT EXISTS "typed_sessions_expires_at" ON "typed_sessions" (expires_at);
 /// CREATE INDEX IF NOT EXISTS "typed_sessions_index_value" ON "typed_sessions" (index_value);
-/// CREATE TABLE IF NOT EXISTS "typed_sessions_fields" (
-///     id TEXT NOT NULL,
-///     position INTEGER NOT NULL,
-///     member TEXT NOT NULL,
-///     PRIMARY KEY (id, position)
-/// );
-/// -- and two triggers, "typed_sessions_trimfields" (after an update of field_count) and
-/// -- "typed_sessions_dropfields" (after a delete).
 /// ```
 ///
 /// `index_value` holds the `#[session(index)]` value, for
-/// [`find_by_index`](SessionBackend::find_by_index). `field_count` and the fields table hold
-/// sessions stored field by field ([`with_partial_writes`](Self::with_partial_writes)): the
-/// triggers drop a session's field rows with it, and the rows past its field count when a save
-/// stores fewer (or stores it whole again). Every version that knows them reads both forms. A
-/// table from before either gains the column (and the fields table) in `create_schema`; where
-/// the application may not run DDL, add them in a migration, or every read fails.
+/// [`find_by_index`](SessionBackend::find_by_index); a table from before it gains the column.
 ///
 /// `id` is the [`StorageKey`] (a hash of the session id), `version` the compare-and-set counter
 /// and `expires_at` unix milliseconds. Use a database file: `sqlite::memory:` gives every
@@ -90,8 +72,6 @@ use crate::backend::{BackendError, FieldSave, Record, SaveOutcome, SessionBacken
 pub struct SqliteBackend {
     pool: SqlitePool,
     statements: Arc<UpsertStatements>,
-    /// Sessions are written field by field (see [`with_partial_writes`](Self::with_partial_writes)).
-    partial_writes: bool,
 }
 
 impl SqliteBackend {
@@ -113,16 +93,15 @@ impl SqliteBackend {
         Ok(Self::from_pool(pool))
     }
 
-    shared_sql_constructors!(
-        SqlitePool,
-        |table| UpsertStatements::new(Dialect::Sqlite, table),
-        partial_writes: false
-    );
+    shared_sql_constructors!(SqlitePool, |table| UpsertStatements::new(
+        Dialect::Sqlite,
+        table
+    ));
 }
 
 impl SqliteBackend {
-    /// `record` stored whole, in one statement: SQLite has one writer at a time, so grouping
-    /// saves would only add a wait.
+    /// One compare-and-set save, in its own statement: SQLite has one writer at a time, so
+    /// grouping saves would only add a wait.
     async fn save_record(
         &self,
         key: &StorageKey,
@@ -130,111 +109,31 @@ impl SqliteBackend {
         expected_version: Option<u64>,
         now: u64,
     ) -> Result<SaveOutcome, BackendError> {
-        let row = self.write_row(
-            key,
-            record,
-            &record.data,
-            None,
-            false,
-            expected_version,
-            now,
-        )?;
-        let done = row
-            .execute(&self.pool)
-            .await
-            .map_err(|e| BackendError::new(SAVING, e))?;
-        Ok(SaveOutcome::written(done.rows_affected() == 1))
-    }
-
-    /// The record stored field by field, as `apart` cuts it: its row and the fields written,
-    /// in one transaction.
-    async fn save_apart(
-        &self,
-        key: &StorageKey,
-        record: &Record,
-        apart: &ApartSave<'_>,
-        expected_version: Option<u64>,
-        now: u64,
-    ) -> Result<bool, BackendError> {
-        let failed = |e| BackendError::new(SAVING, e);
-        let mut transaction = self.pool.begin().await.map_err(failed)?;
-        let row = self.write_row(
-            key,
-            record,
-            apart.head,
-            Some(apart.field_count),
-            apart.partial,
-            expected_version,
-            now,
-        )?;
-        if row
-            .execute(&mut *transaction)
-            .await
-            .map_err(failed)?
-            .rows_affected()
-            != 1
-        {
-            // Dropped, the transaction rolls back.
-            return Ok(false);
-        }
-        for &(position, member) in &apart.members {
-            sqlx::query(&self.statements.fields.write)
-                .bind(key.as_str())
-                .bind(position)
-                .bind(member)
-                .execute(&mut *transaction)
-                .await
-                .map_err(failed)?;
-        }
-        transaction.commit().await.map_err(failed)?;
-        Ok(true)
-    }
-
-    /// The compare-and-set write of a session's row: `data` with `field_count` (`None`: the
-    /// whole record); `partial` only over a row stored field by field with as many fields.
-    #[allow(clippy::too_many_arguments)]
-    fn write_row<'q>(
-        &'q self,
-        key: &'q StorageKey,
-        record: &'q Record,
-        data: &'q str,
-        field_count: Option<i32>,
-        partial: bool,
-        expected_version: Option<u64>,
-        now: u64,
-    ) -> Result<sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>, BackendError> {
         let version = version_to_db(record.version)?;
         let expires_at = millis_to_db(record.expires_at);
-        Ok(match expected_version {
+        let query = match expected_version {
             None => sqlx::query(&self.statements.insert)
                 .bind(key.as_str())
-                .bind(data)
+                .bind(record.data.as_str())
                 .bind(version)
                 .bind(expires_at)
                 .bind(record.index.as_deref())
-                .bind(field_count)
                 .bind(millis_to_db(now)),
-            Some(expected) => {
-                let stored_count = field_count.filter(|_| partial);
-                sqlx::query(&self.statements.update)
-                    .bind(data)
-                    .bind(version)
-                    .bind(expires_at)
-                    .bind(record.index.as_deref())
-                    .bind(field_count)
-                    .bind(key.as_str())
-                    .bind(version_to_db(expected)?)
-                    .bind(millis_to_db(now))
-                    .bind(stored_count)
-                    .bind(stored_count)
-            }
-        })
+            Some(expected) => sqlx::query(&self.statements.common.update)
+                .bind(record.data.as_str())
+                .bind(version)
+                .bind(expires_at)
+                .bind(record.index.as_deref())
+                .bind(key.as_str())
+                .bind(version_to_db(expected)?)
+                .bind(millis_to_db(now)),
+        };
+        let done = query
+            .execute(&self.pool)
+            .await
+            .map_err(|e| BackendError::new("saving a session", e))?;
+        Ok(SaveOutcome::written(done.rows_affected() == 1))
     }
-
-    partial_writes_method!(SqliteBackend);
 }
-
-/// The context of a save's errors.
-const SAVING: &str = "saving a session";
 
 upsert_sql_backend!(SqliteBackend);

@@ -291,8 +291,9 @@ mod redis_by_field {
     }
 }
 
-/// A SQL backend storing each session field apart (`with_partial_writes`), on `$fixture` with
-/// bind parameter `$p1`: the whole end-to-end suite, and what the fields table holds.
+/// A SQL backend storing each session field apart (`with_partial_writes`; PostgreSQL), on
+/// `$fixture` with bind parameter `$p1`: the whole end-to-end suite, and what the fields table
+/// holds.
 macro_rules! sql_by_field_tests {
     ($fixture:ident, $p1:literal) => {
         use crate::common::storage::{Fixture, $fixture};
@@ -423,10 +424,6 @@ macro_rules! sql_by_field_tests {
             fixture.cleanup().await;
         }
     };
-}
-
-mod sqlite_by_field {
-    sql_by_field_tests!(Sqlite, "?");
 }
 
 mod postgres_by_field {

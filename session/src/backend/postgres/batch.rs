@@ -19,7 +19,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::announce::Announcement;
-use crate::backend::fields_table::ApartSave;
+use super::fields::ApartSave;
 use crate::backend::sql::{millis_to_db, version_to_db};
 use crate::backend::{BackendError, Record, SaveOutcome, StorageKey};
 
@@ -47,7 +47,7 @@ struct Lane {
 }
 
 /// The row a save writes: the record whole, or field by field (see
-/// [`fields_table`](crate::backend::fields_table)).
+/// [`fields`](super::fields)).
 #[derive(Debug)]
 pub(super) struct Row {
     data: String,

@@ -2,6 +2,7 @@
 
 mod announce;
 pub(crate) mod batch;
+pub(crate) mod fields;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use self::announce::{Announcement, Announcer};
 use self::batch::{Row, SaveBatcher};
-use crate::backend::fields_table::{ApartSave, partial_writes_method};
+use self::fields::ApartSave;
 use crate::backend::sql::{
     Dialect, RecordRow, TableName, UpsertStatements, millis_to_db, record_from_row,
     shared_sql_constructors, shared_sql_methods, stored_count, stored_key, stored_version,
@@ -181,10 +182,81 @@ impl PostgresBackend {
         partial_writes: false
     );
 
-    partial_writes_method!(PostgresBackend);
+    /// Stores each session field by field, so that a save writes only the fields that changed
+    /// (off by default).
+    ///
+    /// The row keeps the record's head in `data` and the number of fields in `field_count`;
+    /// the table `<table>_fields` (made by [`create_schema`](SessionBackend::create_schema),
+    /// with the triggers that keep it in step) keeps one row per field. Records shorter than
+    /// 512 bytes are stored whole (see [`FieldSave::worth_storing_apart`]). A save that
+    /// replaces the record this server last wrote writes only the changed fields, in the same
+    /// grouped statement and under the same compare-and-set on the version; any other save
+    /// writes every field. A record sealed whole (`with_encrypt_all`) is stored whole.
+    ///
+    /// Every reader of this version joins the parts back into the record exactly as it was
+    /// saved, whatever its own setting, so servers with and without it share sessions and it
+    /// can be turned on or off in a rolling deploy, once every server runs a version that reads
+    /// both forms.
+    ///
+    /// Measured (`benches/`): a one-field write to a session holding 10 KiB more served 22,450
+    /// requests/s with it against 14,285 without, where a one-field session served 26,328.
+    ///
+    /// ```no_run
+    /// use typed_session::backend::PostgresBackend;
+    ///
+    /// # async fn run() -> Result<(), typed_session::backend::BackendError> {
+    /// let backend = PostgresBackend::connect("postgres://app@127.0.0.1:5432/app")
+    ///     .await?
+    ///     .with_partial_writes(true);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_partial_writes(self, enabled: bool) -> Self {
+        Self {
+            partial_writes: enabled,
+            ..self
+        }
+    }
 }
 
 upsert_sql_backend!(PostgresBackend, {
+    /// With [`with_partial_writes`](PostgresBackend::with_partial_writes): the session field by
+    /// field, only the changed fields when the stored row is the one this save replaces, stored
+    /// that way (else every field). Without it, [`save`](SessionBackend::save).
+    async fn save_fields(
+        &self,
+        key: &StorageKey,
+        fields: &FieldSave<'_>,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<SaveOutcome, BackendError> {
+        let apart = self
+            .partial_writes
+            .then(|| ApartSave::new(fields, expected_version.is_some()))
+            .flatten();
+        let Some(apart) = apart else {
+            return self
+                .save_record(key, fields.record(), expected_version, now)
+                .await;
+        };
+        let record = fields.record();
+        let mut written = self
+            .save_apart(key, record, &apart, expected_version, now)
+            .await?;
+        // Not the stored form a partial save builds on (stored whole meanwhile, by a server
+        // without the setting): every field, under the same compare-and-set.
+        if !written
+            && apart.partial
+            && let Some(every) = ApartSave::new(fields, false)
+        {
+            written = self
+                .save_apart(key, record, &every, expected_version, now)
+                .await?;
+        }
+        Ok(SaveOutcome::written(written))
+    }
+
     /// `LISTEN`s on the table's channel, on a connection of its own to the pool's server (the
     /// pool keeps all its connections for queries). Announcements come from the trigger
     /// that [`create_schema`](SessionBackend::create_schema) installs; a table made without it
