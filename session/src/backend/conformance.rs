@@ -497,8 +497,9 @@ fn fields_record(count: u64, note: &str, previous: Option<&Encoded>, changed: u6
         previous: previous.clone(),
         changed,
     });
-    // Long enough to be worth storing field by field (`FieldSave::worth_storing_apart`).
-    let blob = "0123456789".repeat(60);
+    // Long enough to be worth storing field by field (`FieldSave::worth_storing_apart`), and
+    // to be stored apart by a backend that keeps only large fields apart (SQLite: 2 KiB).
+    let blob = "0123456789".repeat(250);
     crate::record::encode(meta, None, false, 0b111, reuse, |fields| {
         fields.write("count", &count)?;
         fields.write("note", note)?;

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "postgres")]
 use crate::backend::postgres::fields::{FIELD_COUNT_COLUMN, FieldsTable, joined_data};
+#[cfg(feature = "sqlite")]
+use crate::backend::sqlite::fields::{FIELDS_APART_COLUMN, FieldsTable as SqliteFields};
 use crate::backend::{BackendError, Record};
 
 pub(crate) use crate::backend::convert::{
@@ -78,8 +80,9 @@ pub(crate) struct CommonStatements {
     /// expires_at, index_value.
     pub(crate) load: String,
     /// Compare-and-set replace. Binds: data, version, expires_at, index_value, id, expected
-    /// version, now. (PostgreSQL replaces in `UpsertStatements::save_batch`.)
-    #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
+    /// version, now. (SQLite and PostgreSQL replace with statements of their own, which know
+    /// about fields stored apart.)
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     pub(crate) update: String,
     /// Binds: index_value, now. Returns: id, data (as `load` reads it), version, expires_at,
     /// index_value.
@@ -209,10 +212,10 @@ pub(crate) struct UpsertStatements {
     /// Columns added since the first version, after `index_value`: for each, a statement that
     /// counts it (1 if there) and one that adds it. PostgreSQL's `field_count`.
     pub(crate) added_columns: Vec<(String, String)>,
-    /// Creates the row, or replaces an expired one. Binds: id, data, version, expires_at,
-    /// index_value, now. (PostgreSQL creates in [`save_batch`](Self::save_batch).)
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) insert: String,
+    /// SQLite: the saves, and the fields stored apart (see `sqlite::fields`). `None` for
+    /// PostgreSQL, which saves in [`save_batch`](Self::save_batch).
+    #[cfg(feature = "sqlite")]
+    pub(crate) sqlite: Option<SqliteFields>,
     /// Binds: expires_at, id, now. Returns: version.
     pub(crate) touch: String,
     /// PostgreSQL: the fields table and its triggers (sessions stored field by field), and the
@@ -235,7 +238,9 @@ impl UpsertStatements {
         let t = dialect.quote(table.as_str());
         let index = dialect.quote(&table.index_name());
         let p = |n| dialect.param(n);
-        // PostgreSQL's rows may be stored field by field: reads join them back.
+        #[cfg(feature = "sqlite")]
+        let sqlite = (dialect == Dialect::Sqlite).then(|| SqliteFields::new(table));
+        // Rows may be stored field by field: reads join them back.
         let (data, more_columns, added_columns, after_table, save_batch) = match dialect {
             #[cfg(feature = "postgres")]
             Dialect::Postgres => {
@@ -249,14 +254,19 @@ impl UpsertStatements {
                     crate::backend::postgres::batch::statement(&t, &fields.table),
                 )
             }
+            #[cfg(feature = "sqlite")]
+            Dialect::Sqlite => match &sqlite {
+                Some(fields) => (
+                    fields.data.clone(),
+                    format!(", {FIELDS_APART_COLUMN}"),
+                    vec![(fields.has_column.clone(), fields.add_column.clone())],
+                    fields.create.clone(),
+                    String::new(),
+                ),
+                None => unreachable!("made for SQLite above"),
+            },
             #[allow(unreachable_patterns)]
-            _ => (
-                "s.data".to_owned(),
-                String::new(),
-                Vec::new(),
-                Vec::new(),
-                String::new(),
-            ),
+            _ => unreachable!("only SQLite and PostgreSQL have upsert statements"),
         };
         Self {
             common: CommonStatements::new(dialect, table, &data),
@@ -273,21 +283,8 @@ impl UpsertStatements {
                 "CREATE INDEX IF NOT EXISTS {} ON {t} (index_value)",
                 dialect.quote(&table.derived_name("_index_value"))
             ),
-            // The upsert's WHERE turns "a live row exists" into zero rows changed.
-            insert: format!(
-                "INSERT INTO {t} (id, data, version, expires_at, index_value) \
-                 VALUES ({}, {}, {}, {}, {}) \
-                 ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
-                 version = excluded.version, expires_at = excluded.expires_at, \
-                 index_value = excluded.index_value \
-                 WHERE {t}.expires_at <= {}",
-                p(1),
-                p(2),
-                p(3),
-                p(4),
-                p(5),
-                p(6)
-            ),
+            #[cfg(feature = "sqlite")]
+            sqlite,
             touch: format!(
                 "UPDATE {t} SET expires_at = {} WHERE id = {} AND expires_at > {} RETURNING version",
                 p(1),

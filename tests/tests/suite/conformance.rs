@@ -157,6 +157,7 @@ macro_rules! fields_apart_conforms {
 
 fields_apart_conforms!(
     redis_storing_fields_apart_conforms: Redis,
+    sqlite_storing_fields_apart_conforms: Sqlite,
     postgres_storing_fields_apart_conforms: Postgres,
 );
 
