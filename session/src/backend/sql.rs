@@ -519,6 +519,44 @@ macro_rules! upsert_sql_backend {
                 self.save_record(key, record, expected_version, now).await
             }
 
+            /// With `with_partial_writes`: the session in parts (see the backend's
+            /// `ApartSave`), only the changed ones when the stored row is the one this save
+            /// replaces, stored in the same parts (else every part). Without it,
+            /// [`save`](SessionBackend::save).
+            async fn save_fields(
+                &self,
+                key: &StorageKey,
+                fields: &FieldSave<'_>,
+                expected_version: Option<u64>,
+                now: u64,
+            ) -> Result<SaveOutcome, BackendError> {
+                let apart = self
+                    .partial_writes
+                    .then(|| ApartSave::new(fields, expected_version.is_some()))
+                    .flatten();
+                let Some(apart) = apart else {
+                    return self
+                        .save_record(key, fields.record(), expected_version, now)
+                        .await;
+                };
+                let record = fields.record();
+                let mut written = self
+                    .save_apart(key, record, &apart, expected_version, now)
+                    .await?;
+                // Not the stored form a partial save builds on (other parts, or stored whole
+                // meanwhile by a server without the setting): every part, under the same
+                // compare-and-set.
+                if !written
+                    && apart.partial
+                    && let Some(every) = ApartSave::new(fields, false)
+                {
+                    written = self
+                        .save_apart(key, record, &every, expected_version, now)
+                        .await?;
+                }
+                Ok(SaveOutcome::written(written))
+            }
+
             async fn touch(
                 &self,
                 key: &StorageKey,

@@ -221,42 +221,6 @@ impl PostgresBackend {
 }
 
 upsert_sql_backend!(PostgresBackend, {
-    /// With [`with_partial_writes`](PostgresBackend::with_partial_writes): the session field by
-    /// field, only the changed fields when the stored row is the one this save replaces, stored
-    /// that way (else every field). Without it, [`save`](SessionBackend::save).
-    async fn save_fields(
-        &self,
-        key: &StorageKey,
-        fields: &FieldSave<'_>,
-        expected_version: Option<u64>,
-        now: u64,
-    ) -> Result<SaveOutcome, BackendError> {
-        let apart = self
-            .partial_writes
-            .then(|| ApartSave::new(fields, expected_version.is_some()))
-            .flatten();
-        let Some(apart) = apart else {
-            return self
-                .save_record(key, fields.record(), expected_version, now)
-                .await;
-        };
-        let record = fields.record();
-        let mut written = self
-            .save_apart(key, record, &apart, expected_version, now)
-            .await?;
-        // Not the stored form a partial save builds on (stored whole meanwhile, by a server
-        // without the setting): every field, under the same compare-and-set.
-        if !written
-            && apart.partial
-            && let Some(every) = ApartSave::new(fields, false)
-        {
-            written = self
-                .save_apart(key, record, &every, expected_version, now)
-                .await?;
-        }
-        Ok(SaveOutcome::written(written))
-    }
-
     /// `LISTEN`s on the table's channel, on a connection of its own to the pool's server (the
     /// pool keeps all its connections for queries). Announcements come from the trigger
     /// that [`create_schema`](SessionBackend::create_schema) installs; a table made without it

@@ -131,7 +131,7 @@ impl FieldsTable {
 /// A save as SQLite stores it: the row's data, with placeholders for the large fields, and
 /// the large fields to write.
 #[derive(Debug)]
-pub(crate) struct SplitSave<'a> {
+pub(crate) struct ApartSave<'a> {
     /// The row's `data`.
     pub(crate) data: String,
     /// The row's `fields_apart`: a bit per position of a field stored apart.
@@ -143,7 +143,7 @@ pub(crate) struct SplitSave<'a> {
     pub(crate) members: Vec<(i64, &'a str)>,
 }
 
-impl<'a> SplitSave<'a> {
+impl<'a> ApartSave<'a> {
     /// `fields` cut for SQLite, `partial` when the backend may write only the changed fields;
     /// `None` for a record with no field large enough to store apart, which is saved whole.
     pub(crate) fn new(fields: &FieldSave<'a>, partial: bool) -> Option<Self> {

@@ -12,7 +12,7 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous,
 };
 
-use self::fields::{FieldsTable, SplitSave};
+use self::fields::{ApartSave, FieldsTable};
 
 use crate::backend::sql::{
     Dialect, RecordRow, TableName, UpsertStatements, millis_to_db, record_from_row,
@@ -159,14 +159,14 @@ impl SqliteBackend {
         Ok(SaveOutcome::written(done.rows_affected() == 1))
     }
 
-    /// The record with its large fields stored apart, as `split` cuts it: the row alone in
+    /// The record with its large fields stored apart, as `apart` cuts it: the row alone in
     /// one statement when no large field is written, else the row and those fields in one
     /// transaction.
-    async fn save_split(
+    async fn save_apart(
         &self,
         key: &StorageKey,
         record: &Record,
-        split: &SplitSave<'_>,
+        apart: &ApartSave<'_>,
         expected_version: Option<u64>,
         now: u64,
     ) -> Result<bool, BackendError> {
@@ -174,13 +174,13 @@ impl SqliteBackend {
         let row = self.write_row(
             key,
             record,
-            &split.data,
-            Some(split.fields_apart),
-            split.partial,
+            &apart.data,
+            Some(apart.fields_apart),
+            apart.partial,
             expected_version,
             now,
         )?;
-        if split.members.is_empty() {
+        if apart.members.is_empty() {
             let done = row.execute(&self.pool).await.map_err(failed)?;
             return Ok(done.rows_affected() == 1);
         }
@@ -195,7 +195,7 @@ impl SqliteBackend {
             // Dropped, the transaction rolls back.
             return Ok(false);
         }
-        for &(position, member) in &split.members {
+        for &(position, member) in &apart.members {
             sqlx::query(&self.fields().write)
                 .bind(key.as_str())
                 .bind(position)
@@ -288,42 +288,4 @@ impl SqliteBackend {
 /// The context of a save's errors.
 const SAVING: &str = "saving a session";
 
-upsert_sql_backend!(SqliteBackend, {
-    /// With [`with_partial_writes`](SqliteBackend::with_partial_writes): the large fields
-    /// apart, only the changed ones when the stored row is the one this save replaces, with
-    /// the same fields apart (else every large field). Without it,
-    /// [`save`](SessionBackend::save).
-    async fn save_fields(
-        &self,
-        key: &StorageKey,
-        fields: &FieldSave<'_>,
-        expected_version: Option<u64>,
-        now: u64,
-    ) -> Result<SaveOutcome, BackendError> {
-        let split = self
-            .partial_writes
-            .then(|| SplitSave::new(fields, expected_version.is_some()))
-            .flatten();
-        let Some(split) = split else {
-            return self
-                .save_record(key, fields.record(), expected_version, now)
-                .await;
-        };
-        let record = fields.record();
-        let mut written = self
-            .save_split(key, record, &split, expected_version, now)
-            .await?;
-        // Not the stored form a partial save builds on (other fields apart, or stored whole
-        // meanwhile by a server without the setting): every large field, under the same
-        // compare-and-set.
-        if !written
-            && split.partial
-            && let Some(every) = SplitSave::new(fields, false)
-        {
-            written = self
-                .save_split(key, record, &every, expected_version, now)
-                .await?;
-        }
-        Ok(SaveOutcome::written(written))
-    }
-});
+upsert_sql_backend!(SqliteBackend);
