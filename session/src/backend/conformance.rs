@@ -485,7 +485,7 @@ async fn race<B: SessionBackend>(
     one_winner(check, backend, key, now, &records, outcomes).await;
 }
 
-/// A record as the store encodes it, of three fields (a count, a note, 300 bytes of text),
+/// A record as the store encodes it, of three fields (a count, a note, 2,500 bytes of text),
 /// copying from `previous` the members of the fields outside `changed` (by position).
 fn fields_record(count: u64, note: &str, previous: Option<&Encoded>, changed: u64) -> Encoded {
     let meta = Meta {
@@ -575,6 +575,18 @@ async fn field_saves<B: SessionBackend>(backend: &B) {
     let fifth = fields_record(5, "last", Some(&fourth), 0b011);
     let (record, outcome) = save_encoded(check, backend, &key, &fifth, at(5), Some(4), now).await;
     equal(check, "two changed fields", outcome, SaveOutcome::Saved);
+    expect_load(check, backend, &key, now, Some(&record)).await;
+
+    // A field growing past the size from which a backend may store it apart (SQLite: 2 KiB),
+    // beside one stored apart already, then shrinking back: what is stored apart changes.
+    let long = "n".repeat(3000);
+    let sixth = fields_record(6, &long, Some(&fifth), 0b011);
+    let (record, outcome) = save_encoded(check, backend, &key, &sixth, at(6), Some(5), now).await;
+    equal(check, "a field grown large", outcome, SaveOutcome::Saved);
+    expect_load(check, backend, &key, now, Some(&record)).await;
+    let seventh = fields_record(7, "short again", Some(&sixth), 0b011);
+    let (record, outcome) = save_encoded(check, backend, &key, &seventh, at(7), Some(6), now).await;
+    equal(check, "a field shrunk back", outcome, SaveOutcome::Saved);
     expect_load(check, backend, &key, now, Some(&record)).await;
     ok(check, backend.delete(&key).await);
 }

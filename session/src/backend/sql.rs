@@ -210,7 +210,8 @@ pub(crate) struct UpsertStatements {
     /// The index on `index_value`, created after the column is made sure of.
     pub(crate) create_value_index: String,
     /// Columns added since the first version, after `index_value`: for each, a statement that
-    /// counts it (1 if there) and one that adds it. PostgreSQL's `field_count`.
+    /// counts it (1 if there) and one that adds it. PostgreSQL's `field_count`, SQLite's
+    /// `fields_apart`.
     pub(crate) added_columns: Vec<(String, String)>,
     /// SQLite: the saves, and the fields stored apart (see `sqlite::fields`). `None` for
     /// PostgreSQL, which saves in [`save_batch`](Self::save_batch).
@@ -218,10 +219,9 @@ pub(crate) struct UpsertStatements {
     pub(crate) sqlite: Option<SqliteFields>,
     /// Binds: expires_at, id, now. Returns: version.
     pub(crate) touch: String,
-    /// PostgreSQL: the fields table and its triggers (sessions stored field by field), and the
-    /// function and trigger that announce deletes on [`channel`](Self::channel), run by
-    /// `create_schema` after the table. Empty for SQLite, which stores every session whole and
-    /// has no second server to tell.
+    /// Run by `create_schema` after the table: the fields table and its triggers (sessions
+    /// stored in parts) and, on PostgreSQL, the function and trigger that announce deletes on
+    /// [`channel`](Self::channel) (SQLite has no second server to tell).
     pub(crate) after_table: Vec<String>,
     /// The `LISTEN` channel of the table's announcements.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]

@@ -435,6 +435,33 @@ mod sqlite_by_field {
 
 mod postgres_by_field {
     sql_by_field_tests!(Postgres, "$1");
+
+    /// A `TRUNCATE` of the sessions table, which fires no delete trigger, empties the fields
+    /// table too.
+    #[tokio::test]
+    async fn a_truncate_takes_the_field_rows_too() {
+        let Some(fixture) = Postgres::by_field().await else {
+            return;
+        };
+        let server = app(&store(fixture.backend(), config()).await);
+        let mut browser = Browser::new(&server);
+        browser
+            .get(&format!("/note?text={}", "n".repeat(LARGE)))
+            .await;
+        assert_eq!(browser.get("/").await.body, "1");
+        let rows = || async {
+            let sql = format!("SELECT COUNT(*) FROM {}", fixture.quoted_fields());
+            sqlx::query_scalar::<_, i64>(&sql)
+                .fetch_one(&fixture.pool)
+                .await
+                .unwrap()
+        };
+        assert!(rows().await > 0);
+        let truncate = format!("TRUNCATE \"{}\"", fixture.table);
+        sqlx::query(&truncate).execute(&fixture.pool).await.unwrap();
+        assert_eq!(rows().await, 0);
+        fixture.cleanup().await;
+    }
 }
 
 mod redis {

@@ -36,6 +36,7 @@ impl FieldsTable {
         let fields = quote(&table.derived_name("_fields"));
         let trim = quote(&table.derived_name("_trimfields"));
         let drop = quote(&table.derived_name("_dropfields"));
+        let wipe = quote(&table.derived_name("_wipefields"));
         let name = table.as_str();
         // Field rows past the new count (all of them, for a row stored whole again) go when a
         // save changes the count; a session's rows go with it.
@@ -69,6 +70,15 @@ impl FieldsTable {
                 "CREATE OR REPLACE TRIGGER {drop} AFTER DELETE ON {t} \
                  REFERENCING OLD TABLE AS gone FOR EACH STATEMENT \
                  EXECUTE FUNCTION {drop}()"
+            ),
+            // A TRUNCATE fires no delete trigger.
+            format!(
+                "CREATE OR REPLACE FUNCTION {wipe}() RETURNS trigger LANGUAGE plpgsql \
+                 AS $$ BEGIN TRUNCATE {fields}; RETURN NULL; END $$"
+            ),
+            format!(
+                "CREATE OR REPLACE TRIGGER {wipe} AFTER TRUNCATE ON {t} \
+                 FOR EACH STATEMENT EXECUTE FUNCTION {wipe}()"
             ),
         ];
         Self {

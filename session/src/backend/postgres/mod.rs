@@ -43,17 +43,10 @@ use crate::backend::{
 ///     member TEXT NOT NULL,
 ///     PRIMARY KEY (id, position)
 /// );
-/// -- and two triggers, "typed_sessions_trimfields" (after an update of field_count) and
-/// -- "typed_sessions_dropfields" (after a delete), with functions of the same names.
+/// -- and triggers "typed_sessions_trimfields" (after an update of field_count),
+/// -- "typed_sessions_dropfields" (after a delete) and "typed_sessions_wipefields" (after a
+/// -- truncate), with functions of the same names.
 /// ```
-///
-/// `index_value` holds the `#[session(index)]` value, for
-/// [`find_by_index`](SessionBackend::find_by_index). `field_count` and the fields table hold
-/// sessions stored field by field ([`with_partial_writes`](Self::with_partial_writes)): the
-/// triggers drop a session's field rows with it, and the rows past its field count when a save
-/// stores fewer (or stores it whole again). Every version that knows them reads both forms. A
-/// table from before either gains the column (and the fields table) in `create_schema`; where
-/// the application may not run DDL, add them in a migration, or every read fails.
 ///
 /// and a function and row trigger, both `"typed_sessions_announce"`, that `pg_notify` every
 /// delete (`<storage key> - <origin tag>`) on the channel `typed_sessions_changes`, for other
@@ -62,6 +55,14 @@ use crate::backend::{
 /// many in one statement: a `NOTIFY` inside the saving transaction would hold PostgreSQL's
 /// notification lock through the commit's WAL flush and so serialise every save (measured:
 /// half the write throughput). A touch announces nothing.
+///
+/// `index_value` holds the `#[session(index)]` value, for
+/// [`find_by_index`](SessionBackend::find_by_index). `field_count` and the fields table hold
+/// sessions stored field by field ([`with_partial_writes`](Self::with_partial_writes)): the
+/// triggers drop a session's field rows with it, and the rows past its field count when a save
+/// stores fewer (or stores it whole again). Every version that knows them reads both forms. A
+/// table from before either gains the column (and the fields table) in `create_schema`; where
+/// the application may not run DDL, add them in a migration, or every read fails.
 ///
 /// `id` is the [`StorageKey`] (a hash of the session id), `version` the compare-and-set counter
 /// and `expires_at` unix milliseconds. The table name is quoted, so it is case-sensitive.
@@ -198,8 +199,9 @@ impl PostgresBackend {
     /// can be turned on or off in a rolling deploy, once every server runs a version that reads
     /// both forms.
     ///
-    /// Measured (`benches/`): a one-field write to a session holding 10 KiB more served 22,450
-    /// requests/s with it against 14,285 without, where a one-field session served 26,328.
+    /// Measured (`benches/README.md`, over TCP): a one-field write to a session holding 10 KiB
+    /// more served 24,106 requests/s with it (27,473 for a one-field session) where, stored
+    /// whole, it served 14,285.
     ///
     /// ```no_run
     /// use typed_session::backend::PostgresBackend;

@@ -264,7 +264,8 @@ impl SqliteBackend {
     /// whole.
     ///
     /// Every reader of this version puts the fields back into the record exactly as it was
-    /// saved, whatever its own setting, so the setting can change at any time.
+    /// saved, whatever its own setting, so the setting can change at any time once every
+    /// process that opens the database runs a version that reads both forms.
     ///
     /// ```no_run
     /// use typed_session::backend::SqliteBackend;
