@@ -2,9 +2,9 @@
 //! and reading rows back.
 
 #[cfg(feature = "postgres")]
-use crate::backend::postgres::fields::{FIELD_COUNT_COLUMN, FieldsTable, joined_data};
+use crate::backend::postgres::fields::FieldsTable as PostgresFields;
 #[cfg(feature = "sqlite")]
-use crate::backend::sqlite::fields::{FIELDS_APART_COLUMN, FieldsTable as SqliteFields};
+use crate::backend::sqlite::fields::FieldsTable as SqliteFields;
 use crate::backend::{BackendError, Record};
 
 pub(crate) use crate::backend::convert::{
@@ -199,6 +199,23 @@ pub(crate) fn stored_count(value: i64) -> Result<u64, BackendError> {
     stored_u64(value, "COUNT(*)")
 }
 
+/// How a backend stores a session in parts (`postgres::fields`, `sqlite::fields`): what reads
+/// take for the record, the column that marks such a row, and the schema around it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[derive(Debug)]
+pub(crate) struct PartsSchema {
+    /// The record as reads see it: an expression on the sessions table as `s`.
+    pub(crate) data: String,
+    /// The marking column, as `CREATE TABLE` and `ALTER TABLE` spell it.
+    pub(crate) column: &'static str,
+    /// Binds nothing. Returns: 1 if the sessions table has the column, else 0.
+    pub(crate) has_column: String,
+    /// Adds the column to a sessions table made before it existed.
+    pub(crate) add_column: String,
+    /// The fields table and the triggers that keep it in step, run after the sessions table.
+    pub(crate) create: Vec<String>,
+}
+
 /// The statements of the backends with an upsert (SQLite and PostgreSQL), formatted once per
 /// table; they differ only in quoting and placeholders.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -209,14 +226,21 @@ pub(crate) struct UpsertStatements {
     pub(crate) create_index: String,
     /// The index on `index_value`, created after the column is made sure of.
     pub(crate) create_value_index: String,
-    /// Columns added since the first version, after `index_value`: for each, a statement that
-    /// counts it (1 if there) and one that adds it. PostgreSQL's `field_count`, SQLite's
-    /// `fields_apart`.
-    pub(crate) added_columns: Vec<(String, String)>,
-    /// SQLite: the saves, and the fields stored apart (see `sqlite::fields`). `None` for
+    /// Binds nothing. Returns: 1 if the sessions table has the column that marks a session
+    /// stored in parts (added after `index_value`), else 0.
+    pub(crate) has_parts_column: String,
+    /// Adds that column to a sessions table made before it existed.
+    pub(crate) add_parts_column: String,
+    /// SQLite: creates the row, or replaces an expired one (see `sqlite::fields`). Empty for
     /// PostgreSQL, which saves in [`save_batch`](Self::save_batch).
-    #[cfg(feature = "sqlite")]
-    pub(crate) sqlite: Option<SqliteFields>,
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) insert: String,
+    /// SQLite: the compare-and-set replace. Empty for PostgreSQL, likewise.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) update: String,
+    /// SQLite: writes one field stored apart. Empty for PostgreSQL, likewise.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) write_field: String,
     /// Binds: expires_at, id, now. Returns: version.
     pub(crate) touch: String,
     /// Run by `create_schema` after the table: the fields table and its triggers (sessions
@@ -238,61 +262,60 @@ impl UpsertStatements {
         let t = dialect.quote(table.as_str());
         let index = dialect.quote(&table.index_name());
         let p = |n| dialect.param(n);
-        #[cfg(feature = "sqlite")]
-        let sqlite = (dialect == Dialect::Sqlite).then(|| SqliteFields::new(table));
-        // Rows may be stored field by field: reads join them back.
-        let (data, more_columns, added_columns, after_table, save_batch) = match dialect {
+        // Rows may be stored in parts: reads put them back together.
+        let (parts, save_batch, [insert, update, write_field]) = match dialect {
             #[cfg(feature = "postgres")]
             Dialect::Postgres => {
-                let fields = FieldsTable::new(table);
-                let after_table = fields.create.into_iter().chain(announce_statements(table));
-                (
-                    joined_data(&fields.table),
-                    format!(", {FIELD_COUNT_COLUMN}"),
-                    vec![(fields.has_count_column, fields.add_count_column)],
-                    after_table.collect(),
-                    crate::backend::postgres::batch::statement(&t, &fields.table),
-                )
+                let PostgresFields {
+                    mut parts,
+                    table: fields,
+                } = PostgresFields::new(table);
+                parts.create.extend(announce_statements(table));
+                let save_batch = crate::backend::postgres::batch::statement(&t, &fields);
+                (parts, save_batch, Default::default())
             }
             #[cfg(feature = "sqlite")]
-            Dialect::Sqlite => match &sqlite {
-                Some(fields) => (
-                    fields.data.clone(),
-                    format!(", {FIELDS_APART_COLUMN}"),
-                    vec![(fields.has_column.clone(), fields.add_column.clone())],
-                    fields.create.clone(),
-                    String::new(),
-                ),
-                None => unreachable!("made for SQLite above"),
-            },
+            Dialect::Sqlite => {
+                let SqliteFields {
+                    parts,
+                    insert,
+                    update,
+                    write,
+                } = SqliteFields::new(table);
+                (parts, String::new(), [insert, update, write])
+            }
             #[allow(unreachable_patterns)]
             _ => unreachable!("only SQLite and PostgreSQL have upsert statements"),
         };
         Self {
-            common: CommonStatements::new(dialect, table, &data),
+            common: CommonStatements::new(dialect, table, &parts.data),
             create_table: format!(
                 "CREATE TABLE IF NOT EXISTS {t} (\
                  id TEXT PRIMARY KEY NOT NULL, \
                  data TEXT NOT NULL, \
                  version BIGINT NOT NULL, \
                  expires_at BIGINT NOT NULL, \
-                 {INDEX_COLUMN}{more_columns})"
+                 {INDEX_COLUMN}, \
+                 {})",
+                parts.column
             ),
             create_index: format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_at)"),
             create_value_index: format!(
                 "CREATE INDEX IF NOT EXISTS {} ON {t} (index_value)",
                 dialect.quote(&table.derived_name("_index_value"))
             ),
-            #[cfg(feature = "sqlite")]
-            sqlite,
+            has_parts_column: parts.has_column,
+            add_parts_column: parts.add_column,
+            insert,
+            update,
+            write_field,
             touch: format!(
                 "UPDATE {t} SET expires_at = {} WHERE id = {} AND expires_at > {} RETURNING version",
                 p(1),
                 p(2),
                 p(3)
             ),
-            added_columns,
-            after_table,
+            after_table: parts.create,
             channel: table.derived_name("_changes").into(),
             save_batch: save_batch.into(),
         }
@@ -491,9 +514,9 @@ macro_rules! upsert_sql_backend {
                     .await
                     .map_err(|e| BackendError::new(context, e))?;
                 self.add_index_column().await?;
-                for (has_column, add) in &self.statements.added_columns {
-                    self.add_column(has_column, add).await?;
-                }
+                let statements = &self.statements;
+                self.add_column(&statements.has_parts_column, &statements.add_parts_column)
+                    .await?;
                 let rest = [
                     &self.statements.create_index,
                     &self.statements.create_value_index,

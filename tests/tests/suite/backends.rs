@@ -303,6 +303,16 @@ macro_rules! sql_by_field_tests {
         /// A note long enough to be stored apart on every backend (SQLite: 2 KiB or more).
         const LARGE: usize = 3000;
 
+        /// A visitor of `server` whose session holds a note of [`LARGE`] `n`s and a count of 1.
+        async fn with_a_large_note(server: &axum::Router) -> Browser {
+            let mut browser = Browser::new(server);
+            browser
+                .get(&format!("/note?text={}", "n".repeat(LARGE)))
+                .await;
+            assert_eq!(browser.get("/").await.body, "1");
+            browser
+        }
+
         crate::e2e_suite!($fixture::by_field);
 
         #[tokio::test]
@@ -325,11 +335,7 @@ macro_rules! sql_by_field_tests {
             };
             let fields = fixture.quoted_fields();
             let server = app(&store(fixture.backend(), config()).await);
-            let mut browser = Browser::new(&server);
-            browser
-                .get(&format!("/note?text={}", "n".repeat(LARGE)))
-                .await;
-            assert_eq!(browser.get("/").await.body, "1");
+            let mut browser = with_a_large_note(&server).await;
             assert_eq!(browser.get("/").await.body, "2");
             let planted = sqlx::query(&format!(
                 "UPDATE {fields} SET member = replace(member, 'nnnn', 'mmmm') \
@@ -350,18 +356,20 @@ macro_rules! sql_by_field_tests {
                 "the count was written, the note's row left alone"
             );
 
-            let rows = || async {
-                sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {fields}"))
-                    .fetch_one(&fixture.pool)
-                    .await
-                    .unwrap()
-            };
-            let per_session = rows().await;
+            let per_session = fixture.field_rows().await;
             assert!(per_session >= 1, "{per_session} field rows");
             browser.get("/renew").await;
-            assert_eq!(rows().await, per_session, "the old id's rows went with it");
+            assert_eq!(
+                fixture.field_rows().await,
+                per_session,
+                "the old id's rows went with it"
+            );
             browser.get("/destroy").await;
-            assert_eq!(rows().await, 0, "the session's rows went with it");
+            assert_eq!(
+                fixture.field_rows().await,
+                0,
+                "the session's rows went with it"
+            );
             fixture.cleanup().await;
         }
 
@@ -376,31 +384,25 @@ macro_rules! sql_by_field_tests {
                 return;
             };
             let fields = fixture.quoted_fields();
-            let rows = || async {
-                sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {fields}"))
-                    .fetch_one(&fixture.pool)
-                    .await
-                    .unwrap()
-            };
             let touching = || config().with_touch_interval(std::time::Duration::from_millis(1));
             let by_field = app(&store(fixture.backend(), touching()).await);
             let whole = fixture.backend().with_partial_writes(false);
             let whole = app(&store(whole, touching()).await);
-            let mut browser = Browser::new(&by_field);
-            browser
-                .get(&format!("/note?text={}", "n".repeat(LARGE)))
-                .await;
-            assert_eq!(browser.get("/").await.body, "1");
-            let per_session = rows().await;
+            let mut browser = with_a_large_note(&by_field).await;
+            let per_session = fixture.field_rows().await;
             assert!(per_session >= 1, "{per_session} field rows");
 
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             let cookie = crate::e2e::cookie_of(&browser);
             assert_eq!(get_with_cookie(&whole, "/", &cookie).await.body, "2");
-            assert_eq!(rows().await, 0, "stored whole: no rows left");
+            assert_eq!(fixture.field_rows().await, 0, "stored whole: no rows left");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             assert_eq!(browser.get("/").await.body, "3");
-            assert_eq!(rows().await, per_session, "stored field by field again");
+            assert_eq!(
+                fixture.field_rows().await,
+                per_session,
+                "stored field by field again"
+            );
 
             let records = fixture.records().await;
             let key = StorageKey::parse(&records[0].0).unwrap();
@@ -423,7 +425,7 @@ macro_rules! sql_by_field_tests {
 
             let far_future = now + 1_000 * 3_600 * 24 * 365;
             assert_eq!(backend.delete_expired(far_future).await.unwrap(), 1);
-            assert_eq!(rows().await, 0, "purged with its session");
+            assert_eq!(fixture.field_rows().await, 0, "purged with its session");
             fixture.cleanup().await;
         }
     };
@@ -443,23 +445,11 @@ mod postgres_by_field {
         let Some(fixture) = Postgres::by_field().await else {
             return;
         };
-        let server = app(&store(fixture.backend(), config()).await);
-        let mut browser = Browser::new(&server);
-        browser
-            .get(&format!("/note?text={}", "n".repeat(LARGE)))
-            .await;
-        assert_eq!(browser.get("/").await.body, "1");
-        let rows = || async {
-            let sql = format!("SELECT COUNT(*) FROM {}", fixture.quoted_fields());
-            sqlx::query_scalar::<_, i64>(&sql)
-                .fetch_one(&fixture.pool)
-                .await
-                .unwrap()
-        };
-        assert!(rows().await > 0);
+        with_a_large_note(&app(&store(fixture.backend(), config()).await)).await;
+        assert!(fixture.field_rows().await > 0);
         let truncate = format!("TRUNCATE \"{}\"", fixture.table);
         sqlx::query(&truncate).execute(&fixture.pool).await.unwrap();
-        assert_eq!(rows().await, 0);
+        assert_eq!(fixture.field_rows().await, 0);
         fixture.cleanup().await;
     }
 }

@@ -8,24 +8,19 @@
 //! whole again (`field_count` NULL), or with fewer fields, deletes the rows left over.
 
 use crate::backend::FieldSave;
-use crate::backend::sql::{Dialect, TableName};
+use crate::backend::sql::{Dialect, PartsSchema, TableName};
 
 /// The column that marks a row stored field by field: how many fields it has. `NULL`: `data`
 /// holds the whole record.
-pub(crate) const FIELD_COUNT_COLUMN: &str = "field_count INTEGER";
+const FIELD_COUNT_COLUMN: &str = "field_count INTEGER";
 
-/// The statements that make and keep the fields table, built once per backend.
+/// The fields table of a sessions table, built once per backend.
 #[derive(Debug)]
 pub(crate) struct FieldsTable {
-    /// The fields table, quoted.
+    /// Its schema, and the record as reads see it.
+    pub(crate) parts: PartsSchema,
+    /// The fields table, quoted (for the save statement).
     pub(crate) table: String,
-    /// Creates the fields table and the triggers that keep it in step (after the sessions
-    /// table and its `field_count` column).
-    pub(crate) create: Vec<String>,
-    /// Binds nothing. Returns: 1 if the sessions table has the `field_count` column, else 0.
-    pub(crate) has_count_column: String,
-    /// Adds the `field_count` column to a sessions table made before it existed.
-    pub(crate) add_count_column: String,
 }
 
 impl FieldsTable {
@@ -82,12 +77,16 @@ impl FieldsTable {
             ),
         ];
         Self {
-            create,
-            has_count_column: format!(
-                "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = \
-                 current_schema() AND table_name = '{name}' AND column_name = 'field_count'"
-            ),
-            add_count_column: format!("ALTER TABLE {t} ADD COLUMN {FIELD_COUNT_COLUMN}"),
+            parts: PartsSchema {
+                data: joined_data(&fields),
+                column: FIELD_COUNT_COLUMN,
+                has_column: format!(
+                    "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = \
+                     current_schema() AND table_name = '{name}' AND column_name = 'field_count'"
+                ),
+                add_column: format!("ALTER TABLE {t} ADD COLUMN {FIELD_COUNT_COLUMN}"),
+                create,
+            },
             table: fields,
         }
     }
@@ -97,7 +96,7 @@ impl FieldsTable {
 /// row stored whole, else its head joined with its field rows in order. A row whose field rows
 /// are not all there reads as `''`, a malformed record, rather than as a session missing some
 /// of its fields.
-pub(crate) fn joined_data(fields: &str) -> String {
+fn joined_data(fields: &str) -> String {
     format!(
         "CASE WHEN s.field_count IS NULL THEN s.data ELSE (\
            SELECT CASE WHEN count(*) = s.field_count \

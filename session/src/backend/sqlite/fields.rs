@@ -12,7 +12,7 @@
 //! table's write per save cost more than the copy it saved.
 
 use crate::backend::FieldSave;
-use crate::backend::sql::{Dialect, TableName};
+use crate::backend::sql::{Dialect, PartsSchema, TableName};
 
 /// Fields at least this long (in their JSON member form) are stored apart: shorter ones cost
 /// less to rewrite with the row than a write of a row of their own.
@@ -23,19 +23,14 @@ const PLACEHOLDER: char = '\u{1}';
 
 /// The column that marks a row with fields stored apart: a bit per position of those fields.
 /// `NULL`: `data` holds the whole record.
-pub(crate) const FIELDS_APART_COLUMN: &str = "fields_apart INTEGER";
+const FIELDS_APART_COLUMN: &str = "fields_apart INTEGER";
 
-/// The schema and statements of the fields table, built once per backend.
+/// The fields table of a sessions table, and the saves that know about it, built once per
+/// backend.
 #[derive(Debug)]
 pub(crate) struct FieldsTable {
-    /// The record as reads see it (see [`FieldsTable::new`]).
-    pub(crate) data: String,
-    /// Binds nothing. Returns: 1 if the sessions table has the `fields_apart` column, else 0.
-    pub(crate) has_column: String,
-    /// Adds the `fields_apart` column to a sessions table made before it existed.
-    pub(crate) add_column: String,
-    /// Creates the fields table and the triggers that keep it in step with the sessions table.
-    pub(crate) create: Vec<String>,
+    /// Its schema, and the record as reads see it.
+    pub(crate) parts: PartsSchema,
     /// Creates the row, or replaces an expired one. Binds: id, data, version, expires_at,
     /// index_value, fields_apart, now.
     pub(crate) insert: String,
@@ -61,7 +56,7 @@ impl FieldsTable {
             "(SELECT min(g.position) FROM {fields} g \
               WHERE g.id = s.id AND g.position > parts.position)"
         );
-        Self {
+        let parts = PartsSchema {
             // The row's data with its placeholders replaced, in order, by its field rows in
             // position order; '' when they are not all there (a malformed record, rather than
             // a session missing some of its fields).
@@ -82,6 +77,7 @@ impl FieldsTable {
             has_column: format!(
                 "SELECT COUNT(*) FROM pragma_table_info('{name}') WHERE name = 'fields_apart'"
             ),
+            column: FIELDS_APART_COLUMN,
             add_column: format!("ALTER TABLE {t} ADD COLUMN {FIELDS_APART_COLUMN}"),
             create: vec![
                 format!(
@@ -105,6 +101,9 @@ impl FieldsTable {
                      DELETE FROM {fields} WHERE id = OLD.id; END"
                 ),
             ],
+        };
+        Self {
+            parts,
             // The upsert's WHERE turns "a live row exists" into zero rows changed.
             insert: format!(
                 "INSERT INTO {t} (id, data, version, expires_at, index_value, fields_apart) \

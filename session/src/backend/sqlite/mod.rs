@@ -12,7 +12,7 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous,
 };
 
-use self::fields::{ApartSave, FieldsTable};
+use self::fields::ApartSave;
 
 use crate::backend::sql::{
     Dialect, RecordRow, TableName, UpsertStatements, millis_to_db, record_from_row,
@@ -126,14 +126,6 @@ impl SqliteBackend {
 }
 
 impl SqliteBackend {
-    /// The saves and fields of the backend's table.
-    fn fields(&self) -> &FieldsTable {
-        match &self.statements.sqlite {
-            Some(fields) => fields,
-            None => unreachable!("a SQLite backend's statements are SQLite's"),
-        }
-    }
-
     /// `record` stored whole, in one statement: SQLite has one writer at a time, so grouping
     /// saves would only add a wait.
     async fn save_record(
@@ -196,7 +188,7 @@ impl SqliteBackend {
             return Ok(false);
         }
         for &(position, member) in &apart.members {
-            sqlx::query(&self.fields().write)
+            sqlx::query(&self.statements.write_field)
                 .bind(key.as_str())
                 .bind(position)
                 .bind(member)
@@ -223,9 +215,8 @@ impl SqliteBackend {
     ) -> Result<Query<'q, Sqlite, SqliteArguments<'q>>, BackendError> {
         let version = version_to_db(record.version)?;
         let expires_at = millis_to_db(record.expires_at);
-        let fields = self.fields();
         Ok(match expected_version {
-            None => sqlx::query(&fields.insert)
+            None => sqlx::query(&self.statements.insert)
                 .bind(key.as_str())
                 .bind(data)
                 .bind(version)
@@ -235,7 +226,7 @@ impl SqliteBackend {
                 .bind(millis_to_db(now)),
             Some(expected) => {
                 let stored = fields_apart.filter(|_| partial);
-                sqlx::query(&fields.update)
+                sqlx::query(&self.statements.update)
                     .bind(data)
                     .bind(version)
                     .bind(expires_at)

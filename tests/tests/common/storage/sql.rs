@@ -43,6 +43,15 @@ macro_rules! sql_fixture {
                 format!($quote, format!("{}_fields", self.table))
             }
 
+            /// How many rows the table of fields stored apart holds.
+            pub async fn field_rows(&self) -> i64 {
+                let sql = format!("SELECT COUNT(*) FROM {}", self.quoted_fields());
+                sqlx::query_scalar(&sql)
+                    .fetch_one(&self.pool)
+                    .await
+                    .unwrap()
+            }
+
             /// The same fixture storing sessions field by field (`with_partial_writes`).
             pub async fn by_field() -> Option<Self> {
                 Some(Self {
